@@ -1,0 +1,76 @@
+# Noctis Lab. Quick start: `make lab` (set up and start JupyterLab) and `make test`.
+# Every target sets up what it needs; setup is skipped when nothing it depends on changed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.noctis-installed
+CHROMIUM := /usr/lib/chromium/chromium
+DEMO := data/demo
+DEMO_STAMP := $(DEMO)/.complete
+PYTEST_ARGS ?=
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export NOCTIS_HOME := $(CURDIR)
+
+.PHONY: help setup lab test lint format bench demo chromium clean doctor dashboards report
+
+help:
+	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
+	@echo "make test   set up everything and run the whole test suite"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  run the benchmarks in bench/"
+	@echo "make demo   (re)write the demo data under $(DEMO)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml $(wildcard extensions/*/pyproject.toml)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@for ext in extensions/*/pyproject.toml; do \
+		[ -f "$$ext" ] || continue; \
+		$(BIN)/python -m pip install -q --no-deps -e "$$(dirname $$ext)" || exit 1; \
+	done
+	@touch $@
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; else \
+		echo "Installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+$(DEMO_STAMP): $(STAMP)
+	$(BIN)/noctis-lab demo --out $(DEMO)
+
+demo: $(STAMP)
+	$(BIN)/noctis-lab demo --out $(DEMO) --force
+
+lab: $(DEMO_STAMP)
+	$(BIN)/noctis-lab lab
+
+test: $(DEMO_STAMP) chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check noctis_lab tests bench extensions
+	$(BIN)/ruff format --check noctis_lab tests bench extensions
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format noctis_lab tests bench extensions
+	$(BIN)/ruff check --fix noctis_lab tests bench extensions
+
+bench: $(DEMO_STAMP)
+	$(BIN)/python bench/run_all.py
+
+doctor: $(STAMP)
+	$(BIN)/noctis-lab doctor
+
+clean:
+	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""``noctis-lab demo``: write the demo data set that dashboards, reports and notebooks use.
+
+The demo is generated, never committed: synthetic phantom series with ground
+truth for several scanners and dates (some drifting, one failing), their
+analyses recorded in the calibration history, and three small AI models trained,
+registered and evaluated in MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from noctis_lab import _paths
+
+__all__ = ["build_demo", "register"]
+
+COMPLETE = ".complete"
+
+
+def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: bool = True) -> Path:
+    """Write the whole demo set under ``out`` and return the path of its manifest.
+
+    Parameters
+    ----------
+    out : Path
+        The folder for the series (``data/demo`` by default).
+    force : bool
+        Rewrite even when a complete demo is already there.
+    progress : bool
+        Show progress bars.
+    ai : bool
+        Also train, register and evaluate the demo AI models.
+    """
+    from tqdm.auto import tqdm
+
+    from noctis_lab.dicom import load_series
+    from noctis_lab.hu import analyze
+    from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.hu.synthetic import demo_set
+
+    out = Path(out)
+    stamp = out / COMPLETE
+    if stamp.exists() and not force:
+        return out / "manifest.json"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    demo_set(out, progress=progress)
+    manifest = json.loads((out / "manifest.json").read_text())
+    history = CalibrationHistory()
+    entries = manifest["series"]
+    for entry in tqdm(entries, desc="analysing demo series", disable=not progress):
+        folder = out / entry["path"]
+        volume = load_series(folder)
+        result = analyze(volume, phantom=entry["phantom"], profile=entry.get("profile", "seed"))
+        history.record(result, operator=entry.get("operator", "demo"), notes="demo data")
+    if ai:
+        from noctis_lab.ai import build_demo as build_ai_demo
+
+        build_ai_demo(out / "ai", progress=progress)
+    stamp.write_text(f"demo written in {time.perf_counter() - t0:.1f} s\n")
+    return out / "manifest.json"
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = build_demo(Path(args.out), force=args.force, progress=not args.quiet, ai=not args.no_ai)
+    print(f"demo data: {path.parent}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:  # type: ignore[type-arg]
+    """Add the ``demo`` subcommand."""
+    p = sub.add_parser(name, help=help_text, description=__doc__)
+    p.add_argument("--out", default=str(_paths.demo_dir()), help="folder (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="rewrite an existing demo set")
+    p.add_argument("--no-ai", action="store_true", help="skip the AI models")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run)

@@ -1,0 +1,73 @@
+"""The ``noctis-lab`` command.
+
+Each area of the package contributes its own subcommands through a private
+``_cli`` module exposing ``register(subparsers)``; they are imported only when
+the command line names them, so ``noctis-lab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from noctis_lab._errors import NoctisError
+from noctis_lab._version import __version__
+
+__all__ = ["build_parser", "main"]
+
+#: subcommand -> (module providing ``register``, one-line help)
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("noctis_lab._demo_cli", "write the demo data set (phantom series, history, models)"),
+    "doctor": ("noctis_lab._doctor", "print versions and check the stack"),
+    "hu": ("noctis_lab.hu._cli", "HU phantom analysis and calibration history"),
+    "ai": ("noctis_lab.ai._cli", "AI model registry, checks, evaluation and status"),
+    "report": ("noctis_lab.reports._cli", "run a papermill report to HTML"),
+    "schedule": ("noctis_lab.reports._schedule_cli", "print or install report schedules"),
+    "dashboards": ("noctis_lab.reports._dashboards_cli", "serve the Voila dashboards"),
+    "lab": ("noctis_lab._lab", "start JupyterLab with collaboration and chat"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser.
+
+    Only the subcommand named by ``only`` is imported and fully built; the others
+    appear in the top-level help as one line each, so ``--help`` stays fast.
+    """
+    parser = argparse.ArgumentParser(
+        prog="noctis-lab",
+        description="Noctis Lab: CT HU quality assurance and AI verification.",
+    )
+    parser.add_argument("--version", action="version", version=f"noctis-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in _COMMANDS.items():
+        if name == only:
+            importlib.import_module(module).register(sub, name, help_text)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(first if first in _COMMANDS else None)
+    args = parser.parse_args(args_list)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(handler(args) or 0)
+    except NoctisError as exc:
+        print(f"noctis-lab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Shared test configuration: isolated homes, the demo set, output folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def test_output() -> Path:
+    """Folder for screenshots and reports a person may want to look at after a run."""
+    out = ROOT / "test-output"
+    out.mkdir(exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    """Debian's chromium binary; browser tests skip with the reason when it is absent."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (`make test` installs Debian's chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def noctis_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty, private NOCTIS_HOME: its own SQLite history and MLflow store."""
+    monkeypatch.setenv("NOCTIS_HOME", str(tmp_path))
+    monkeypatch.delenv("NOCTIS_DB_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "mlflow").mkdir()
+    return tmp_path
