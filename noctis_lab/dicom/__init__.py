@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from noctis_lab.dicom._load import list_series, load_series
+from noctis_lab.dicom._load import SeriesInfo, list_series, load_series, write_series
 from noctis_lab.dicom._volume import ScannerInfo, Volume
 
-__all__ = ["ScannerInfo", "Volume", "list_series", "load_series"]
+__all__ = ["ScannerInfo", "SeriesInfo", "Volume", "list_series", "load_series", "write_series"]
