@@ -16,7 +16,7 @@ export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NOCTIS_HOME := $(CURDIR)
 
-.PHONY: help setup lab test lint format bench demo chromium clean doctor dashboards report
+.PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor
 
 help:
 	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
@@ -54,7 +54,15 @@ demo: $(STAMP)
 lab: $(DEMO_STAMP)
 	$(BIN)/noctis-lab lab
 
-test: $(DEMO_STAMP) chromium
+# PostgreSQL's server binaries (Debian) for the history tests against a real server.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
+		echo "Installing Debian's postgresql for the database tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+test: $(DEMO_STAMP) chromium postgresql
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -19,6 +19,7 @@ def _pins(lines: list[str]) -> dict[str, str]:
         if not line or line.startswith("#") or "==" not in line:
             continue
         name, version = line.split("==", 1)
+        name = re.sub(r"\[.*\]", "", name)  # extras: psycopg[binary] -> psycopg
         out[re.sub(r"[-_.]+", "-", name.lower())] = version
     return out
 

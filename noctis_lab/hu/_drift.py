@@ -1,0 +1,467 @@
+"""Drift detection on a series of HU measurements against the scanner's baseline.
+
+The method (pure numpy, no database):
+
+1. **Baseline.** The records marked as commissioning/baseline, or else the first
+   ``baseline_n`` records, give the baseline mean ``mu0``; the noise ``sigma`` is estimated over the
+   baseline (see below), floored at ``min_sd``.
+2. **Statistic.** On the standardised values ``z = (x - mu0) / sigma`` of the
+   records after the baseline, a two-sided tabular CUSUM
+   ``S+ = max(0, S+ + z - k)``, ``S- = max(0, S- - z - k)`` (Page 1954; Montgomery,
+   *Introduction to Statistical Quality Control*, ch. 9) or an EWMA
+   ``E = lam z + (1 - lam) E`` with limits ``L sqrt(lam / (2 - lam))``.
+3. **Alarm.** The statistic crosses its decision limit ``h`` (CUSUM) or ``L``
+   (EWMA) *and* the smoothed level has moved at least ``min_shift_hu`` from the
+   baseline, so a very quiet scanner does not alarm on a clinically meaningless
+   0.3 HU step.
+4. **Rate.** A least-squares line through the values since the drift began (the
+   last time the alarming CUSUM side was zero) gives the rate in HU per 30 days
+   and, when a tolerance is known, the date the line leaves it.
+
+The noise ``sigma`` is the larger of the moving-range and the ordinary SD of the
+baseline, inflated by ``sqrt(1 + 1/n)`` for the uncertainty of the baseline mean:
+a small baseline easily underestimates one of them, and an underestimated sigma
+is the main source of false alarms.
+
+The defaults (CUSUM ``k = 1``, ``h = 7``; EWMA ``lam = 0.2``, ``L = 4.5``;
+``baseline_n = 10``) were chosen by simulation (normal noise, 300 seeds): on pure
+noise about 3 % (CUSUM) / 4 % (EWMA) of series raise a false alarm within 60
+records after the baseline; a drift of 0.3 SD per record is flagged after a
+median of 10 (CUSUM) / 9 (EWMA) records, at most about 6.5 SD from the baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["DriftResult", "detect_drift", "drift_from_trend"]
+
+Method = Literal["cusum", "ewma"]
+_D2 = 1.128  # E|x_i - x_{i-1}| / sigma for normal data
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Whether one material on one scanner drifts away from its baseline.
+
+    Attributes
+    ----------
+    scanner, material : str
+        What was watched; ``phantom`` and ``module`` say where.
+    method : str
+        ``cusum`` or ``ewma``.
+    alarm : bool
+        The statistic crossed its limit (and the level moved at least ``min_shift_hu``).
+    direction : str or None
+        ``up`` or ``down`` when alarmed.
+    first_alarm_time : datetime or None
+        Time of the first record at which the alarm fired; ``first_alarm_record`` its id.
+    rate_hu_per_30d : float or None
+        Estimated drift rate, HU per 30 days (least squares since the drift began).
+    drift_hu : float or None
+        Latest fitted level minus the baseline mean, HU.
+    drift_days : float or None
+        Days from the start of the drift to the latest record.
+    baseline_mean, baseline_sd : float
+        The baseline the series is judged against (``nan`` without enough records).
+    baseline_n : int
+        Records in the baseline.
+    low, high : float or None
+        The tolerance (absolute HU) from the profile the records were judged by.
+    projected_exit : datetime or None
+        When the fitted line leaves the tolerance, if it is heading out.
+    times, values : tuple
+        The series (record times, mean HU per record); ``record_ids`` the record ids.
+    statistic : tuple of float
+        The alarming statistic per record (CUSUM: ``S+`` when drifting up, else ``-S-``;
+        EWMA: the standardised EWMA); 0 during the baseline.
+    threshold : float
+        The decision limit of ``statistic`` (``h`` or the EWMA limit).
+    message : str
+        The verdict in plain words.
+    """
+
+    scanner: str
+    material: str
+    phantom: str
+    module: str
+    method: str
+    alarm: bool
+    direction: str | None
+    first_alarm_time: datetime | None
+    first_alarm_record: int | None
+    rate_hu_per_30d: float | None
+    drift_hu: float | None
+    drift_days: float | None
+    baseline_mean: float
+    baseline_sd: float
+    baseline_n: int
+    low: float | None
+    high: float | None
+    projected_exit: datetime | None
+    times: tuple[datetime, ...]
+    values: tuple[float, ...]
+    record_ids: tuple[int, ...]
+    statistic: tuple[float, ...]
+    threshold: float
+    message: str
+
+    @property
+    def n_records(self) -> int:
+        """Number of records in the series."""
+        return len(self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (times as ISO strings, NaN as ``None``)."""
+        d = dataclasses.asdict(self)
+        for key in ("first_alarm_time", "projected_exit"):
+            v = d[key]
+            d[key] = None if v is None else v.isoformat()
+        d["times"] = [t.isoformat() for t in self.times]
+        d["values"] = list(self.values)
+        d["record_ids"] = list(self.record_ids)
+        d["statistic"] = list(self.statistic)
+        for key in ("baseline_mean", "baseline_sd"):
+            if isinstance(d[key], float) and not math.isfinite(d[key]):
+                d[key] = None
+        d["n_records"] = self.n_records
+        return d
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per record: time, record_id, value, statistic, in_baseline, alarm."""
+        import pandas as pd
+
+        n = len(self.values)
+        alarm_from = (
+            self.record_ids.index(self.first_alarm_record)
+            if self.first_alarm_record is not None
+            else n
+        )
+        return pd.DataFrame(
+            {
+                "time": pd.to_datetime(list(self.times), utc=True),
+                "record_id": list(self.record_ids),
+                "value": list(self.values),
+                "statistic": list(self.statistic),
+                "in_baseline": [i < self.baseline_n for i in range(n)],
+                "alarm": [i >= alarm_from for i in range(n)],
+            }
+        )
+
+
+def _fmt_signed(x: float) -> str:
+    return f"{x:+.1f}"
+
+
+def _tolerance_text(low: float | None, high: float | None, nominal: float | None) -> str:
+    if low is not None and high is not None:
+        if nominal is not None and math.isclose(high - nominal, nominal - low, abs_tol=1e-6):
+            return f"{nominal:g} ± {high - nominal:g} HU"
+        return f"{low:g}..{high:g} HU"
+    if low is not None:
+        return f"≥ {low:g} HU"
+    if high is not None:
+        return f"≤ {high:g} HU"
+    return ""
+
+
+def detect_drift(
+    times: Sequence[datetime],
+    values: Sequence[float],
+    *,
+    record_ids: Sequence[int] | None = None,
+    scanner: str = "",
+    material: str = "",
+    phantom: str = "",
+    module: str = "",
+    nominal: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    baseline: Sequence[bool] | None = None,
+    baseline_n: int = 10,
+    method: Method = "cusum",
+    k: float = 1.0,
+    h: float = 7.0,
+    lam: float = 0.2,
+    limit: float = 4.5,
+    min_sd: float = 0.5,
+    min_shift_hu: float = 1.0,
+) -> DriftResult:
+    """Watch one series of mean HU values for a drift away from its baseline.
+
+    Parameters
+    ----------
+    times, values : sequence
+        Record times (timezone-aware or naive UTC, increasing) and mean HU.
+    record_ids : sequence of int, optional
+        The history record of each value (default 0..n-1).
+    scanner, material, phantom, module : str
+        Labels for the message.
+    nominal, low, high : float, optional
+        Nominal HU and the tolerance (absolute HU) the records were judged by.
+    baseline : sequence of bool, optional
+        Records marked as commissioning/baseline. When any is marked, those form the
+        baseline (and the watch starts after the last of them); otherwise the first
+        ``baseline_n`` records do.
+    baseline_n : int
+        Baseline size when none is marked (at least 3).
+    method : {"cusum", "ewma"}
+        The detector.
+    k, h : float
+        CUSUM reference value and decision limit, in baseline SDs.
+    lam, limit : float
+        EWMA weight and limit width (in SDs of the EWMA).
+    min_sd : float
+        Floor on the baseline SD, HU.
+    min_shift_hu : float
+        Smallest level change (HU) worth an alarm.
+
+    Returns
+    -------
+    DriftResult
+    """
+    if method not in ("cusum", "ewma"):
+        raise ValueError(f"drift method must be 'cusum' or 'ewma', got {method!r}")
+    if baseline_n < 3:
+        raise ValueError(f"baseline_n must be at least 3, got {baseline_n}")
+    for name, v in (("k", k), ("h", h), ("lam", lam), ("limit", limit)):
+        if not v > 0:
+            raise ValueError(f"drift parameter {name} must be positive, got {v}")
+    x = np.asarray(values, dtype=float)
+    n = x.size
+    if len(times) != n:
+        raise ValueError(f"{len(times)} times but {n} values")
+    ids = tuple(int(i) for i in (record_ids if record_ids is not None else range(n)))
+    t = tuple(times)
+    label = f"{material} on {scanner}" if scanner else material
+
+    marked = np.asarray(baseline if baseline is not None else [False] * n, dtype=bool)
+    if marked.size != n:
+        raise ValueError(f"{marked.size} baseline flags but {n} values")
+    if marked.any():
+        end = int(np.flatnonzero(marked)[-1]) + 1
+        base_idx = np.flatnonzero(marked)
+        sd_idx = np.arange(max(end, min(baseline_n, n)))
+    else:
+        end = min(baseline_n, n)
+        base_idx = np.arange(end)
+        sd_idx = base_idx
+
+    def result(**kw: Any) -> DriftResult:
+        base: dict[str, Any] = {
+            "scanner": scanner,
+            "material": material,
+            "phantom": phantom,
+            "module": module,
+            "method": method,
+            "alarm": False,
+            "direction": None,
+            "first_alarm_time": None,
+            "first_alarm_record": None,
+            "rate_hu_per_30d": None,
+            "drift_hu": None,
+            "drift_days": None,
+            "baseline_mean": math.nan,
+            "baseline_sd": math.nan,
+            "baseline_n": int(end),
+            "low": low,
+            "high": high,
+            "projected_exit": None,
+            "times": t,
+            "values": tuple(float(v) for v in x),
+            "record_ids": ids,
+            "statistic": tuple(0.0 for _ in range(n)),
+            "threshold": h if method == "cusum" else limit,
+            "message": "",
+        }
+        base.update(kw)
+        return DriftResult(**base)
+
+    if n <= end or sd_idx.size < 3:
+        need = max(baseline_n, end) + 1
+        return result(
+            message=(
+                f"{label}: not enough records to judge drift ({n} recorded; "
+                f"a baseline of {max(end, baseline_n)} and at least one more are needed, "
+                f"{need} in all)"
+            )
+        )
+
+    mu0 = float(np.mean(x[base_idx]))
+    sd_vals = x[sd_idx]
+    sigma_mr = float(np.mean(np.abs(np.diff(sd_vals)))) / _D2
+    sigma_sd = float(np.std(sd_vals, ddof=1))
+    # The larger of the two (a small baseline easily underestimates one of them),
+    # inflated for the uncertainty of the baseline mean itself.
+    sigma = max(sigma_mr, sigma_sd) * math.sqrt(1.0 + 1.0 / base_idx.size)
+    sigma = max(sigma, min_sd)
+    z = (x - mu0) / sigma
+
+    stat = np.zeros(n)
+    up = np.zeros(n)
+    down = np.zeros(n)
+    level = np.full(n, mu0)
+    sp = sm = 0.0
+    e = 0.0
+    ewma_sd = math.sqrt(lam / (2 - lam))
+    for i in range(end, n):
+        sp = max(0.0, sp + z[i] - k)
+        sm = max(0.0, sm - z[i] - k)
+        up[i], down[i] = sp, sm
+        e = lam * z[i] + (1 - lam) * e
+        level[i] = mu0 + e * sigma
+        if method == "cusum":
+            stat[i] = sp if sp >= sm else -sm
+        else:
+            stat[i] = e / ewma_sd
+    threshold = h if method == "cusum" else limit
+
+    first: int | None = None
+    direction: str | None = None
+    for i in range(end, n):
+        if abs(stat[i]) > threshold and abs(level[i] - mu0) >= min_shift_hu:
+            first = i
+            direction = "up" if stat[i] > 0 else "down"
+            break
+
+    t_days = np.array([(ti - t[0]).total_seconds() / 86400.0 for ti in t])
+    common: dict[str, Any] = {
+        "baseline_mean": mu0,
+        "baseline_sd": sigma,
+        "statistic": tuple(float(s) for s in stat),
+        "threshold": threshold,
+    }
+    if first is None or direction is None:
+        spread = float(np.max(np.abs(x[end:] - mu0)))
+        return result(
+            message=(
+                f"{label} is stable: {n - end} records since the baseline of "
+                f"{mu0:.1f} HU (SD {sigma:.1f}) stay within {spread:.1f} HU of it; no drift alarm"
+            ),
+            **common,
+        )
+
+    # Start of the drift: the last time the alarming CUSUM side was zero before the alarm.
+    side = up if direction == "up" else down
+    start = first
+    while start > end and side[start - 1] > 0:
+        start -= 1
+    start = max(end, start - 1)
+    seg = slice(start, n)
+    ts, xs = t_days[seg], x[seg]
+    rate_per_day: float | None = None
+    fitted_last = float(x[-1])
+    if ts.size >= 2 and float(np.ptp(ts)) > 0:
+        slope, intercept = np.polyfit(ts, xs, 1)
+        rate_per_day = float(slope)
+        fitted_last = float(slope * t_days[-1] + intercept)
+    drift_hu = fitted_last - mu0
+    drift_days = float(t_days[-1] - t_days[start])
+
+    projected: datetime | None = None
+    limit_hu = high if direction == "up" else low
+    tol = _tolerance_text(low, high, nominal)
+    outside = (high is not None and fitted_last > high) or (low is not None and fitted_last < low)
+    where = ""
+    if limit_hu is not None and rate_per_day is not None:
+        heading_out = (direction == "up" and rate_per_day > 0) or (
+            direction == "down" and rate_per_day < 0
+        )
+        if outside:
+            where = f"; it is already outside its tolerance of {tol}"
+        elif heading_out:
+            days_left = float((limit_hu - fitted_last) / rate_per_day)
+            if days_left <= 3650:
+                projected = t[-1] + timedelta(days=days_left)
+                where = (
+                    f"; at this rate it leaves its tolerance of {tol} around "
+                    f"{projected.date().isoformat()}"
+                )
+            else:
+                where = f"; at this rate it stays within its tolerance of {tol} for years"
+    elif tol == "":
+        where = "; no tolerance is stored for it"
+    rate_30 = None if rate_per_day is None else rate_per_day * 30.0
+    rate_txt = "" if rate_30 is None else f" (about {_fmt_signed(rate_30)} HU per month)"
+    message = (
+        f"{label} has drifted {_fmt_signed(drift_hu)} HU over {drift_days:.0f} days"
+        f"{rate_txt}, from its baseline of {mu0:.1f} HU; drift alarm since "
+        f"{t[first].date().isoformat()} (record {ids[first]}){where}"
+    )
+    return result(
+        alarm=True,
+        direction=direction,
+        first_alarm_time=t[first],
+        first_alarm_record=ids[first],
+        rate_hu_per_30d=rate_30,
+        drift_hu=drift_hu,
+        drift_days=drift_days,
+        projected_exit=projected,
+        message=message,
+        **common,
+    )
+
+
+def drift_from_trend(trend: pd.DataFrame, **params: Any) -> list[DriftResult]:
+    """:func:`detect_drift` for every (scanner, phantom, module, material) of a trend frame.
+
+    ``trend`` is a frame from :meth:`CalibrationHistory.trend`. ROIs of the same
+    material in one module (e.g. the two air inserts) are averaged per record;
+    records whose latest review is ``rejected`` are left out; the tolerance is
+    that of the newest record that has one. ``params`` go to :func:`detect_drift`.
+    """
+    if trend.empty:
+        return []
+    df = trend[trend["mean"].notna()]
+    if "decision" in df.columns:
+        df = df[df["decision"] != "rejected"]
+    out: list[DriftResult] = []
+    keys = ["scanner", "phantom", "module", "material"]
+    for key, grp in df.groupby(keys, sort=True):
+        scanner, phantom, module, material = (str(k) for k in key)
+        per = (
+            grp.groupby("record_id", sort=False)
+            .agg(
+                time=("time", "first"),
+                value=("mean", "mean"),
+                nominal=("nominal", "first"),
+                low=("low", "first"),
+                high=("high", "first"),
+                baseline=("baseline", "first"),
+            )
+            .sort_values(["time"], kind="stable")
+        )
+        tol = per[per["low"].notna() | per["high"].notna()]
+        low = high = None
+        if not tol.empty:
+            last = tol.iloc[-1]
+            low = None if math.isnan(last["low"]) else float(last["low"])
+            high = None if math.isnan(last["high"]) else float(last["high"])
+        nominal_s = per["nominal"].dropna()
+        out.append(
+            detect_drift(
+                [t.to_pydatetime() for t in per["time"]],
+                per["value"].to_numpy(dtype=float),
+                record_ids=[int(i) for i in per.index],
+                scanner=scanner,
+                material=material,
+                phantom=phantom,
+                module=module,
+                nominal=None if nominal_s.empty else float(nominal_s.iloc[-1]),
+                low=low,
+                high=high,
+                baseline=per["baseline"].astype(bool).tolist(),
+                **params,
+            )
+        )
+    return out

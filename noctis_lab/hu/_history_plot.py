@@ -1,0 +1,153 @@
+"""Trend plots of the calibration history (matplotlib, no pyplot state: Agg-safe)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from noctis_lab._errors import HistoryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from noctis_lab.hu._drift import DriftResult
+
+__all__ = ["STATUS_COLOURS", "plot_trend_frame"]
+
+#: Marker colour per ROI status.
+STATUS_COLOURS = {
+    "pass": "#2e7d32",
+    "warning": "#ef8f00",
+    "fail": "#c62828",
+    "not_checked": "#757575",
+}
+
+
+def plot_trend_frame(
+    trend: pd.DataFrame,
+    *,
+    drift: bool = True,
+    ncols: int = 3,
+    panel_size: tuple[float, float] = (4.6, 3.0),
+    **drift_params: Any,
+) -> Figure:
+    """One panel per (phantom, module, material): measured mean HU over time.
+
+    Each panel shows the measured means (markers coloured by status, error bars
+    of one standard error), the nominal HU (dashed), the tolerance band of the checks the
+    records were judged by (shaded, as it was at each record), and, when
+    ``drift`` is on, the drift alarm (a red triangle at the first alarm and a
+    red line from there on) with the message as the panel's footnote.
+
+    Raises
+    ------
+    HistoryError
+        When the frame holds no measurement to plot.
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from noctis_lab.hu._drift import drift_from_trend
+
+    if trend is None or trend.empty or trend["mean"].notna().sum() == 0:
+        raise HistoryError("nothing to plot: the trend holds no measurement")
+    df = trend[trend["mean"].notna()]
+    keys = ["scanner", "phantom", "module", "material"]
+    groups = list(df.groupby(keys, sort=True))
+    drifts: dict[tuple[str, str, str, str], DriftResult] = {}
+    if drift:
+        for found in drift_from_trend(df, **drift_params):
+            drifts[(found.scanner, found.phantom, found.module, found.material)] = found
+
+    n = len(groups)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    scanners = sorted(set(df["scanner"]))
+    fig.suptitle(f"HU trend: {', '.join(scanners)}")
+
+    for ax, (key, grp) in zip(axes.flat, groups, strict=False):
+        scanner, phantom, module, material = (str(k) for k in key)
+        per = (
+            grp.groupby("record_id", sort=False)
+            .agg(
+                time=("time", "first"),
+                mean=("mean", "mean"),
+                sem=("sem", "mean"),
+                nominal=("nominal", "first"),
+                low=("low", "first"),
+                high=("high", "first"),
+                status=("status", _worst),
+            )
+            .sort_values("time", kind="stable")
+        )
+        t = per["time"].dt.tz_convert(None).to_numpy()
+        ax.plot(t, per["mean"], color="#455a64", lw=1, zorder=2)
+        for status, sub in per.groupby("status"):
+            ax.errorbar(
+                sub["time"].dt.tz_convert(None).to_numpy(),
+                sub["mean"],
+                yerr=sub["sem"].fillna(0.0),
+                fmt="o",
+                ms=4,
+                elinewidth=0.6,
+                color=STATUS_COLOURS.get(str(status), "#757575"),
+                label=str(status),
+                zorder=3,
+            )
+        nominal = per["nominal"].dropna()
+        if not nominal.empty:
+            ax.axhline(float(nominal.iloc[-1]), ls="--", lw=1, color="#1565c0", label="nominal")
+        low = per["low"].to_numpy(dtype=float)
+        high = per["high"].to_numpy(dtype=float)
+        if np.isfinite(low).any() or np.isfinite(high).any():
+            lo = np.where(np.isfinite(low), low, np.nanmin(per["mean"]) - 1e3)
+            hi = np.where(np.isfinite(high), high, np.nanmax(per["mean"]) + 1e3)
+            both = np.isfinite(low) | np.isfinite(high)
+            ax.fill_between(
+                t,
+                lo,
+                hi,
+                where=both,
+                step="post",
+                color="#a5d6a7",
+                alpha=0.35,
+                label="tolerance",
+                zorder=1,
+            )
+            finite = np.concatenate([low[np.isfinite(low)], high[np.isfinite(high)]])
+            span = np.concatenate([finite, per["mean"].to_numpy(dtype=float)])
+            pad = 0.1 * max(float(np.ptp(span)), 1.0)
+            ax.set_ylim(float(np.min(span)) - pad, float(np.max(span)) + pad)
+        d = drifts.get((scanner, phantom, module, material))
+        if d is not None and d.alarm and d.first_alarm_time is not None:
+            ta = np.datetime64(d.first_alarm_time.replace(tzinfo=None))
+            ax.axvline(ta, color="#c62828", lw=1.2, label="drift alarm")
+            idx = (
+                d.record_ids.index(d.first_alarm_record) if d.first_alarm_record is not None else -1
+            )
+            ax.plot([ta], [d.values[idx]], marker="v", ms=10, color="#c62828", zorder=4, ls="none")
+            ax.set_title(f"{material} ({module}) - DRIFT", color="#c62828", fontsize=10)
+        else:
+            ax.set_title(f"{material} ({module})", fontsize=10)
+        ax.set_ylabel("HU")
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    alarms = [d.message for d in drifts.values() if d.alarm]
+    if alarms:
+        fig.supxlabel("\n".join(alarms[:4]), fontsize=8, color="#c62828")
+    return fig
+
+
+def _worst(statuses: Any) -> str:
+    order = {"not_checked": 0, "pass": 1, "warning": 2, "fail": 3}
+    worst = "not_checked"
+    for s in statuses:
+        if order.get(str(s), 0) > order[worst]:
+            worst = str(s)
+    return worst

@@ -1,0 +1,1 @@
+"""Alembic migrations of the calibration history (run programmatically on open)."""

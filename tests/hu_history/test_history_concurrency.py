@@ -1,0 +1,73 @@
+"""Concurrent writers lose nothing: 4 processes x 250 records = 1000 records."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from noctis_lab.hu.history import CalibrationHistory
+
+WRITER = Path(__file__).resolve().parent / "_history_writer.py"
+N_PROC, N_EACH = 4, 250
+
+
+@pytest.mark.slow
+def test_four_processes_write_1000_records(db_url: str) -> None:
+    CalibrationHistory(db_url).close()  # (the writers would also migrate it, once)
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), db_url, str(N_EACH), str(w)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(N_PROC)
+    ]
+    outs = [p.communicate(timeout=240) for p in procs]
+    elapsed = time.perf_counter() - start
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    ids = [int(i) for out, _ in outs for i in out.split()]
+    assert len(ids) == len(set(ids)) == N_PROC * N_EACH
+    with CalibrationHistory(db_url) as history:
+        assert len(history) == N_PROC * N_EACH
+        recs = history.records()
+        assert sorted(recs["id"]) == sorted(ids)
+        assert recs.groupby("scanner").size().tolist() == [N_EACH] * N_PROC
+        with history._engine.connect() as conn:
+            n_rois = conn.execute(text("SELECT COUNT(*) FROM hu_roi_measurements")).scalar()
+            orphans = conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM hu_calibrations c WHERE NOT EXISTS "
+                    "(SELECT 1 FROM hu_checks k WHERE k.calibration_id = c.id)"
+                )
+            ).scalar()
+        assert n_rois == N_PROC * N_EACH * 16 and orphans == 0
+    # speed is measured by bench/bench_history.py; here only a sanity bound
+    assert elapsed < 300, f"4 x {N_EACH} records took {elapsed:.1f} s"
+
+
+@pytest.mark.slow
+def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
+    """Writers that all open a brand-new database at once: one migrates, all write."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), url, "5", str(w)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(N_PROC)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    with CalibrationHistory(url) as history:
+        assert len(history) == 5 * N_PROC
