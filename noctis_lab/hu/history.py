@@ -786,6 +786,26 @@ class CalibrationHistory:
             df[col] = df[col].astype("Int64")
         return df
 
+    def find_series(
+        self, series_uid: str, phantom: str | None = None, profile: str | None = None
+    ) -> list[int]:
+        """Ids of the calibration records of one series (oldest first).
+
+        Batch runs use it to record a series once only, so a resumed or retried
+        batch never records the same series twice.
+        """
+        stmt = (
+            select(_CAL.c.id)
+            .where(_CAL.c.series_uid == series_uid, _CAL.c.kind == "calibration")
+            .order_by(_CAL.c.id)
+        )
+        if phantom is not None:
+            stmt = stmt.where(_CAL.c.phantom == phantom)
+        if profile is not None:
+            stmt = stmt.where(_CAL.c.profile == profile)
+        with self._engine.connect() as conn:
+            return [int(i) for i in conn.execute(stmt).scalars()]
+
     @staticmethod
     def _decisions(conn: Connection, ids: Iterable[int] | None = None) -> dict[int, str]:
         stmt = select(_REV.c.reviews, _REV.c.decision).order_by(_REV.c.id)

@@ -1,0 +1,306 @@
+"""Batch analysis of an archive of phantom series, on a local pool or a Dask cluster.
+
+>>> from noctis_lab.batch import analyze_archive
+>>> report = analyze_archive("data/demo")                      # doctest: +SKIP
+>>> report.to_dataframe().groupby("outcome").size()             # doctest: +SKIP
+
+Every series is analysed and recorded in the calibration history by the worker
+that analysed it (the history is safe under concurrent writers). A series that is
+already in the history (same SeriesInstanceUID, phantom and profile) is skipped,
+so a batch that was interrupted, or whose worker died, resumes where it stopped
+and records nothing twice. A failing series is reported with its reason and does
+not stop the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from noctis_lab._errors import NoFilesFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["BatchReport", "SeriesOutcome", "analyze_archive", "find_series_folders"]
+
+Outcome = Literal["recorded", "skipped", "failed"]
+PhantomChoice = str | Mapping[str, str] | Callable[[Path], str]
+
+
+@dataclass(frozen=True)
+class SeriesOutcome:
+    """What happened to one series of the batch."""
+
+    path: str
+    outcome: Outcome
+    phantom: str
+    series_uid: str = ""
+    scanner: str = ""
+    status: str = ""
+    record_id: int | None = None
+    error: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """The outcome of every series, and the batch's wall time."""
+
+    root: str
+    outcomes: tuple[SeriesOutcome, ...]
+    seconds: float
+    executor: str
+
+    def count(self, outcome: Outcome) -> int:
+        """How many series ended with ``outcome``."""
+        return sum(o.outcome == outcome for o in self.outcomes)
+
+    @property
+    def recorded(self) -> int:
+        """Series analysed and recorded by this run."""
+        return self.count("recorded")
+
+    @property
+    def skipped(self) -> int:
+        """Series already in the history, left alone."""
+        return self.count("skipped")
+
+    @property
+    def failed(self) -> tuple[SeriesOutcome, ...]:
+        """Series that could not be analysed, with their reasons."""
+        return tuple(o for o in self.outcomes if o.outcome == "failed")
+
+    @property
+    def series_per_second(self) -> float:
+        """Throughput over the whole batch."""
+        return len(self.outcomes) / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {
+            "root": self.root,
+            "seconds": self.seconds,
+            "executor": self.executor,
+            "recorded": self.recorded,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "outcomes": [o.to_dict() for o in self.outcomes],
+        }
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per series."""
+        import pandas as pd
+
+        return pd.DataFrame([o.to_dict() for o in self.outcomes])
+
+    def __str__(self) -> str:
+        lines = [
+            f"{len(self.outcomes)} series in {self.seconds:.1f} s ({self.executor}): "
+            f"{self.recorded} recorded, {self.skipped} already recorded, "
+            f"{len(self.failed)} failed"
+        ]
+        lines += [f"  failed: {o.path}: {o.error}" for o in self.failed]
+        return "\n".join(lines)
+
+
+def _is_dicom(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def find_series_folders(root: str | Path) -> list[Path]:
+    """Every folder under ``root`` (itself included) that directly holds DICOM files.
+
+    Raises
+    ------
+    NoFilesFoundError
+        ``root`` does not exist or holds no DICOM file.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise NoFilesFoundError(f"archive {base} is not a folder")
+    found = []
+    for folder, _dirs, files in os.walk(base):
+        here = Path(folder)
+        if any(_is_dicom(here / f) for f in sorted(files)):
+            found.append(here)
+    if not found:
+        raise NoFilesFoundError(f"no DICOM series found under {base}")
+    return sorted(found)
+
+
+def _manifest_phantoms(root: Path) -> dict[str, str]:
+    """Phantom per series folder from a demo-style ``manifest.json``, if there is one."""
+    path = root / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("series", [])
+        return {str((root / e["path"]).resolve()): str(e["phantom"]) for e in entries}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _resolver(root: Path, phantom: PhantomChoice | None) -> Callable[[Path], str]:
+    if callable(phantom):
+        return phantom
+    if isinstance(phantom, Mapping):
+        table = {str(Path(k).resolve()): v for k, v in phantom.items()}
+        return lambda p: table.get(str(p.resolve()), "catphan604")
+    from_manifest = _manifest_phantoms(root)
+    default = phantom or "catphan604"
+    return lambda p: from_manifest.get(str(p.resolve()), default)
+
+
+def _analyze_one(
+    path: str, phantom: str, profile: str, db_url: str | None, operator: str
+) -> dict[str, Any]:
+    """Worker task: analyse one series folder and record it unless already recorded."""
+    t0 = time.perf_counter()
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    base: dict[str, Any] = {"path": path, "phantom": phantom, "worker": worker}
+    try:
+        from noctis_lab.dicom import list_series, load_series
+        from noctis_lab.hu import analyze
+        from noctis_lab.hu.history import CalibrationHistory
+
+        infos = list_series(path)
+        uid = infos[0].uid if len(infos) == 1 else ""
+        with CalibrationHistory(db_url) as history:
+            if uid:
+                done = history.find_series(uid, phantom=phantom, profile=profile)
+                if done:
+                    return {
+                        **base,
+                        "outcome": "skipped",
+                        "series_uid": uid,
+                        "record_id": done[0],
+                        "seconds": time.perf_counter() - t0,
+                    }
+            volume = load_series(path)
+            result = analyze(volume, phantom=phantom, profile=profile)
+            rid = history.record(result, operator=operator, notes=f"batch: {path}")
+        return {
+            **base,
+            "outcome": "recorded",
+            "series_uid": volume.series_uid,
+            "scanner": volume.scanner.key,
+            "status": result.status,
+            "record_id": rid,
+            "seconds": time.perf_counter() - t0,
+        }
+    except Exception as exc:  # a failing series is reported, never stops the batch
+        return {
+            **base,
+            "outcome": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+def analyze_archive(
+    root: str | Path,
+    *,
+    phantom: PhantomChoice | None = None,
+    profile: str = "seed",
+    client: Any = None,
+    workers: int | None = None,
+    db_url: str | None = None,
+    operator: str = "batch",
+    progress: bool = True,
+    folders: Iterable[str | Path] | None = None,
+) -> BatchReport:
+    """Analyse and record every phantom series under ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        The archive: every folder below it that holds DICOM files is one series.
+    phantom : str, mapping or callable, optional
+        The phantom of each series: one name for all, a mapping from folder to
+        name, or a function of the folder. Default: the archive's ``manifest.json``
+        when it has one (as the demo set does), else ``"catphan604"``.
+    profile : str
+        Tolerance profile for every series.
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster. Without it, a local process pool is used.
+    workers : int, optional
+        Size of the local pool (default: the number of CPUs).
+    db_url : str, optional
+        Calibration history URL (default: ``NOCTIS_DB_URL`` or the local SQLite file).
+    operator : str
+        Operator recorded with each result.
+    progress : bool
+        Show a progress bar.
+    folders : iterable of paths, optional
+        Analyse these folders instead of discovering them under ``root``.
+
+    Returns
+    -------
+    BatchReport
+        One :class:`SeriesOutcome` per series, in the order of the folders.
+    """
+    from tqdm.auto import tqdm
+
+    base = Path(root)
+    paths = [Path(f) for f in folders] if folders is not None else find_series_folders(base)
+    which = _resolver(base, phantom)
+    jobs = [(str(p), which(p)) for p in paths]
+    if db_url is None:
+        from noctis_lab import _paths
+
+        db_url = _paths.db_url()
+    # Open (and migrate) the store once before the workers race to do it.
+    from noctis_lab.hu.history import CalibrationHistory
+
+    CalibrationHistory(db_url).close()
+
+    t0 = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    bar = tqdm(total=len(jobs), desc="analysing series", disable=not progress)
+    if client is not None:
+        from dask.distributed import as_completed as dask_completed
+
+        futures = [
+            client.submit(
+                _analyze_one, p, ph, profile, db_url, operator, key=f"noctis-{p}", retries=2
+            )
+            for p, ph in jobs
+        ]
+        for fut in dask_completed(futures):
+            res = fut.result()
+            results[res["path"]] = res
+            bar.update()
+        executor = f"dask ({len(client.scheduler_info().get('workers', {}))} workers)"
+    else:
+        import multiprocessing as mp
+
+        n = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+            pending: list[Future[dict[str, Any]]] = [
+                pool.submit(_analyze_one, p, ph, profile, db_url, operator) for p, ph in jobs
+            ]
+            for fut in as_completed(pending):
+                res = fut.result()
+                results[res["path"]] = res
+                bar.update()
+        executor = f"local process pool ({n} workers)"
+    bar.close()
+    outcomes = tuple(SeriesOutcome(**results[p]) for p, _ in jobs)
+    return BatchReport(str(base), outcomes, time.perf_counter() - t0, executor)

@@ -1,0 +1,123 @@
+"""Batch analysis of an archive: local pool, Dask cluster, failures, resume without duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from noctis_lab import NoFilesFoundError
+from noctis_lab.batch import analyze_archive, find_series_folders
+from noctis_lab.hu.history import CalibrationHistory
+from noctis_lab.hu.synthetic import make_series
+
+SMALL = {"matrix": 256, "pixel_size_mm": 1.0, "slice_thickness_mm": 5.0, "noise_sd_hu": 6.0}
+
+
+def _archive(root: Path, n: int) -> list[Path]:
+    folders = []
+    for i in range(n):
+        offset = 10.0 if i == 1 else 0.0  # one miscalibrated scanner: a fail, not an error
+        folders.append(
+            make_series(
+                root / f"scanner-{i % 2}" / f"2026-10-{i + 1:02d}",
+                "catphan604",
+                seed=i,
+                offset_hu=offset,
+                z_range_mm=(-95.0, 15.0),
+                **SMALL,
+            )
+        )
+    return folders
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    _archive(root, 4)
+    broken = root / "scanner-9" / "2026-10-09"
+    make_series(broken, "water", seed=9, z_range_mm=(-10.0, 10.0), **SMALL)
+    return root
+
+
+def _uids_recorded(url: str) -> list[str]:
+    with CalibrationHistory(url) as history:
+        return list(history.records()["series_uid"])
+
+
+def test_find_series_folders(archive: Path, tmp_path: Path) -> None:
+    assert len(find_series_folders(archive)) == 5
+    with pytest.raises(NoFilesFoundError, match="no DICOM series found under"):
+        find_series_folders(tmp_path)
+
+
+def test_local_pool_records_each_series_and_reports_failures(archive: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    report = analyze_archive(archive, phantom="catphan604", workers=2, db_url=url, progress=False)
+    assert report.recorded == 4, str(report)
+    # The water cylinder analysed as a CatPhan fails with its reason; the batch went on.
+    (failed,) = report.failed
+    assert "scanner-9" in failed.path
+    assert "PhantomNotFoundError" in failed.error
+    verdicts = {o.status for o in report.outcomes if o.outcome == "recorded"}
+    assert {"pass", "fail"} <= verdicts, verdicts  # the +10 HU scanner fails, the others pass
+    uids = _uids_recorded(url)
+    assert len(uids) == len(set(uids)) == 4
+
+    again = analyze_archive(archive, phantom="catphan604", workers=2, db_url=url, progress=False)
+    assert (again.recorded, again.skipped, len(again.failed)) == (0, 4, 1)
+    assert len(_uids_recorded(url)) == 4
+
+
+def test_dask_local_cluster(archive: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        report = analyze_archive(
+            archive, phantom="catphan604", client=client, db_url=url, progress=False
+        )
+    assert report.executor.startswith("dask (2 workers)")
+    assert report.recorded == 4 and len(report.failed) == 1
+    assert len({o.worker for o in report.outcomes}) == 2  # both workers took part
+    assert sorted(_uids_recorded(url)) == sorted(
+        o.series_uid for o in report.outcomes if o.outcome == "recorded"
+    )
+
+
+def test_killed_batch_resumes_without_duplicates(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    _archive(root, 6)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    code = (
+        "import sys; from noctis_lab.batch import analyze_archive;"
+        "analyze_archive(sys.argv[1], phantom='catphan604', workers=2, db_url=sys.argv[2],"
+        " progress=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), url], start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until some, not all, are recorded
+        time.sleep(0.3)
+        try:
+            if 0 < len(_uids_recorded(url)) < 6:
+                break
+        except Exception:
+            continue
+    os.killpg(proc.pid, signal.SIGKILL)  # the batch and its workers die mid-run
+    proc.wait()
+    before = len(_uids_recorded(url))
+    assert before < 6, "the batch finished before it could be killed"
+
+    report = analyze_archive(root, phantom="catphan604", workers=2, db_url=url, progress=False)
+    assert report.skipped == before and report.recorded == 6 - before
+    uids = _uids_recorded(url)
+    assert len(uids) == len(set(uids)) == 6
