@@ -86,9 +86,7 @@ class Roi(_Frozen):
         polar = d.get("distance_mm") is not None and d.get("angle_deg") is not None
         cart = d.get("x_mm") is not None and d.get("y_mm") is not None
         if not polar and not cart:
-            raise ValueError(
-                "give a position: distance_mm and angle_deg, or x_mm and y_mm"
-            )
+            raise ValueError("give a position: distance_mm and angle_deg, or x_mm and y_mm")
         if polar:
             a = math.radians(float(d["angle_deg"]))
             x = float(d["distance_mm"]) * math.cos(a)
@@ -187,7 +185,9 @@ class Module(_Frozen):
         for r in self.rois:
             if r.name == name:
                 return r
-        raise KeyError(f"module {self.name} has no ROI {name!r}; it has {[r.name for r in self.rois]}")
+        raise KeyError(
+            f"module {self.name} has no ROI {name!r}; it has {[r.name for r in self.rois]}"
+        )
 
     @property
     def inserts(self) -> tuple[Roi, ...]:
@@ -249,8 +249,10 @@ class Phantom(_Frozen):
             for r in m.rois:
                 x, y = r.xy_mm
                 reach = r.insert_radius_mm if r.insert_radius_mm is not None else r.radius_mm
-                if (abs(x) + reach) > ax or (abs(y) + reach) > ay or (
-                    (x / ax) ** 2 + (y / ay) ** 2 > 1.0
+                if (
+                    (abs(x) + reach) > ax
+                    or (abs(y) + reach) > ay
+                    or ((x / ax) ** 2 + (y / ay) ** 2 > 1.0)
                 ):
                     raise ValueError(f"ROI {m.name}.{r.name} lies outside the phantom body")
             for i, a in enumerate(m.rois):
