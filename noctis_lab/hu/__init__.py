@@ -2,10 +2,18 @@
 
 Phantom layouts, reference values and tolerance profiles are data files with
 their sources (``noctis_lab/hu/data``), validated on load.
+
+>>> from noctis_lab.hu import analyze
+>>> result = analyze("data/demo/scanner-a/2026-01-05", "catphan604", "seed")  # doctest: +SKIP
+>>> result.status, result.recommendations  # doctest: +SKIP
+
+The calibration history and the synthetic phantom generator are the modules
+``noctis_lab.hu.history`` and ``noctis_lab.hu.synthetic`` (imported on demand).
 """
 
 from __future__ import annotations
 
+from noctis_lab.hu._analyze import analyze
 from noctis_lab.hu._phantoms import (
     Feature,
     Module,
@@ -15,6 +23,8 @@ from noctis_lab.hu._phantoms import (
     list_phantoms,
     load_phantom,
 )
+from noctis_lab.hu._profiles import Criterion, Profile, list_profiles, load_profile
+from noctis_lab.hu._references import ReferenceEntry, ReferenceTable, load_references
 from noctis_lab.hu._result import (
     CalibrationResult,
     Check,
@@ -28,16 +38,24 @@ from noctis_lab.hu._result import (
 __all__ = [
     "CalibrationResult",
     "Check",
+    "Criterion",
     "EdPoint",
     "Feature",
     "Linearity",
     "Localisation",
     "Module",
     "Phantom",
+    "Profile",
+    "ReferenceEntry",
+    "ReferenceTable",
     "Roi",
     "RoiMeasurement",
     "Source",
     "Uniformity",
+    "analyze",
     "list_phantoms",
+    "list_profiles",
     "load_phantom",
+    "load_profile",
+    "load_references",
 ]

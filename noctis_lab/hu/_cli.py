@@ -1,0 +1,257 @@
+"""``noctis-lab hu``: analyse a phantom series, list phantoms and profiles.
+
+Subcommands are registered by the functions in :data:`_REGISTRARS` on one
+subparsers group, so another area adds its own (``hu history``, ``hu trend``:
+:func:`noctis_lab.hu._history_cli.register_history_commands`). Heavy imports
+happen inside the handlers.
+
+Exit status: 0 when a command ran (whatever the verdict of an analysis); 2 when
+it could not (``noctis_lab.cli.main`` prints the error in one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from noctis_lab._errors import HistoryError
+
+__all__ = ["register"]
+
+
+def _analyze_handler(args: argparse.Namespace) -> int:
+    from noctis_lab.hu._analyze import analyze
+    from noctis_lab.hu._result import CalibrationResult
+
+    baseline = None
+    if args.baseline is not None:
+        from pathlib import Path
+
+        from noctis_lab._errors import ProfileError
+
+        p = Path(args.baseline)
+        try:
+            baseline = CalibrationResult.from_json(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ProfileError(f"baseline result {p} cannot be read: {exc}") from None
+    centre = (args.centre[0], args.centre[1]) if args.centre is not None else None
+    result = analyze(
+        args.path,
+        phantom=args.phantom,
+        profile=args.profile,
+        baseline=baseline,
+        slice=args.slice,
+        centre=centre,
+        roll=args.roll,
+    )
+    record_id = None
+    if args.record:
+        try:
+            from noctis_lab.hu.history import CalibrationHistory
+        except ImportError as exc:  # pragma: no cover - the history module ships with hu
+            raise HistoryError(f"the calibration history is not available: {exc}") from None
+        operator = args.operator or getpass.getuser()
+        history = CalibrationHistory(args.db) if args.db else CalibrationHistory()
+        try:
+            record_id = history.record(result, operator=operator, notes=args.notes or "")
+        finally:
+            close = getattr(history, "close", None)
+            if callable(close):
+                close()
+    if args.plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from noctis_lab.dicom import load_series
+
+        fig = result.plot_slice(load_series(args.path))
+        fig.savefig(args.plot, dpi=110)
+    if args.json:
+        d = json.loads(result.to_json())
+        if record_id is not None:
+            d["record_id"] = record_id
+        print(json.dumps(d, indent=2))
+        return 0
+    _print_result(result)
+    if record_id is not None:
+        print(f"\nrecorded as history record {record_id}")
+    if args.plot is not None:
+        print(f"overlay written to {args.plot}")
+    return 0
+
+
+def _print_result(result: Any) -> None:
+    sc = result.scanner
+    print(f"{result.phantom_title} — profile {result.profile} v{result.profile_version}")
+    print(f"scanner {sc.key}  kVp {sc.kvp}  kernel {sc.convolution_kernel or '-'}")
+    print(f"source {result.source}")
+    print(f"STATUS: {result.status.upper()}\n")
+    print(
+        f"{'module':8} {'ROI':12} {'material':18} {'nominal':>8} {'mean':>9} {'SD':>6} "
+        f"{'SEM':>5} status"
+    )
+    for r in result.rois:
+        nom = "" if r.nominal_hu is None else f"{r.nominal_hu:8.0f}"
+        print(
+            f"{r.module:8} {r.name:12} {r.material[:18]:18} {nom:>8} {r.mean:9.1f} "
+            f"{r.sd:6.1f} {r.sem:5.2f} {r.status}"
+        )
+    print("\nchecks:")
+    for c in result.checks:
+        meas = "-" if c.measured is None else f"{c.measured:.3f}"
+        print(f"  [{c.status:7}] {c.target}: {meas} {c.unit} (tolerance {c.tolerance})")
+    print("\nrecommendations:")
+    for line in result.recommendations:
+        print(f"  - {line}")
+
+
+def _phantoms_handler(args: argparse.Namespace) -> int:
+    from noctis_lab.hu._phantoms import list_phantoms, load_phantom
+
+    rows: list[dict[str, Any]] = []
+    for name in list_phantoms():
+        ph = load_phantom(name)
+        rows.append(
+            {
+                "name": ph.name,
+                "title": ph.title,
+                "reference_module": ph.reference_module,
+                "modules": [m.name for m in ph.modules],
+                "n_rois": sum(len(m.rois) for m in ph.modules),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(
+            f"{r['name']:12} {r['title']:28} modules: {', '.join(r['modules'])} "
+            f"({r['n_rois']} ROIs)"
+        )
+    return 0
+
+
+def _profiles_handler(args: argparse.Namespace) -> int:
+    from noctis_lab.hu._profiles import list_profiles, load_profile
+
+    rows: list[dict[str, Any]] = []
+    for name in list_profiles():
+        p = load_profile(name)
+        rows.append(
+            {
+                "name": p.name,
+                "version": p.version,
+                "title": p.title,
+                "requires_baseline": p.requires_baseline,
+                "criteria": [c.id for c in p.criteria],
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        extra = " (needs --baseline)" if r["requires_baseline"] else ""
+        print(
+            f"{r['name']:13} v{r['version']:7} {r['title']}{extra}\n"
+            f"{'':23}criteria: {', '.join(r['criteria'])}"
+        )
+    return 0
+
+
+def _register_analyze(sub: Any) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="analyse a phantom series against a tolerance profile",
+        description=(
+            "Locate the phantom in a DICOM series, measure its ROIs and judge them against "
+            "a tolerance profile. Exit status 0 whenever the analysis ran, whatever the "
+            "verdict; 2 when it could not run."
+        ),
+    )
+    p.add_argument("path", help="folder, zip or file of the DICOM series")
+    p.add_argument(
+        "--phantom",
+        default="catphan604",
+        help="phantom name or file (default catphan604; see 'noctis-lab hu phantoms')",
+    )
+    p.add_argument(
+        "--profile",
+        default="seed",
+        help="tolerance profile name or file (default seed; see 'noctis-lab hu profiles')",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="RESULT_JSON",
+        help="baseline result (JSON from --json) for the 'baseline' profile",
+    )
+    p.add_argument("--slice", type=int, help="central slice index of the reference module")
+    p.add_argument(
+        "--centre",
+        type=float,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="phantom centre in pixels (column, row)",
+    )
+    p.add_argument("--roll", type=float, help="phantom roll in degrees")
+    p.add_argument("--record", action="store_true", help="store the result in the history")
+    p.add_argument("--operator", help="who ran it (default: the login name)")
+    p.add_argument("--notes", help="free text stored with --record")
+    p.add_argument("--db", help="history database URL (default: NOCTIS_DB_URL or data/noctis.db)")
+    p.add_argument("--plot", metavar="PNG", help="write the annotated slice to this file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_analyze_handler)
+
+
+def _register_lists(sub: Any) -> None:
+    p = sub.add_parser(
+        "phantoms",
+        help="list the built-in phantoms",
+        description="List the built-in phantom definitions.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_phantoms_handler)
+    q = sub.add_parser(
+        "profiles",
+        help="list the built-in tolerance profiles",
+        description="List the built-in tolerance profiles and their criteria.",
+    )
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(handler=_profiles_handler)
+
+
+def _register_history(sub: Any) -> None:
+    try:
+        from noctis_lab.hu._history_cli import register_history_commands
+    except ImportError:  # pragma: no cover - an installation without the history area
+        return
+    register_history_commands(sub)
+
+
+#: Functions that add subcommands to the ``hu`` subparsers group, in order.
+_REGISTRARS: tuple[Callable[[Any], None], ...] = (
+    _register_analyze,
+    _register_lists,
+    _register_history,
+)
+
+
+def register(subparsers: Any, name: str, help_text: str) -> None:
+    """Add the ``hu`` command and its subcommands to the top-level parser."""
+    p = subparsers.add_parser(
+        name,
+        help=help_text,
+        description="HU phantom analysis, phantoms, tolerance profiles and calibration history.",
+    )
+    sub = p.add_subparsers(dest="hu_command", metavar="SUBCOMMAND")
+
+    def _help(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stdout)
+        return 0
+
+    p.set_defaults(handler=_help)
+    for reg in _REGISTRARS:
+        reg(sub)

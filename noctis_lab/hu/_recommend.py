@@ -1,0 +1,218 @@
+"""Recommendations tied to the pattern of failures, in a physicist's words.
+
+Patterns recognised (from the checks and the linearity fit of measured vs
+nominal CT number):
+
+* **offset** — the fit's slope is close to 1 but its intercept is not 0: every
+  material reads high (or low) by about the same number of HU;
+* **scale** — the slope departs from 1: the error grows with the distance from
+  water (dense materials and air deviate in opposite directions);
+* **single material** — one or two inserts fail while the others lie on the fit:
+  the insert or the ROI placement is suspect, not the scanner;
+* **non-uniformity** — edge ROIs differ from the centre (cupping or capping);
+* **noise** — the noise criterion fails;
+* **localisation doubts** — the phantom was found with reservations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from noctis_lab.hu._measure import Measurements
+from noctis_lab.hu._result import Check, Linearity, Localisation
+
+__all__ = ["recommend"]
+
+#: Slope departures below this are not called a scale error (0.5%).
+SLOPE_NOTICE = 0.005
+#: Intercepts below this are not called an offset (HU).
+OFFSET_NOTICE = 3.0
+
+
+def robust_line(lin: Linearity) -> tuple[float, float, list[str]]:
+    """Slope and intercept after leaving out up to two outlying inserts, and those inserts.
+
+    An insert is an outlier when its residual from the line through the others is
+    larger than ``max(5 HU, 4 x the spread of the other residuals, 4 x its SEM)``; a
+    single bad insert then cannot pass for an offset or a scale error.
+    """
+    x = np.asarray(lin.nominal_hu, dtype=np.float64)
+    y = np.asarray(lin.measured_hu, dtype=np.float64)
+    sem = np.asarray(lin.sem_hu, dtype=np.float64) if lin.sem_hu else np.zeros_like(x)
+    keep = np.ones(x.size, dtype=bool)
+    out: list[str] = []
+    for _ in range(2):
+        if keep.sum() < 5:
+            break
+        slope, icpt = np.polyfit(x[keep], y[keep], 1)
+        res = y - (slope * x + icpt)
+        k = int(np.argmax(np.where(keep, np.abs(res), -1.0)))
+        others = keep.copy()
+        others[k] = False
+        s2, i2 = np.polyfit(x[others], y[others], 1)
+        r_k = y[k] - (s2 * x[k] + i2)
+        r_o = y[others] - (s2 * x[others] + i2)
+        spread = 1.4826 * float(np.median(np.abs(r_o - np.median(r_o))))
+        if abs(r_k) > max(5.0, 4.0 * spread, 4.0 * float(sem[k])):
+            keep[k] = False
+            out.append(lin.materials[k])
+        else:
+            break
+    slope, icpt = np.polyfit(x[keep], y[keep], 1)
+    return float(slope), float(icpt), out
+
+
+def _hu_checks(checks: Sequence[Check]) -> list[Check]:
+    return [c for c in checks if c.kind in ("hu", "constancy_hu")]
+
+
+def recommend(
+    checks: Sequence[Check],
+    meas: Measurements,
+    loc: Localisation,
+    extra_notes: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Plain-language advice for the failures and warnings in ``checks``."""
+    out: list[str] = []
+    failing = [c for c in checks if c.status == "fail"]
+    warning = [c for c in checks if c.status == "warning"]
+    hu_bad = [c for c in _hu_checks(checks) if c.status != "pass"]
+    lin = meas.linearity
+    scale_flag = False
+    offset_flag = False
+    lin_bad = any(c.kind == "linearity" and c.status != "pass" for c in checks)
+
+    outliers: list[str] = []
+    if lin is not None:
+        slope, intercept, outliers = robust_line(lin)
+        slope_err = slope - 1.0
+        scale_flag = abs(slope_err) >= SLOPE_NOTICE and (lin_bad or bool(hu_bad))
+        offset_flag = (
+            abs(intercept) >= OFFSET_NOTICE and abs(slope_err) < SLOPE_NOTICE and bool(hu_bad)
+        )
+        if outliers and not lin_bad:
+            # failures explained by outlying inserts alone are not a scanner pattern
+            bad_materials = {c.target.split("(")[-1].rstrip(")") for c in hu_bad}
+            if bad_materials <= set(outliers):
+                scale_flag = offset_flag = False
+        if scale_flag:
+            dense = max(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
+            light = min(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
+            out.append(
+                f"Scale error: the CT numbers deviate in proportion to density (fit slope "
+                f"{slope:.3f}, i.e. {100 * slope_err:+.1f}%; the densest insert reads "
+                f"{dense[1] - dense[0]:+.0f} HU, the lightest {light[1] - light[0]:+.0f} HU "
+                f"from nominal; intercept {intercept:+.1f} HU). A uniform offset would not "
+                "do this: check that the protocol's kVp and reconstruction kernel are ones "
+                "the scanner is calibrated for, then repeat the air calibration and ask the "
+                "vendor to check the CT-number (water/beam-hardening) calibration for this kVp."
+            )
+        elif offset_flag:
+            out.append(
+                f"Offset: all materials read about {intercept:+.1f} HU "
+                f"{'high' if intercept > 0 else 'low'} while the slope is {slope:.3f} "
+                "(no scale error). A uniform shift points at the water/air calibration: repeat "
+                "the daily air calibration, scan a water phantom to confirm 0 HU at the centre, "
+                "and if the offset persists have the vendor recalibrate the CT-number offset."
+            )
+    elif hu_bad:
+        devs = [c.deviation for c in hu_bad if c.deviation is not None]
+        if devs and (all(d > 0 for d in devs) or all(d < 0 for d in devs)):
+            mean = sum(devs) / len(devs)
+            out.append(
+                f"Offset: the judged materials all read {'high' if mean > 0 else 'low'} (about "
+                f"{mean:+.1f} HU): repeat the air calibration and check the water CT number."
+            )
+            offset_flag = True
+
+    if lin is not None and not scale_flag and not offset_flag and hu_bad:
+        # failures that the fit does not explain: single materials
+        odd = sorted({c.target for c in hu_bad})
+        if outliers:
+            out.append(
+                f"Single-material deviation: {', '.join(sorted(set(outliers)))} "
+                f"{'is' if len(set(outliers)) == 1 else 'are'} off the line the other inserts "
+                "follow. Suspect the insert "
+                "(air bubble, wrong or swapped insert, damage) or the ROI placement rather than "
+                "the scanner: inspect the overlay and the insert."
+            )
+        else:
+            out.append(
+                f"Out of tolerance: {', '.join(odd)}. The deviation fits neither a uniform "
+                "offset nor a scale error; repeat the scan and compare with the baseline."
+            )
+    elif lin is None and hu_bad and not offset_flag:
+        out.append(
+            "Out of tolerance: "
+            + ", ".join(
+                sorted(
+                    {
+                        f"{c.target} ({c.deviation:+.1f} HU)"
+                        for c in hu_bad
+                        if c.deviation is not None
+                    }
+                )
+            )
+            + ". Repeat the scan; if it persists, repeat the air calibration and compare with "
+            "the baseline."
+        )
+
+    uni_bad = [c for c in checks if c.kind == "uniformity" and c.status != "pass"]
+    if uni_bad and meas.uniformity is not None:
+        u = meas.uniformity
+        signs = [c.measured for c in uni_bad if c.measured is not None]
+        shape = (
+            "cupping (edges brighter than the centre)"
+            if signs and all(s > 0 for s in signs)
+            else "capping (centre brighter than the edges)"
+            if signs and all(s < 0 for s in signs)
+            else "a non-uniform field"
+        )
+        out.append(
+            f"Non-uniformity: {u.max_difference_roi} differs from the centre by "
+            f"{u.max_difference_hu:+.1f} HU — {shape}. Check that the phantom is centred in "
+            "the gantry (bowtie filter), then the beam-hardening correction and the air "
+            "calibration; ring or band patterns suggest a detector channel problem."
+        )
+
+    noise_bad = [c for c in checks if c.kind in ("noise", "constancy_noise") and c.status != "pass"]
+    for c in noise_bad:
+        if c.measured is None:
+            continue
+        if c.kind == "noise":
+            limit = c.high if c.high is not None else c.low
+            out.append(
+                f"Noise: SD {c.measured:.1f} HU against a limit of {limit:g} HU "
+                f"({c.status}). Compare the protocol (mAs, kVp, slice thickness, kernel) with "
+                "the baseline protocol; if it is unchanged, rising noise points at tube output "
+                "or the detector: compare with the scanner's baseline and call service."
+            )
+        else:
+            out.append(
+                f"Noise constancy: SD {c.measured:.1f} HU vs baseline {c.expected:.1f} HU "
+                f"({c.status}). Check that the protocol matches the baseline acquisition; a "
+                "changed noise at the same protocol means changed dose or detector performance."
+            )
+
+    doubts = [n for n in loc.notes if n.startswith("doubt")]
+    if doubts or (not math.isnan(loc.score) and loc.score < 0.97):
+        out.append(
+            "Localisation doubt: "
+            + "; ".join(d.removeprefix("doubt: ") for d in doubts)
+            + ". Check the ROI overlay (result.plot_slice(volume)); if the ROIs are off, give "
+            "slice=, centre= or roll= to analyze()."
+        )
+
+    if not failing and not warning:
+        out.insert(0, "All criteria pass: no action needed.")
+    elif not failing:
+        out.insert(
+            0,
+            f"No failure, {len(warning)} warning(s): values are within tolerance but close to "
+            "a limit — watch the trend.",
+        )
+    out.extend(extra_notes)
+    return tuple(out)
