@@ -224,11 +224,15 @@ def _register_lists(sub: Any) -> None:
 
 
 def _register_history(sub: Any) -> None:
-    try:
-        from noctis_lab.hu._history_cli import register_history_commands
-    except ImportError:  # pragma: no cover - an installation without the history area
-        return
+    from noctis_lab.hu._history_cli import register_history_commands
+
     register_history_commands(sub)
+
+
+def _register_batch(sub: Any) -> None:
+    from noctis_lab._batch_cli import register_batch_commands
+
+    register_batch_commands(sub)
 
 
 #: Functions that add subcommands to the ``hu`` subparsers group, in order.
@@ -236,6 +240,7 @@ _REGISTRARS: tuple[Callable[[Any], None], ...] = (
     _register_analyze,
     _register_lists,
     _register_history,
+    _register_batch,
 )
 
 

@@ -121,3 +121,17 @@ def test_killed_batch_resumes_without_duplicates(tmp_path: Path) -> None:
     assert report.skipped == before and report.recorded == 6 - before
     uids = _uids_recorded(url)
     assert len(uids) == len(set(uids)) == 6
+
+
+def test_cli_batch_json(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from noctis_lab.cli import main
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    argv = ["hu", "batch", str(archive), "--phantom", "catphan604", "--workers", "2"]
+    assert main([*argv, "--db", url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["recorded"], out["failed"]) == (4, 1)
+    # --strict turns a failed series into a non-zero exit, for schedulers
+    assert main([*argv, "--db", url, "--json", "--strict"]) == 1
