@@ -9,12 +9,12 @@ registered and evaluated in MLflow.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
 
 from noctis_lab import _paths
+from noctis_lab._errors import ReportError
 
 __all__ = ["build_demo", "register"]
 
@@ -35,11 +35,7 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
     ai : bool
         Also train, register and evaluate the demo AI models.
     """
-    from tqdm.auto import tqdm
-
-    from noctis_lab.dicom import load_series
-    from noctis_lab.hu import analyze
-    from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.batch import analyze_archive
     from noctis_lab.hu.synthetic import demo_set
 
     out = Path(out)
@@ -51,18 +47,15 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
     out.mkdir(parents=True)
     t0 = time.perf_counter()
     demo_set(out, progress=progress)
-    manifest = json.loads((out / "manifest.json").read_text())
-    history = CalibrationHistory()
-    entries = manifest["series"]
-    for entry in tqdm(entries, desc="analysing demo series", disable=not progress):
-        folder = out / entry["path"]
-        volume = load_series(folder)
-        result = analyze(volume, phantom=entry["phantom"], profile=entry.get("profile", "seed"))
-        history.record(result, operator=entry.get("operator", "demo"), notes="demo data")
+    # Phantoms come from the demo manifest; series already in the history are skipped,
+    # so rewriting the demo never records a series twice.
+    report = analyze_archive(out, operator="demo", progress=progress)
+    if report.failed:
+        raise ReportError(f"the demo analysis failed:\n{report}")
     if ai:
         from noctis_lab.ai import build_demo as build_ai_demo
 
-        build_ai_demo(out / "ai", progress=progress)
+        build_ai_demo(out, progress=progress)
     stamp.write_text(f"demo written in {time.perf_counter() - t0:.1f} s\n")
     return out / "manifest.json"
 
