@@ -14,6 +14,7 @@ not stop the batch.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -28,7 +29,12 @@ from noctis_lab._errors import NoFilesFoundError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from noctis_lab.hu.history import CalibrationHistory
+
 __all__ = ["BatchReport", "SeriesOutcome", "analyze_archive", "find_series_folders"]
+
+#: Modules the local pool's fork server imports once for all workers.
+_PRELOAD = ("noctis_lab.batch", "noctis_lab.hu", "noctis_lab.dicom._load", "noctis_lab.hu.history")
 
 Outcome = Literal["recorded", "skipped", "failed"]
 PhantomChoice = str | Mapping[str, str] | Callable[[Path], str]
@@ -168,6 +174,14 @@ def _resolver(root: Path, phantom: PhantomChoice | None) -> Callable[[Path], str
     return lambda p: from_manifest.get(str(p.resolve()), default)
 
 
+@functools.cache
+def _worker_history(db_url: str | None) -> CalibrationHistory:
+    """One open history per worker process and URL (opening runs the migration check)."""
+    from noctis_lab.hu.history import CalibrationHistory
+
+    return CalibrationHistory(db_url)
+
+
 def _analyze_one(
     path: str, phantom: str, profile: str, db_url: str | None, operator: str
 ) -> dict[str, Any]:
@@ -178,24 +192,23 @@ def _analyze_one(
     try:
         from noctis_lab.dicom import list_series, load_series
         from noctis_lab.hu import analyze
-        from noctis_lab.hu.history import CalibrationHistory
 
         infos = list_series(path)
         uid = infos[0].uid if len(infos) == 1 else ""
-        with CalibrationHistory(db_url) as history:
-            if uid:
-                done = history.find_series(uid, phantom=phantom, profile=profile)
-                if done:
-                    return {
-                        **base,
-                        "outcome": "skipped",
-                        "series_uid": uid,
-                        "record_id": done[0],
-                        "seconds": time.perf_counter() - t0,
-                    }
-            volume = load_series(path)
-            result = analyze(volume, phantom=phantom, profile=profile)
-            rid = history.record(result, operator=operator, notes=f"batch: {path}")
+        history = _worker_history(db_url)
+        if uid:
+            done = history.find_series(uid, phantom=phantom, profile=profile)
+            if done:
+                return {
+                    **base,
+                    "outcome": "skipped",
+                    "series_uid": uid,
+                    "record_id": done[0],
+                    "seconds": time.perf_counter() - t0,
+                }
+        volume = load_series(path)
+        result = analyze(volume, phantom=phantom, profile=profile)
+        rid = history.record(result, operator=operator, notes=f"batch: {path}")
         return {
             **base,
             "outcome": "recorded",
@@ -292,7 +305,11 @@ def analyze_archive(
         import multiprocessing as mp
 
         n = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+        # A fork server that has already imported the analysis: workers start in
+        # milliseconds, and no fork happens from a threaded parent (a Jupyter kernel).
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(_PRELOAD))
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
             pending: list[Future[dict[str, Any]]] = [
                 pool.submit(_analyze_one, p, ph, profile, db_url, operator) for p, ph in jobs
             ]

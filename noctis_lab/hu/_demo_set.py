@@ -31,7 +31,7 @@ import numpy as np
 from noctis_lab.dicom._volume import ScannerInfo
 from noctis_lab.hu._phantoms import load_phantom
 
-__all__ = ["DEMO_DATES", "DEMO_SCANNERS", "demo_plan", "write_demo_set"]
+__all__ = ["DEMO_DATES", "DEMO_SCANNERS", "demo_plan", "demo_series", "write_demo_set"]
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "noctis-demo-set/1"
@@ -263,3 +263,51 @@ def write_demo_set(root: str | Path, *, progress: bool = True) -> list[Path]:
     manifest = {"schema": MANIFEST_SCHEMA, "series": entries}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
     return folders
+
+
+def demo_series(
+    phantom: str | None = "catphan604",
+    *,
+    scanner: str | None = None,
+    root: str | Path | None = None,
+    latest: bool = False,
+) -> Path:
+    """The folder of one demo series, for notebooks and examples.
+
+    Parameters
+    ----------
+    phantom : str, optional
+        Only series of this phantom (``None``: any).
+    scanner : str, optional
+        Only series of this scanner: its slug (``"ct-onc-1"``) or its key.
+    root : str or Path, optional
+        The demo set (default: :func:`noctis_lab._paths.demo_dir`).
+    latest : bool
+        The newest matching series instead of the oldest.
+
+    Raises
+    ------
+    NoFilesFoundError
+        No demo set at ``root`` (run ``noctis-lab demo``), or no series matches.
+    """
+    from noctis_lab import _paths
+    from noctis_lab._errors import NoFilesFoundError
+
+    base = Path(root) if root is not None else _paths.demo_dir()
+    path = base / MANIFEST
+    if not path.is_file():
+        raise NoFilesFoundError(f"no demo set at {base}: run `noctis-lab demo` (or `make demo`)")
+    entries = json.loads(path.read_text("utf-8"))["series"]
+    hits = [
+        e
+        for e in entries
+        if (phantom is None or e["phantom"] == phantom)
+        and (scanner is None or scanner in (e["scanner_slug"], e["scanner_key"]))
+    ]
+    if not hits:
+        raise NoFilesFoundError(
+            f"the demo set at {base} has no series of phantom {phantom!r}"
+            + (f" on scanner {scanner!r}" if scanner else "")
+        )
+    hits.sort(key=lambda e: (e["date"], e["path"]))
+    return base / (hits[-1] if latest else hits[0])["path"]

@@ -62,6 +62,7 @@ __all__ = [
     "TruthModule",
     "TruthRoi",
     "default_scanner",
+    "demo_series",
     "demo_set",
     "generate",
     "load_truth",
@@ -1137,6 +1138,19 @@ def make_series(
 ) -> Path:
     """:func:`generate` then :func:`write`; returns the folder."""
     return write(generate(phantom, **kwargs), folder, overwrite=overwrite)
+
+
+def demo_series(
+    phantom: str | None = "catphan604",
+    *,
+    scanner: str | None = None,
+    root: str | Path | None = None,
+    latest: bool = False,
+) -> Path:
+    """The folder of one demo series; see :func:`noctis_lab.hu._demo_set.demo_series`."""
+    from noctis_lab.hu._demo_set import demo_series as _demo_series
+
+    return _demo_series(phantom, scanner=scanner, root=root, latest=latest)
 
 
 def demo_set(root: str | Path, *, progress: bool = True) -> list[Path]:

@@ -86,3 +86,21 @@ def test_failing_scanner_shows_its_miscalibration(demo: tuple[Path, list[Path]])
     mask = (yy - water_like.row) ** 2 + (xx - water_like.col) ** 2 <= 10.0**2
     assert float(vol.hu[k][mask].mean()) == pytest.approx(water_like.true_hu, abs=2.0)
     assert water_like.true_hu > 10.0
+
+
+def test_demo_series_finds_series_and_names_what_is_missing(
+    demo: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    from noctis_lab import NoFilesFoundError
+    from noctis_lab.hu.synthetic import demo_series, load_truth
+
+    root, _ = demo
+    first = demo_series("catphan604", root=root)
+    last = demo_series(scanner="ct-rt-4", root=root, latest=True)
+    assert load_truth(first).phantom == "catphan604"
+    assert last.name == "2026-11-20" and last.parent.name == "ct-rt-4"
+    assert load_truth(demo_series("acr464", root=root)).phantom == "acr464"
+    with pytest.raises(NoFilesFoundError, match="has no series of phantom 'water' on scanner"):
+        demo_series("water", scanner="ct-onc-1", root=root)
+    with pytest.raises(NoFilesFoundError, match="run `noctis-lab demo`"):
+        demo_series(root=tmp_path)
