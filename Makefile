@@ -36,6 +36,8 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml $(wildcard extension
 		[ -f "$$ext" ] || continue; \
 		$(BIN)/python -m pip install -q --no-deps -e "$$(dirname $$ext)" || exit 1; \
 	done
+	@# Editable installs do not place the extension's config file: enable it in the venv.
+	$(BIN)/jupyter server extension enable --sys-prefix noctis_rooms >/dev/null
 	@touch $@
 
 chromium:

@@ -13,6 +13,7 @@ __all__ = [
     "ChatPermissionError",
     "DicomError",
     "HistoryError",
+    "IdentityError",
     "ManifestError",
     "ModelCheckError",
     "NoFilesFoundError",
@@ -22,6 +23,7 @@ __all__ = [
     "PhantomNotFoundError",
     "ProfileError",
     "ReportError",
+    "RoomError",
     "SeriesGeometryError",
     "SliceGapWarning",
 ]
@@ -82,6 +84,14 @@ class ReportError(NoctisError, RuntimeError):
 
 class ChatPermissionError(NoctisError, PermissionError):
     """A chat action was refused by the server-side rules."""
+
+
+class IdentityError(NoctisError, ValueError):
+    """A users file (the team's identities and tokens) is missing, malformed or inconsistent."""
+
+
+class RoomError(NoctisError, ValueError):
+    """A chat room does not exist, or a room request is malformed."""
 
 
 class NoctisWarning(UserWarning):

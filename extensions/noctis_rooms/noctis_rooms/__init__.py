@@ -1,0 +1,170 @@
+"""Noctis Lab rooms: server-side rules, identity and moderation for jupyterlab-chat.
+
+A Jupyter server extension. When enabled it
+
+- replaces jupyter-collaboration's room websocket handler with
+  :class:`GuardedYDocWebSocketHandler` (every chat update is checked for its sender);
+- installs :class:`NoctisAuthorizer` in front of the configured authorizer (room
+  membership for ``.chat`` paths);
+- serves the REST API under ``/api/noctis/rooms``;
+- keeps rooms, members, presence, uploads and the append-only moderation log in
+  ``<root>/.noctis/rooms.db``.
+
+Identity: :class:`NoctisIdentityProvider` (a users file with one token per user).
+The QA bot: :func:`post_system_message`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._authorizer import NoctisAuthorizer
+from ._bot import apost_system_message, post_system_message
+from ._guard import STUDY_LINK_MIME, Actor, RoomGuard, Verdict
+from ._identity import BOT_USERNAME, NoctisIdentityProvider, UserRecord, load_users, parse_users
+from ._messages import StudyLink, escape_markdown, quote_reply
+from ._policy import Access, access_for
+from ._store import KINDS, VISIBILITIES, Member, ModerationEntry, Room, RoomStore
+from ._websocket import GuardedYDocWebSocketHandler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BOT_USERNAME",
+    "KINDS",
+    "STUDY_LINK_MIME",
+    "VISIBILITIES",
+    "Access",
+    "Actor",
+    "GuardedYDocWebSocketHandler",
+    "Member",
+    "ModerationEntry",
+    "NoctisAuthorizer",
+    "NoctisIdentityProvider",
+    "Room",
+    "RoomGuard",
+    "RoomStore",
+    "StudyLink",
+    "UserRecord",
+    "Verdict",
+    "access_for",
+    "apost_system_message",
+    "escape_markdown",
+    "load_users",
+    "parse_users",
+    "post_system_message",
+    "quote_reply",
+]
+
+_CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "noctis_rooms"}]
+
+
+def _swap_websocket_handler(web_app: Any) -> int:
+    """Point every route served by YDocWebSocketHandler at the guarded subclass."""
+    from jupyter_server_ydoc.handlers import YDocWebSocketHandler
+
+    swapped = 0
+    seen: set[int] = set()
+
+    def walk(router: Any) -> None:
+        nonlocal swapped
+        if id(router) in seen:
+            return
+        seen.add(id(router))
+        for rule in getattr(router, "rules", []):
+            if rule.target is YDocWebSocketHandler:
+                rule.target = GuardedYDocWebSocketHandler
+                swapped += 1
+            elif hasattr(rule.target, "rules"):
+                walk(rule.target)
+
+    walk(web_app.default_router)
+    walk(web_app.wildcard_router)
+    return swapped
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Install the service, the guarded websocket, the authorizer and the REST API."""
+    from tornado.ioloop import IOLoop, PeriodicCallback
+
+    from ._rest import rest_handlers
+    from ._service import RoomsService
+
+    web_app = serverapp.web_app
+    settings = web_app.settings
+    root_dir = settings.get("server_root_dir") or serverapp.root_dir
+    svc = RoomsService(serverapp, root_dir)
+    settings["noctis_rooms"] = svc
+
+    # Authorizer: room rules in front of whatever was configured.
+    previous = settings.get("authorizer")
+    if not isinstance(previous, NoctisAuthorizer):
+        authz = NoctisAuthorizer(
+            parent=serverapp,
+            identity_provider=serverapp.identity_provider,
+            delegate=previous,
+        )
+        settings["authorizer"] = authz
+        serverapp.authorizer = authz
+
+    web_app.add_handlers(".*$", rest_handlers(settings.get("base_url", "/")))
+
+    def swap() -> None:
+        n = _swap_websocket_handler(web_app)
+        if n:
+            serverapp.log.info("noctis_rooms: chat rules enforced on %d collaboration route(s)", n)
+        else:
+            serverapp.log.error(
+                "noctis_rooms: the collaboration websocket route was not found; chat rules are NOT "
+                "enforced (is jupyter-collaboration enabled?)"
+            )
+
+    # jupyter_server loads extensions alphabetically, so jupyter_server_ydoc's routes exist
+    # already; swap now and once more when the loop starts (for any late registration).
+    if not _swap_websocket_handler(web_app):
+        IOLoop.current().add_callback(swap)
+    else:
+        serverapp.log.info("noctis_rooms: chat rules enforced on the collaboration websocket")
+
+    async def on_contents_event(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        action, path = data.get("action"), data.get("path")
+        try:
+            if action == "rename" and data.get("source_path"):
+                svc.store.rename_room(str(data["source_path"]), str(path))
+            elif action == "delete" and isinstance(path, str) and path.endswith(".chat"):
+                svc.store.delete_room(path)
+        except Exception:  # pragma: no cover - never break the contents service
+            serverapp.log.exception("noctis_rooms: following %s of %s failed", action, path)
+
+    serverapp.event_logger.add_listener(schema_id=_CONTENTS_EVENTS, listener=on_contents_event)
+
+    svc.write_server_file()
+    draining = {"busy": False}
+
+    async def drain() -> None:
+        if draining["busy"]:
+            return
+        draining["busy"] = True
+        try:
+            await svc.drain_outbox()
+        finally:
+            draining["busy"] = False
+
+    pc = PeriodicCallback(drain, 500)
+    pc.start()
+    svc._outbox_callback = pc
+    serverapp.log.info("noctis_rooms: rooms store at %s", svc.store.db_path)
+
+
+def _unload_jupyter_server_extension(serverapp: Any) -> None:
+    svc = serverapp.web_app.settings.get("noctis_rooms")
+    if svc is not None:
+        pc = getattr(svc, "_outbox_callback", None)
+        if pc is not None:
+            pc.stop()
+        svc.remove_server_file()
+        svc.store.close()

@@ -1,0 +1,451 @@
+"""REST API under ``/api/noctis/rooms``: rooms, membership, moderation, presence, uploads.
+
+All routes need an authenticated user; every action checks the user's rights in the
+room. Errors are JSON ``{"message": ...}`` with 400 (bad request), 403 (not allowed) or
+404 (no such room).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from jupyterlab_chat.models import Message, message_asdict_factory
+from pycrdt import Map
+from tornado import web
+
+from noctis_lab._errors import ChatPermissionError, RoomError
+
+from ._identity import ROLES
+from ._messages import escape_markdown, quote_reply
+
+__all__ = ["MAX_UPLOAD_BYTES", "rest_handlers"]
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+_ACTIONS = (
+    "info",
+    "join",
+    "leave",
+    "invite",
+    "role",
+    "mute",
+    "remove",
+    "modlog",
+    "presence",
+    "receipts",
+    "reactions",
+    "messages",
+    "reply",
+    "delete-message",
+    "system-message",
+    "upload",
+)
+
+
+def sniff_type(data: bytes, filename: str) -> str | None:
+    """The MIME type of an upload from its first bytes (None when not accepted)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data[128:132] == b"DICM":
+        return "application/dicom"
+    lower = filename.lower()
+    if lower.endswith((".txt", ".csv", ".md", ".json", ".log")):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if "\x00" in text:
+            return None
+        return "text/csv" if lower.endswith(".csv") else "text/plain"
+    return None
+
+
+def _errors(fn: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(fn)
+    async def wrapper(self: RoomsAPIHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await fn(self, *args, **kwargs)
+        except ChatPermissionError as exc:
+            raise web.HTTPError(403, str(exc)) from exc
+        except RoomError as exc:
+            raise web.HTTPError(404 if "does not exist" in str(exc) else 400, str(exc)) from exc
+
+    return wrapper
+
+
+class RoomsAPIHandler(APIHandler):
+    """Shared helpers."""
+
+    @property
+    def svc(self) -> Any:
+        return self.settings["noctis_rooms"]
+
+    @property
+    def username(self) -> str:
+        return str(self.current_user.username)
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise RoomError("request body must be JSON") from exc
+        if not isinstance(data, dict):
+            raise RoomError("request body must be a JSON object")
+        return data
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+
+class RoomsListHandler(RoomsAPIHandler):
+    """``GET /api/noctis/rooms``: rooms the user can read. ``POST``: create a room."""
+
+    @web.authenticated
+    @_errors
+    async def get(self) -> None:
+        out = []
+        for room in self.svc.store.rooms():
+            acc = self.svc.access(room.path, self.username)
+            if acc.read:
+                out.append({**room.to_dict(), "access": acc.to_dict()})
+        self.reply({"rooms": out})
+
+    @web.authenticated
+    @_errors
+    async def post(self) -> None:
+        b = self.body()
+        path = b.get("path")
+        if not isinstance(path, str):
+            raise RoomError("'path' (the .chat file to create) is required")
+        members = b.get("members") or []
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise RoomError("'members' must be a list of usernames")
+        room = self.svc.create_room(
+            path,
+            self.username,
+            kind=b.get("kind", "general"),
+            visibility=b.get("visibility", "public"),
+            title=b.get("title"),
+            members=members,
+        )
+        self.reply({"room": room.to_dict()}, status=201)
+
+
+class RoomActionHandler(RoomsAPIHandler):
+    """``/api/noctis/rooms/<action>/<path>``."""
+
+    @web.authenticated
+    @_errors
+    async def get(self, action: str, path: str) -> None:
+        svc, user = self.svc, self.username
+        if action == "info":
+            room, acc = svc.require(path, user, "read")
+            members = [m.to_dict() for m in svc.store.members(room.path)]
+            self.reply({"room": room.to_dict(), "access": acc.to_dict(), "members": members})
+        elif action == "modlog":
+            room, _ = svc.require(path, user, "moderate")
+            self.reply({"entries": [e.to_dict() for e in svc.store.moderation_log(room.path)]})
+        elif action == "presence":
+            room, _ = svc.require(path, user, "read")
+            self.reply(svc.presence(room.path))
+        elif action in ("receipts", "reactions", "messages"):
+            room, _ = svc.require(path, user, "read")
+            chat = await svc.live_chat(room.path)
+            self.reply(_read_view(chat, action))
+        else:
+            raise web.HTTPError(405)
+
+    @web.authenticated
+    @_errors
+    async def post(self, action: str, path: str) -> None:
+        svc, user, store = self.svc, self.username, self.svc.store
+        if action == "upload":
+            await self._upload(path)
+            return
+        b = self.body()
+        if action == "join":
+            room = svc.ensure_room(path, user)
+            if room is None:
+                raise RoomError(f"room {path!r} does not exist")
+            m = store.member(room.path, user)
+            if room.visibility == "private" and (m is None or m.state != "active"):
+                raise ChatPermissionError(
+                    f"room {room.path!r} is private: ask a moderator to invite {user}"
+                )
+            if m is not None and m.state == "removed":
+                raise ChatPermissionError(f"{user} was removed from room {room.path!r}")
+            if m is None or m.state != "active":
+                store.set_member(room.path, user, state="active")
+                await svc.post(
+                    room.path, f"{self.current_user.display_name or user} joined the room"
+                )
+            self.reply({"member": store.member(room.path, user).to_dict()})
+        elif action == "leave":
+            room, _ = svc.require(path, user, "read")
+            m = store.member(room.path, user)
+            if m is not None and m.state == "active":
+                store.set_member(room.path, user, state="left")
+                await svc.post(room.path, f"{self.current_user.display_name or user} left the room")
+            self.reply({"left": True})
+        elif action in ("invite", "role", "mute", "remove"):
+            await self._moderate(action, path, b)
+        elif action == "delete-message":
+            mid = b.get("message_id")
+            if not isinstance(mid, str):
+                raise RoomError("'message_id' is required")
+            await svc.delete_message(path, user, mid)
+            self.reply({"deleted": mid})
+        elif action == "reply":
+            room, _ = svc.require(path, user, "write")
+            mid, text = b.get("reply_to"), b.get("text")
+            if not isinstance(mid, str) or not isinstance(text, str) or not text.strip():
+                raise RoomError("'reply_to' (message id) and 'text' are required")
+            chat = await svc.live_chat(room.path)
+            orig = chat.get_message(mid)
+            if orig is None:
+                raise RoomError(f"message {mid!r} is not in room {room.path!r}")
+            svc.ensure_user_entry(chat, user, self.current_user.display_name)
+            new_id = _append(
+                chat, user, quote_reply(orig.body, orig.sender, text), {"reply_to": mid}
+            )
+            self.reply({"id": new_id}, status=201)
+        elif action == "system-message":
+            room, _ = svc.require(path, user, "administer")
+            text = b.get("text")
+            if not isinstance(text, str):
+                raise RoomError("'text' is required")
+            mid = await svc.post(room.path, text, study_link=b.get("study_link"))
+            self.reply({"id": mid}, status=201)
+        else:
+            raise web.HTTPError(405)
+
+    @web.authenticated
+    @_errors
+    async def patch(self, action: str, path: str) -> None:
+        if action != "info":
+            raise web.HTTPError(405)
+        room, _ = self.svc.require(path, self.username, "administer")
+        b = self.body()
+        new = self.svc.store.update_room(
+            room.path, kind=b.get("kind"), visibility=b.get("visibility"), title=b.get("title")
+        )
+        self.svc.store.log(
+            room.path, self.username, "settings", detail=json.dumps(b, sort_keys=True)
+        )
+        if new.visibility == "private":
+            for m in self.svc._connections.get(room.path, set()).copy():
+                uname = getattr(m, "noctis_username", None)
+                if uname is not None and not self.svc.access(room.path, uname).read:
+                    self.svc.kick(room.path, uname, "the room is now private")
+        self.reply({"room": new.to_dict()})
+
+    async def _moderate(self, action: str, path: str, b: dict[str, Any]) -> None:
+        svc, user, store = self.svc, self.username, self.svc.store
+        target = b.get("username")
+        if not isinstance(target, str) or not target:
+            raise RoomError("'username' is required")
+        if svc.identity is not None and svc.known_user(target) is None:
+            raise RoomError(f"unknown user {target!r}")
+        right = "administer" if action == "role" else "moderate"
+        room, acc = svc.require(path, user, right)
+        current = store.member(room.path, target)
+        if action in ("mute", "remove") and target == user:
+            raise RoomError(f"a moderator cannot {action} themselves")
+        if (
+            action in ("mute", "remove")
+            and svc.access(room.path, target).administer
+            and not acc.administer
+        ):
+            raise ChatPermissionError(f"{user} may not {action} the admin {target}")
+        if action == "invite":
+            role = b.get("role", "member")
+            if role not in ROLES:
+                raise RoomError(f"role must be one of {ROLES}")
+            if role != "member" and not acc.administer:
+                raise ChatPermissionError(f"only an admin may invite a {role}")
+            store.set_member(room.path, target, role=role, state="active")
+            store.log(room.path, user, "invite", target_user=target, detail=role)
+            await svc.post(room.path, f"{target} was invited by {user}")
+        elif action == "role":
+            role = b.get("role")
+            if role not in ROLES:
+                raise RoomError(f"role must be one of {ROLES}")
+            store.set_member(
+                room.path, target, role=role, state=current.state if current else "active"
+            )
+            store.log(room.path, user, "role", target_user=target, detail=role)
+        elif action == "mute":
+            muted = bool(b.get("muted", True))
+            if current is None:
+                raise RoomError(f"{target} is not a member of {room.path!r}")
+            store.set_member(room.path, target, muted=muted)
+            store.log(room.path, user, "mute" if muted else "unmute", target_user=target)
+        elif action == "remove":
+            if current is None:
+                raise RoomError(f"{target} is not a member of {room.path!r}")
+            store.set_member(room.path, target, state="removed")
+            store.log(room.path, user, "remove", target_user=target, detail=b.get("reason"))
+            svc.kick(room.path, target, f"{target} was removed from the room")
+            await svc.post(room.path, f"{target} was removed from the room by {user}")
+        self.reply({"member": store.member(room.path, target).to_dict()})
+
+    async def _upload(self, path: str) -> None:
+        svc, user = self.svc, self.username
+        room, _ = svc.require(path, user, "write")
+        filename = self.get_query_argument("filename", "")
+        if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+            raise RoomError("query argument 'filename' (a plain file name) is required")
+        data = self.request.body or b""
+        if not data:
+            raise RoomError("the upload is empty")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise RoomError(f"the upload is {len(data)} bytes; the limit is {MAX_UPLOAD_BYTES}")
+        mimetype = sniff_type(data, filename)
+        if mimetype is None:
+            raise RoomError(
+                f"{filename!r}: type not accepted (PNG, JPEG, GIF, PDF, DICOM, text, CSV)"
+            )
+        upload_id = uuid.uuid4().hex
+        folder = svc.state_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / upload_id).write_bytes(data)
+        svc.store.add_upload(
+            {
+                "id": upload_id,
+                "path": room.path,
+                "filename": filename,
+                "mimetype": mimetype,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "uploaded_by": user,
+                "time": time.time(),
+            }
+        )
+        url = url_path_join(self.base_url, "api/noctis/uploads", upload_id)
+        label = escape_markdown(filename)
+        body = f"![{label}]({url})" if mimetype.startswith("image/") else f"📎 [{label}]({url})"
+        comment = self.get_query_argument("text", "")
+        if comment:
+            body = f"{escape_markdown(comment)}\n\n{body}"
+        chat = await svc.live_chat(room.path)
+        svc.ensure_user_entry(chat, user, self.current_user.display_name)
+        mid = _append(
+            chat, user, body, {"upload": {"id": upload_id, "mimetype": mimetype, "size": len(data)}}
+        )
+        self.reply(
+            {"id": upload_id, "url": url, "message_id": mid, "mimetype": mimetype}, status=201
+        )
+
+
+class UploadFileHandler(RoomsAPIHandler):
+    """``GET /api/noctis/uploads/<id>``: the file, for readers of its room."""
+
+    @web.authenticated
+    @_errors
+    async def get(self, upload_id: str) -> None:
+        row = self.svc.store.get_upload(upload_id)
+        if row is None:
+            raise web.HTTPError(404, "no such upload")
+        self.svc.require(row["path"], self.username, "read")
+        data = (self.svc.state_dir / "uploads" / upload_id).read_bytes()
+        self.set_header("Content-Type", row["mimetype"])
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        disposition = "inline" if row["mimetype"].startswith("image/") else "attachment"
+        safe = "".join(c for c in row["filename"] if c.isalnum() or c in "._- ") or "file"
+        self.set_header("Content-Disposition", f'{disposition}; filename="{safe}"')
+        self.finish(data)
+
+
+def _append(chat: Any, sender: str, body: str, metadata: dict[str, Any]) -> str:
+    """Append a message written by the server on behalf of ``sender`` (already authorised)."""
+    mid = str(uuid.uuid4())
+    msg = Message(
+        body=body, id=mid, time=time.time(), sender=sender, metadata=metadata, raw_time=False
+    )
+    with chat.ydoc.transaction():
+        chat.ymessages.append(Map(asdict(msg, dict_factory=message_asdict_factory)))
+    return mid
+
+
+def _read_view(chat: Any, action: str) -> dict[str, Any]:
+    """Messages with replies, reactions and read receipts resolved."""
+    messages = chat._get_messages()
+    meta = chat.get_metadata()
+    reads = {
+        k[len("noctis.read.") :]: v
+        for k, v in meta.items()
+        if k.startswith("noctis.read.") and isinstance(v, dict)
+    }
+    by_id = {m.get("id"): m for m in messages}
+    read_time: dict[str, float] = {}
+    for u, v in reads.items():
+        target = by_id.get(v.get("message_id"))
+        if target is not None:
+            read_time[u] = float(target.get("time", 0))
+    reactions: dict[str, dict[str, list[str]]] = {}
+    for k, v in meta.items():
+        if k.startswith("noctis.reactions.") and isinstance(v, dict):
+            u = k[len("noctis.reactions.") :]
+            for mid, emojis in v.items():
+                for e in emojis if isinstance(emojis, list) else []:
+                    reactions.setdefault(mid, {}).setdefault(e, []).append(u)
+    if action == "reactions":
+        return {"reactions": reactions}
+    receipts = {
+        m.get("id"): sorted(
+            u for u, t in read_time.items() if float(m.get("time", 0)) <= t and u != m.get("sender")
+        )
+        for m in messages
+    }
+    if action == "receipts":
+        return {"receipts": receipts}
+    out = []
+    for m in messages:
+        mid = m.get("id")
+        meta_m = m.get("metadata") or {}
+        out.append(
+            {
+                "id": mid,
+                "sender": m.get("sender"),
+                "body": m.get("body"),
+                "time": m.get("time"),
+                "deleted": bool(m.get("deleted")),
+                "edited": bool(m.get("edited")),
+                "reply_to": meta_m.get("reply_to") if isinstance(meta_m, dict) else None,
+                "study_link": meta_m.get("study_link") if isinstance(meta_m, dict) else None,
+                "reactions": reactions.get(mid, {}),
+                "read_by": receipts.get(mid, []),
+            }
+        )
+    return {"messages": out}
+
+
+def rest_handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:
+    """The routes, for ``web_app.add_handlers``."""
+    actions = "|".join(a.replace("-", r"\-") for a in _ACTIONS)
+    return [
+        (url_path_join(base_url, r"api/noctis/rooms/?"), RoomsListHandler, {}),
+        (
+            url_path_join(base_url, rf"api/noctis/rooms/({actions})/(.+\.chat)"),
+            RoomActionHandler,
+            {},
+        ),
+        (url_path_join(base_url, r"api/noctis/uploads/([0-9a-f]{32})"), UploadFileHandler, {}),
+    ]

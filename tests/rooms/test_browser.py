@@ -1,0 +1,163 @@
+"""Two users in headless Chromium on the stock jupyterlab-chat UI, with the room rules on.
+
+The stock UI has no reaction, reply or read-receipt widgets (no Noctis frontend
+extension is shipped yet): Bob's reaction and read receipt are written over his own
+websocket connection and checked through the REST view; his reply (with the quote)
+and the bot's study-link card are what Alice sees in the stock UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from rooms_client import ChatClient, Server
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"Debian's chromium is not installed at {CHROMIUM}"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(Path(tmp_path_factory.mktemp("rooms-lab")), app="lab")
+    (srv.root / "notebooks").mkdir()
+    nb = {
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# HU QA notebook"]}],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (srv.root / "notebooks" / "hu_qa.ipynb").write_text(json.dumps(nb))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_two_users_chat_in_the_browser(lab: Server, test_output: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    out = test_output / "rooms"
+    out.mkdir(parents=True, exist_ok=True)
+    assert (
+        lab.request("POST", "/api/noctis/rooms", "alice", {"path": "ward.chat", "kind": "study"})[0]
+        == 201
+    )
+    url = f"{lab.base}/lab/tree/ward.chat?token="
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            alice = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
+            bob = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
+            alice.goto(url + lab.tokens["alice"])
+            bob.goto(url + lab.tokens["bob"])
+            for page in (alice, bob):
+                page.locator(".jp-chat-input-container textarea").first.wait_for(timeout=60_000)
+            # Alice writes; markdown renders, HTML/script does not run
+            box = alice.locator(".jp-chat-input-container textarea").first
+            box.fill('Water HU on CT 1 is **+6.2** <img src=x onerror="window.__pwned=1">')
+            box.press("Enter")
+            expect(
+                bob.locator(".jp-chat-rendered-message", has_text="Water HU on CT 1")
+            ).to_be_visible(timeout=20_000)
+            assert bob.evaluate("window.__pwned === undefined")
+            assert alice.evaluate("window.__pwned === undefined")
+            expect(bob.locator(".jp-chat-rendered-message strong", has_text="+6.2")).to_be_visible()
+            # Bob starts typing: Alice sees the writing indicator if the stock UI shows it
+            bob.locator(".jp-chat-input-container textarea").first.type("On it", delay=50)
+            typing_seen = alice.locator(".jp-chat-writers").count() > 0
+            bob.screenshot(path=str(out / "bob_sees_alice.png"))
+            bob.locator(".jp-chat-input-container textarea").first.fill("")
+
+            view = lab.request("GET", "/api/noctis/rooms/messages/ward.chat", "bob")[1]["messages"]
+            first = next(m for m in view if "Water HU" in m["body"])
+            assert first["sender"] == "alice"
+
+            async def bob_reacts_and_reads() -> None:
+                async with ChatClient(lab, "ward.chat", "bob") as b:
+                    with b.doc.transaction():
+                        b.chat.ymetadata["noctis.reactions.bob"] = {first["id"]: ["👍"]}
+                        b.chat.ymetadata["noctis.read.bob"] = {"message_id": first["id"], "time": 0}
+                    await asyncio.sleep(0.5)
+                    assert not b.rejected()
+
+            with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
+                pool.submit(asyncio.run, bob_reacts_and_reads()).result(timeout=60)
+            st, _ = lab.request(
+                "POST",
+                "/api/noctis/rooms/reply/ward.chat",
+                "bob",
+                {"reply_to": first["id"], "text": "Rescanning the phantom now."},
+            )
+            assert st == 201
+            expect(
+                alice.locator(".jp-chat-rendered-message", has_text="Rescanning the phantom now.")
+            ).to_be_visible(timeout=20_000)
+            expect(alice.locator(".jp-chat-rendered-message blockquote")).to_be_visible()
+            view = {
+                m["id"]: m
+                for m in lab.request("GET", "/api/noctis/rooms/messages/ward.chat", "alice")[1][
+                    "messages"
+                ]
+            }
+            assert view[first["id"]]["reactions"] == {"👍": ["bob"]}
+            assert "bob" in view[first["id"]]["read_by"]
+            # the QA bot posts a study link; Alice opens the study from the card
+            st, _ = lab.request(
+                "POST",
+                "/api/noctis/rooms/system-message/ward.chat",
+                "alice",
+                {
+                    "text": "HU calibration FAILED on CT 1",
+                    "study_link": {
+                        "study_uid": "1.2.3.4",
+                        "description": "ACR 464 on CT 1",
+                        "open_path": "notebooks/hu_qa.ipynb",
+                    },
+                },
+            )
+            assert st == 201
+            link = alice.locator(".jp-chat-rendered-message a", has_text="Open study")
+            expect(link).to_be_visible(timeout=20_000)
+            alice.screenshot(path=str(out / "alice_sees_reply_and_study_link.png"))
+            if link.get_attribute("target") == "_blank":
+                with alice.context.expect_page() as popup:
+                    link.click()
+                study_page = popup.value
+            else:
+                link.click()
+                study_page = alice
+            expect(study_page.locator(".jp-NotebookPanel").first).to_be_visible(timeout=60_000)
+            expect(
+                study_page.locator(".lm-TabBar-tab", has_text="hu_qa.ipynb").first
+            ).to_be_visible()
+            assert "notebooks/hu_qa.ipynb" in study_page.url
+            study_page.screenshot(path=str(out / "alice_opened_study.png"))
+        finally:
+            browser.close()
+    # the stock frontend never tripped the server-side rules
+    assert "refused update" not in lab.log(), lab.log()[-3000:]
+    print(f"typing indicator element present: {typing_seen}")

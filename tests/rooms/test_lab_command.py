@@ -1,0 +1,116 @@
+"""``noctis-lab lab``: option checks, and a real start with a users file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from rooms_client import free_port
+
+from noctis_lab._errors import IdentityError, NoctisError, NoFilesFoundError
+from noctis_lab._lab import build_lab_launch
+
+
+def test_options_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(NoFilesFoundError, match="no such directory"):
+        build_lab_launch(root=str(tmp_path / "missing"))
+    bad = tmp_path / "users.json"
+    bad.write_text(json.dumps({"users": [{"username": "al ice", "token": "x" * 20}]}))
+    with pytest.raises(IdentityError, match="username"):
+        build_lab_launch(root=str(tmp_path), users=str(bad))
+    bad.write_text(json.dumps({"users": [{"username": "a", "token": "short"}]}))
+    with pytest.raises(IdentityError, match="at least 16"):
+        build_lab_launch(root=str(tmp_path), users=str(bad))
+    bad.write_text(
+        json.dumps(
+            {"users": [{"username": "a", "token": "t" * 16}, {"username": "b", "token": "t" * 16}]}
+        )
+    )
+    with pytest.raises(IdentityError, match="shared with another user"):
+        build_lab_launch(root=str(tmp_path), users=str(bad))
+    bad.write_text("{not json")
+    with pytest.raises(IdentityError, match="not valid JSON"):
+        build_lab_launch(root=str(tmp_path), users=str(bad))
+    with pytest.raises(NoctisError, match="port"):
+        build_lab_launch(root=str(tmp_path), port=70000)
+    launch = build_lab_launch(root=str(tmp_path), port=8999)
+    assert launch.token is not None and len(launch.token) >= 32
+    assert f"token={launch.token}" in launch.url and launch.url.startswith("http://127.0.0.1:8999/")
+    assert "--ip=127.0.0.1" in launch.command
+    assert "--ServerApp.jpserver_extensions=noctis_rooms=True" in launch.command
+    assert launch.token not in json.dumps(launch.to_dict())
+
+
+@pytest.mark.server
+def test_lab_starts_with_users_file(tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text(
+        json.dumps(
+            {
+                "users": [
+                    {
+                        "username": "alice",
+                        "token": "alice-token-abcdef0123",
+                        "display_name": "Alice",
+                        "role": "admin",
+                    },
+                    {"username": "bob", "token": "bob-token-abcdef012345", "display_name": "Bob"},
+                ]
+            }
+        )
+    )
+    root = tmp_path / "root"
+    (root / "notebooks").mkdir(parents=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "NOCTIS_USERS": str(users),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+    }
+    exe = Path(sys.executable).parent / "noctis-lab"
+    proc = subprocess.Popen(
+        [str(exe), "lab", "--root", str(root), "--port", str(port), "--no-browser"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        me = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and me is None:
+            try:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/me",
+                    headers={"Authorization": "token bob-token-abcdef012345"},
+                )
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    me = json.loads(r.read())
+            except OSError:
+                time.sleep(0.5)
+        assert me is not None, "lab did not start"
+        assert me["identity"]["username"] == "bob" and me["identity"]["display_name"] == "Bob"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/me",
+            headers={"Authorization": "token nope-nope-nope-nope"},
+        )
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(req, timeout=5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    text = out.decode(errors="replace")
+    assert f"http://127.0.0.1:{port}/lab" in text and "own token" in text
+    assert "chat rules enforced" in text
