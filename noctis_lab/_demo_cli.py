@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
     """Add the ``demo`` subcommand."""
     p = sub.add_parser(name, help=help_text, description=__doc__)
     p.add_argument("--out", default=str(_paths.demo_dir()), help="folder (default: %(default)s)")

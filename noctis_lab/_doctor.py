@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
     """Add the ``doctor`` subcommand."""
     p = sub.add_parser(name, help=help_text, description=__doc__)
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
