@@ -7,13 +7,17 @@ their sources (``noctis_lab/hu/data``), validated on load.
 >>> result = analyze("data/demo/scanner-a/2026-01-05", "catphan604", "seed")  # doctest: +SKIP
 >>> result.status, result.recommendations  # doctest: +SKIP
 
+:func:`judge` is the last step of :func:`analyze` on its own: measurements (for
+instance with some ROIs measured again where a physicist moved them) against a
+profile, giving a new :class:`CalibrationResult`.
+
 The calibration history and the synthetic phantom generator are the modules
 ``noctis_lab.hu.history`` and ``noctis_lab.hu.synthetic`` (imported on demand).
 """
 
 from __future__ import annotations
 
-from noctis_lab.hu._analyze import analyze
+from noctis_lab.hu._analyze import analyze, judge
 from noctis_lab.hu._phantoms import (
     Feature,
     Module,
@@ -53,6 +57,7 @@ __all__ = [
     "Source",
     "Uniformity",
     "analyze",
+    "judge",
     "list_phantoms",
     "list_profiles",
     "load_phantom",

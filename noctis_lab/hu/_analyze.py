@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from noctis_lab.dicom._volume import Volume
-from noctis_lab.hu._checks import run_checks
-from noctis_lab.hu._locate import locate
-from noctis_lab.hu._measure import measure
+from noctis_lab.dicom._volume import ScannerInfo, Volume
+from noctis_lab.hu._checks import check_baseline, run_checks
+from noctis_lab.hu._locate import MIN_LOCALISATION_SCORE, is_doubtful, locate
+from noctis_lab.hu._measure import Measurements, derive, measure
 from noctis_lab.hu._phantoms import Phantom, load_phantom
 from noctis_lab.hu._profiles import Profile, load_profile
 from noctis_lab.hu._recommend import recommend
-from noctis_lab.hu._result import CalibrationResult, Check, RoiMeasurement, worst_status
+from noctis_lab.hu._result import CalibrationResult, Check, Localisation, worst_status
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "judge", "localisation_check"]
 
 LOCALISATION_SOURCE = (
     "noctis-localisation: Noctis Lab localisation diagnostics (insert-pattern correlation "
@@ -88,49 +89,110 @@ def analyze(
     """
     ph = load_phantom(phantom)
     prof = load_profile(profile)
-    if prof.requires_baseline and baseline is None:
-        from noctis_lab._errors import ProfileError
-
-        raise ProfileError(
-            f"profile {prof.name!r} judges constancy and needs a baseline result: "
-            "analyze(..., baseline=<the commissioning CalibrationResult>)"
-        )
+    check_baseline(prof, ph, baseline)  # before the expensive part
     vol, source = _as_volume(volume_or_path)
     placement = locate(vol, ph, slice=slice, centre=centre, roll=roll, module_slices=module_slices)
-    meas = measure(vol, ph, placement)
-    checks, notes = run_checks(meas, ph, prof, placement, baseline)
-    loc = placement.localisation
-    doubts = [n for n in loc.notes if n.startswith("doubt")]
-    if doubts or (not math.isnan(loc.score) and loc.score < 0.97):
-        checks = (
-            *checks,
-            Check(
-                id="localisation",
-                kind="localisation",
-                target=f"{ph.title} position, roll and slices",
-                measured=None if math.isnan(loc.score) else loc.score,
-                expected=1.0,
-                low=None,
-                high=None,
-                deviation=None,
-                unit="ratio",
-                status="warning",
-                tolerance="phantom found without doubts (pattern correlation ≥ 0.97)",
-                source=LOCALISATION_SOURCE,
-            ),
-        )
+    return judge(
+        measure(vol, ph, placement),
+        ph,
+        prof,
+        placement.localisation,
+        baseline=baseline,
+        scanner=vol.scanner,
+        series_uid=vol.series_uid,
+        source=source,
+    )
+
+
+def localisation_check(loc: Localisation, phantom: Phantom) -> Check | None:
+    """A warning when the phantom was found with doubts, else None."""
+    if not is_doubtful(loc):
+        return None
+    return Check(
+        id="localisation",
+        kind="localisation",
+        target=f"{phantom.title} position, roll and slices",
+        measured=None if math.isnan(loc.score) else loc.score,
+        expected=1.0,
+        low=None,
+        high=None,
+        deviation=None,
+        unit="ratio",
+        status="warning",
+        tolerance=(
+            f"phantom found without doubts (pattern correlation ≥ {MIN_LOCALISATION_SCORE:g})"
+        ),
+        source=LOCALISATION_SOURCE,
+    )
+
+
+def judge(
+    measurements: Measurements,
+    phantom: str | Path | Phantom,
+    profile: str | Path | Profile,
+    localisation: Localisation,
+    *,
+    baseline: CalibrationResult | None = None,
+    scanner: ScannerInfo,
+    series_uid: str = "",
+    source: str = "",
+) -> CalibrationResult:
+    """Judge measurements against a tolerance profile and build the result.
+
+    The one place where measurements become a verdict: :func:`analyze` ends with
+    it, and so does every re-judging of edited ROIs (the ROI editor). It derives
+    CNR, linearity, uniformity, noise and the electron-density curve from the ROI
+    statistics (:func:`noctis_lab.hu._measure.derive`, so measurements whose ROIs
+    were replaced are consistent), runs the profile's checks, adds a localisation
+    warning when the phantom was found with doubts, gives each ROI the worst
+    status of the checks that judged it, and writes the recommendations.
+
+    Parameters
+    ----------
+    measurements : Measurements
+        What :func:`noctis_lab.hu._measure.measure` returned (possibly with some
+        ROIs measured again: :func:`noctis_lab.hu._measure.merge`).
+    phantom : str, Path or Phantom
+        The phantom the measurements are of.
+    profile : str, Path or Profile
+        Tolerance profile.
+    localisation : Localisation
+        Where the phantom was found (recorded in the result; its doubts warn).
+    baseline : CalibrationResult, optional
+        The commissioning result, for profiles that judge constancy.
+    scanner : ScannerInfo
+        The series' scanner (the history files results under its key).
+    series_uid, source : str
+        The series' UID and where it came from.
+
+    Returns
+    -------
+    CalibrationResult
+        A new result (new ``id`` and ``analysed_at``).
+
+    Raises
+    ------
+    ProfileError
+        The profile needs a baseline and none (or one of another phantom) was given.
+    """
+    ph = load_phantom(phantom)
+    prof = load_profile(profile)
+    meas = derive(measurements.rois, ph, measurements.correlation_factors, measurements.slice_sd)
+    checks, notes = run_checks(meas, ph, prof, baseline)
+    loc_check = localisation_check(localisation, ph)
+    if loc_check is not None:
+        checks = (*checks, loc_check)
     by_target: dict[tuple[str, str], list[str]] = {}
     for c in checks:
         parts = c.id.split(".")
         if len(parts) >= 3:
             by_target.setdefault((parts[-2], parts[-1]), []).append(c.status)
-    rois: list[RoiMeasurement] = []
-    for r in meas.rois:
-        st = by_target.get((r.module, r.name))
-        rois.append(r if st is None else _with_status(r, worst_status(st)))
-    # the uniformity centre takes the worst edge status too
-    recs = recommend(checks, meas, loc, notes)
-    scanner = vol.scanner
+    rois = tuple(
+        r
+        if (st := by_target.get((r.module, r.name))) is None
+        else dataclasses.replace(r, status=worst_status(st))
+        for r in meas.rois
+    )
     return CalibrationResult(
         phantom=ph.name,
         phantom_title=ph.title,
@@ -138,21 +200,15 @@ def analyze(
         profile_version=prof.version,
         scanner=scanner,
         acquisition_datetime=scanner.acquisition_datetime,
-        series_uid=vol.series_uid,
+        series_uid=series_uid,
         status=worst_status(c.status for c in checks),
-        rois=tuple(rois),
+        rois=rois,
         checks=checks,
         linearity=meas.linearity,
         uniformity=meas.uniformity,
         noise_hu=meas.noise_hu,
         electron_density=meas.electron_density,
-        localisation=loc,
-        recommendations=recs,
+        localisation=localisation,
+        recommendations=recommend(checks, meas, localisation, notes),
         source=source,
     )
-
-
-def _with_status(r: RoiMeasurement, status: str) -> RoiMeasurement:
-    import dataclasses
-
-    return dataclasses.replace(r, status=status)  # type: ignore[arg-type]

@@ -16,13 +16,12 @@ from __future__ import annotations
 import math
 
 from noctis_lab._errors import ProfileError
-from noctis_lab.hu._locate import Placement
 from noctis_lab.hu._measure import Measurements
 from noctis_lab.hu._phantoms import Phantom
 from noctis_lab.hu._profiles import Criterion, Profile
 from noctis_lab.hu._result import CalibrationResult, Check, Status
 
-__all__ = ["judge", "run_checks"]
+__all__ = ["check_baseline", "judge", "run_checks"]
 
 
 def _fmt(v: float) -> str:
@@ -113,11 +112,29 @@ def _check(
     )
 
 
+def check_baseline(profile: Profile, phantom: Phantom, baseline: CalibrationResult | None) -> None:
+    """Raise :class:`ProfileError` when ``profile`` needs a baseline it was not given.
+
+    A constancy profile needs a baseline result of the same phantom.
+    """
+    if not profile.requires_baseline:
+        return
+    if baseline is None:
+        raise ProfileError(
+            f"profile {profile.name!r} judges constancy and needs a baseline result: "
+            "analyze(..., baseline=<the commissioning CalibrationResult>)"
+        )
+    if baseline.phantom != phantom.name:
+        raise ProfileError(
+            f"the baseline was measured on phantom {baseline.phantom!r}, "
+            f"not {phantom.name!r}: constancy needs the same phantom"
+        )
+
+
 def run_checks(
     meas: Measurements,
     phantom: Phantom,
     profile: Profile,
-    placement: Placement,
     baseline: CalibrationResult | None = None,
 ) -> tuple[tuple[Check, ...], list[str]]:
     """All checks of ``profile`` that apply, and notes on criteria that did not apply.
@@ -128,17 +145,7 @@ def run_checks(
         The profile needs a baseline and none (or one of another phantom) was given,
         or no criterion of the profile applies to this phantom.
     """
-    if profile.requires_baseline:
-        if baseline is None:
-            raise ProfileError(
-                f"profile {profile.name!r} judges constancy and needs a baseline result: "
-                "analyze(..., baseline=<the commissioning CalibrationResult>)"
-            )
-        if baseline.phantom != phantom.name:
-            raise ProfileError(
-                f"the baseline was measured on phantom {baseline.phantom!r}, "
-                f"not {phantom.name!r}: constancy needs the same phantom"
-            )
+    check_baseline(profile, phantom, baseline)
     checks: list[Check] = []
     skipped: list[str] = []
     for crit in profile.criteria:

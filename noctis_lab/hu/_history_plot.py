@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from noctis_lab._errors import HistoryError
+from noctis_lab.hu._style import STATUS_COLOURS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -13,15 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from noctis_lab.hu._drift import DriftResult
 
-__all__ = ["STATUS_COLOURS", "plot_trend_frame"]
-
-#: Marker colour per ROI status.
-STATUS_COLOURS = {
-    "pass": "#2e7d32",
-    "warning": "#ef8f00",
-    "fail": "#c62828",
-    "not_checked": "#757575",
-}
+__all__ = ["plot_trend_frame"]
 
 
 def plot_trend_frame(
@@ -95,7 +88,7 @@ def plot_trend_frame(
                 fmt="o",
                 ms=4,
                 elinewidth=0.6,
-                color=STATUS_COLOURS.get(str(status), "#757575"),
+                color=STATUS_COLOURS.get(str(status), STATUS_COLOURS["not_checked"]),
                 label=str(status),
                 zorder=3,
             )

@@ -43,12 +43,14 @@ from noctis_lab.dicom._volume import Volume
 from noctis_lab.hu._phantoms import Module, Phantom, Roi
 from noctis_lab.hu._result import Localisation
 
-__all__ = ["ModulePlacement", "Placement", "locate"]
+__all__ = ["MIN_LOCALISATION_SCORE", "ModulePlacement", "Placement", "is_doubtful", "locate"]
 
 BODY_THRESHOLD_HU = -400.0
 ROLL_SEARCH_DEG = 25.0
 ANGLE_STEP_DEG = 0.5
 MIN_CORRELATION = 0.9
+#: Below this insert-pattern correlation at the chosen roll the localisation is doubted.
+MIN_LOCALISATION_SCORE = 0.97
 BODY_SIZE_TOLERANCE = 0.15
 
 F32 = npt.NDArray[np.float32]
@@ -74,6 +76,13 @@ class Placement:
     modules: dict[str, ModulePlacement]
     roll_deg: float
     localisation: Localisation
+
+
+def is_doubtful(loc: Localisation) -> bool:
+    """Whether the phantom was found with doubts: a ``doubt`` note or a low pattern score."""
+    if any(n.startswith("doubt") for n in loc.notes):
+        return True
+    return not math.isnan(loc.score) and loc.score < MIN_LOCALISATION_SCORE
 
 
 # --------------------------------------------------------------------------
@@ -598,13 +607,21 @@ def locate(
                 r2 = r_new
                 if done:
                     break
-            roll_deg = r2 if abs(r2 - coarse) <= 0.5 * ins_half else coarse
+            if abs(r2 - coarse) <= 0.5 * ins_half:
+                roll_deg = r2
+            else:
+                roll_deg = coarse
+                notes.append(
+                    f"doubt: the insert centroids put the roll at {r2:+.2f} deg, "
+                    f"{abs(r2 - coarse):.1f} deg from the pattern match ({coarse:+.1f} deg, "
+                    f"{ANGLE_STEP_DEG} deg steps), which was used"
+                )
             if abs(roll_deg) >= ROLL_SEARCH_DEG - 1.0:
                 notes.append(
                     f"doubt: the roll found ({roll_deg:.1f} deg) is at the edge of the search "
                     f"range ±{ROLL_SEARCH_DEG:.0f} deg"
                 )
-        if score < 0.97:
+        if score < MIN_LOCALISATION_SCORE:
             notes.append(
                 f"doubt: the {ref.name} insert pattern correlates only {score:.3f} with the "
                 "nominal values"

@@ -26,7 +26,9 @@ reported is the larger of the two.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,9 +41,11 @@ from noctis_lab.hu._result import EdPoint, Linearity, RoiMeasurement, Uniformity
 
 __all__ = [
     "Measurements",
+    "derive",
     "fit_linearity",
     "inplane_factor",
     "measure",
+    "merge",
     "roi_pixels",
     "z_factor",
 ]
@@ -57,7 +61,20 @@ F64 = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Measurements:
-    """All numbers measured on one series (before any judgement)."""
+    """All numbers measured on one series (before any judgement).
+
+    ``rois``, ``slice_sd`` and ``correlation_factors`` are measured on the pixels;
+    everything else (CNR of the inserts, linearity, uniformity, noise, electron
+    density) is derived from them by :func:`derive`.
+
+    Attributes
+    ----------
+    slice_sd : mapping
+        ``(module, name)`` -> the ROI's mean per-slice pixel SD (the noise figure: not
+        inflated by slice-to-slice shifts of the mean).
+    correlation_factors : dict
+        Module -> noise ``sum(rho)`` used for the SEM of its ROIs.
+    """
 
     rois: tuple[RoiMeasurement, ...]
     linearity: Linearity | None
@@ -66,6 +83,7 @@ class Measurements:
     noise_roi: str | None
     electron_density: tuple[EdPoint, ...] | None
     correlation_factors: dict[str, float]
+    slice_sd: Mapping[tuple[str, str], float] = dataclasses.field(default_factory=dict)
 
 
 def roi_offsets(
@@ -251,10 +269,11 @@ def fit_linearity(
 
 
 def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements:
-    """Measure every ROI of every located module, then the derived quantities."""
+    """Measure every ROI of every located module, then derive the rest (:func:`derive`)."""
     roll = placement.roll_deg
     out: list[RoiMeasurement] = []
     factors: dict[str, float] = {}
+    slice_sd: dict[tuple[str, str], float] = {}
     # the noise texture is the reconstruction's, the same in every module: pool the
     # in-plane autocorrelation over the measured modules (a large square in uniform
     # modules, a smaller one clear of inserts and wires elsewhere)
@@ -267,6 +286,7 @@ def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements
         half = (0.45 if module.kind == "uniformity" else 0.24) * r_body
         squares.append(_central_square(vol, mp.slices, mp.centre_px, half))
     plane = inplane_factor(squares)
+    _, dy, dx = vol.spacing
     for module in phantom.modules:
         mp = placement.modules.get(module.name)
         if mp is None or not module.rois:
@@ -274,27 +294,21 @@ def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements
         patch = _uniform_patch(vol, mp.slices, mp.centre_px, module, roll)
         factor = plane * (z_factor(patch) if patch is not None else 1.0)
         factors[module.name] = factor
-        _, dy, dx = vol.spacing
-        stats = []
         for roi in module.rois:
             vals, x_px, y_px = roi_pixels(vol, mp.slices, mp.centre_px, roi, roll)
             n_s, n_p = vals.shape
             if n_p == 0:
                 continue
-            flat = vals.astype(np.float64).ravel()
+            v64 = vals.astype(np.float64)
+            flat = v64.ravel()
             mean = float(flat.mean())
             sd = float(flat.std(ddof=1)) if flat.size > 1 else 0.0
-            sem_acf = sd * math.sqrt(factor / flat.size)
-            sem = sem_acf
+            sem = sd * math.sqrt(factor / flat.size)
             if n_s >= 3:
-                per_slice = vals.mean(axis=1, dtype=np.float64)
+                per_slice = v64.mean(axis=1)
                 sem = max(sem, float(per_slice.std(ddof=1)) / math.sqrt(n_s))
-            stats.append((roi, mean, float(np.median(flat)), sd, sem, flat.size, n_s, x_px, y_px))
-        bg = next((s for s in stats if s[0].role == "background"), None)
-        for roi, mean, median, sd, sem, n_pix, n_s, x_px, y_px in stats:
-            cnr = None
-            if bg is not None and roi.role == "insert" and bg[3] > 0:
-                cnr = abs(mean - bg[1]) / bg[3]
+            if n_p > 1:
+                slice_sd[(module.name, roi.name)] = float(np.sqrt(v64.var(axis=1, ddof=1).mean()))
             out.append(
                 RoiMeasurement(
                     module=module.name,
@@ -303,10 +317,10 @@ def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements
                     role=roi.role,
                     nominal_hu=roi.nominal_hu,
                     mean=mean,
-                    median=median,
+                    median=float(np.median(flat)),
                     sd=sd,
                     sem=sem,
-                    n_pixels=int(n_pix),
+                    n_pixels=int(flat.size),
                     n_slices=int(n_s),
                     x_mm=float(x_px * dx),
                     y_mm=float(y_px * dy),
@@ -314,11 +328,55 @@ def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements
                     deviation=None if roi.nominal_hu is None else mean - roi.nominal_hu,
                     range_hu=roi.range_hu,
                     relative_electron_density=roi.relative_electron_density,
-                    cnr=cnr,
                 )
             )
+    return derive(out, phantom, factors, slice_sd)
 
-    # linearity: the inserts of the reference module (or any insert module)
+
+def derive(
+    rois: Sequence[RoiMeasurement],
+    phantom: Phantom,
+    correlation_factors: Mapping[str, float],
+    slice_sd: Mapping[tuple[str, str], float],
+) -> Measurements:
+    """The quantities that follow from the ROI statistics alone.
+
+    CNR of each insert against its module's background ROI, the linearity fit of
+    the reference module's inserts, the uniformity of the first module with centre
+    and edge ROIs, the noise (mean per-slice SD of the uniformity centre, else of a
+    water insert, else of the background ROI) and the HU-to-electron-density
+    points. Idempotent: deriving again from the same ROIs gives the same numbers,
+    so a caller that replaced some ROIs (the ROI editor) derives afresh with this.
+
+    Parameters
+    ----------
+    rois : sequence of RoiMeasurement
+        Every measured ROI (their ``cnr`` is recomputed).
+    phantom : Phantom
+        Gives the reference module and the module order.
+    correlation_factors : mapping
+        Module -> noise correlation factor (kept as given).
+    slice_sd : mapping
+        ``(module, name)`` -> mean per-slice SD of that ROI (see :class:`Measurements`).
+
+    Returns
+    -------
+    Measurements
+    """
+    # CNR: |mean - background mean| / background SD, within each module
+    bg: dict[str, RoiMeasurement] = {}
+    for r in rois:
+        if r.role == "background":
+            bg.setdefault(r.module, r)
+    out: list[RoiMeasurement] = []
+    for r in rois:
+        b = bg.get(r.module)
+        cnr = None
+        if b is not None and r.role == "insert" and b.sd > 0:
+            cnr = abs(r.mean - b.mean) / b.sd
+        out.append(r if r.cnr == cnr else dataclasses.replace(r, cnr=cnr))
+
+    # linearity: the inserts of the reference module
     ref = phantom.module()
     lin_rois = [
         r for r in out if r.module == ref.name and r.role == "insert" and r.nominal_hu is not None
@@ -359,14 +417,10 @@ def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements
         lambda r: r.role == "insert" and r.material.casefold() in ("water", "water-equivalent"),
         lambda r: r.role == "background",
     ):
-        hits = [r for r in out if pred(r)]
+        hits = [r for r in out if pred(r) and (r.module, r.name) in slice_sd]
         if hits:
             pick = hits[0]
-            mp = placement.modules[pick.module]
-            roi = phantom.module(pick.module).roi(pick.name)
-            vals, _, _ = roi_pixels(vol, mp.slices, mp.centre_px, roi, roll)
-            # mean per-slice SD: not inflated by slice-to-slice shifts of the mean
-            noise = float(np.sqrt(vals.astype(np.float64).var(axis=1, ddof=1).mean()))
+            noise = float(slice_sd[(pick.module, pick.name)])
             noise_roi = f"{pick.module}/{pick.name}"
             break
 
@@ -389,5 +443,24 @@ def measure(vol: Volume, phantom: Phantom, placement: Placement) -> Measurements
         noise_hu=noise,
         noise_roi=noise_roi,
         electron_density=electron_density,
-        correlation_factors=factors,
+        correlation_factors=dict(correlation_factors),
+        slice_sd=dict(slice_sd),
+    )
+
+
+def merge(old: Measurements, new: Measurements, phantom: Phantom) -> Measurements:
+    """``old`` with the ROIs that ``new`` measured again swapped in, derived afresh.
+
+    ROIs keep the order of ``old``; a ROI only in ``new`` is appended. The noise
+    figures and correlation factors of the re-measured ROIs and modules come from
+    ``new`` too.
+    """
+    fresh = {(r.module, r.name): r for r in new.rois}
+    rois = [fresh.pop((r.module, r.name), r) for r in old.rois]
+    rois.extend(fresh.values())
+    return derive(
+        rois,
+        phantom,
+        {**old.correlation_factors, **new.correlation_factors},
+        {**old.slice_sd, **new.slice_sd},
     )

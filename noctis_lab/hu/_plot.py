@@ -10,20 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from noctis_lab.hu._style import STATUS_COLOURS
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from noctis_lab.dicom._volume import Volume
     from noctis_lab.hu._result import CalibrationResult
 
-__all__ = ["STATUS_COLOURS", "plot_linearity", "plot_slice"]
+__all__ = ["plot_linearity", "plot_slice"]
 
-STATUS_COLOURS = {
-    "pass": "#2ca02c",
-    "warning": "#ff7f0e",
-    "fail": "#d62728",
-    "not_checked": "#1f77b4",
-}
+_UNJUDGED = STATUS_COLOURS["not_checked"]
 
 
 def _figure(ax: Any, size: tuple[float, float]) -> tuple[Figure, Any]:
@@ -58,7 +55,7 @@ def plot_slice(
     for r in result.rois:
         if r.module != name:
             continue
-        colour = STATUS_COLOURS.get(r.status, "#1f77b4")
+        colour = STATUS_COLOURS.get(r.status, _UNJUDGED)
         x, y = r.x_mm / dx, r.y_mm / dy
         ax.add_patch(Circle((x, y), r.radius_mm / dx, fill=False, ec=colour, lw=1.6))
         ax.annotate(
@@ -128,7 +125,7 @@ def plot_linearity(result: CalibrationResult, ax: Any = None) -> Figure:
     for r in result.rois:
         status[(r.material, r.nominal_hu)] = r.status
     colours = [
-        STATUS_COLOURS.get(status.get((m, n), "not_checked"), "#1f77b4")
+        STATUS_COLOURS.get(status.get((m, n), "not_checked"), _UNJUDGED)
         for m, n in zip(lin.materials, lin.nominal_hu, strict=True)
     ]
     ax.errorbar(x, y, yerr=2 * sem, fmt="none", ecolor="black", lw=0.8)

@@ -16,11 +16,11 @@ nominal CT number):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from noctis_lab.hu._locate import is_doubtful
 from noctis_lab.hu._measure import Measurements
 from noctis_lab.hu._result import Check, Linearity, Localisation
 
@@ -197,8 +197,10 @@ def recommend(
                 "changed noise at the same protocol means changed dose or detector performance."
             )
 
-    doubts = [n for n in loc.notes if n.startswith("doubt")]
-    if doubts or (not math.isnan(loc.score) and loc.score < 0.97):
+    if is_doubtful(loc):
+        doubts = [n for n in loc.notes if n.startswith("doubt")] or [
+            f"the insert pattern correlates only {loc.score:.3f} with the nominal values"
+        ]
         out.append(
             "Localisation doubt: "
             + "; ".join(d.removeprefix("doubt: ") for d in doubts)

@@ -71,6 +71,20 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _field_names(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Field name -> value of a dataclass, one level deep (``names``: its fields).
+
+    What ``dataclasses.asdict`` gives for dataclasses whose fields are scalars (the
+    callers convert their tuples and dicts themselves), without its recursive deep
+    copy, which cost milliseconds per result.
+    """
+    return {n: getattr(obj, n) for n in names}
+
+
 @dataclass(frozen=True)
 class RoiMeasurement:
     """Statistics of one ROI, pooled over the usable slices of its module.
@@ -130,7 +144,7 @@ class RoiMeasurement:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary; ``nominal`` repeats ``nominal_hu`` for short readers."""
-        d = dataclasses.asdict(self)
+        d = _fields(self, _ROI_FIELDS)
         d["range_hu"] = list(self.range_hu) if self.range_hu is not None else None
         d["nominal"] = self.nominal_hu
         return d
@@ -138,7 +152,7 @@ class RoiMeasurement:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoiMeasurement:
         """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(_ROI_FIELDS)
         d = {k: v for k, v in data.items() if k in names}
         rng = d.get("range_hu")
         d["range_hu"] = (float(rng[0]), float(rng[1])) if rng is not None else None
@@ -195,12 +209,12 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-        return dataclasses.asdict(self)
+        return _fields(self, _CHECK_FIELDS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Check:
         """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(_CHECK_FIELDS)
         d = {k: v for k, v in data.items() if k in names}
         for k in ("measured", "expected", "low", "high", "deviation"):
             d[k] = _opt_float(d.get(k))
@@ -229,7 +243,7 @@ class Linearity:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-        d = dataclasses.asdict(self)
+        d = _fields(self, _LINEARITY_FIELDS)
         for k in ("materials", "nominal_hu", "measured_hu", "sem_hu"):
             d[k] = list(d[k])
         return d
@@ -237,7 +251,7 @@ class Linearity:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Linearity:
         """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(_LINEARITY_FIELDS)
         d = {k: v for k, v in data.items() if k in names}
         d["materials"] = tuple(str(m) for m in d.get("materials", ()))
         for k in ("nominal_hu", "measured_hu", "sem_hu"):
@@ -264,14 +278,14 @@ class Uniformity:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-        d = dataclasses.asdict(self)
+        d = _fields(self, _UNIFORMITY_FIELDS)
         d["edges_hu"] = dict(self.edges_hu)
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Uniformity:
         """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(_UNIFORMITY_FIELDS)
         d = {k: v for k, v in data.items() if k in names}
         d["edges_hu"] = {str(k): float(v) for k, v in d["edges_hu"].items()}
         return cls(**d)
@@ -288,13 +302,21 @@ class EdPoint:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-        return dataclasses.asdict(self)
+        return _fields(self, _ED_FIELDS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EdPoint:
         """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(_ED_FIELDS)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# the field names, once: to_dict / from_dict run for every result the history writes
+_ROI_FIELDS = _field_names(RoiMeasurement)
+_CHECK_FIELDS = _field_names(Check)
+_LINEARITY_FIELDS = _field_names(Linearity)
+_UNIFORMITY_FIELDS = _field_names(Uniformity)
+_ED_FIELDS = _field_names(EdPoint)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ done from Python, and tests drive it without a browser:
   :meth:`RoiEditor.move_roi`.
 - On every change of ``rois`` only the ROIs whose geometry changed are measured
   again (the same ROI statistics as the analysis, ``noctis_lab.hu._measure``), then
-  the whole result is judged again with the same profile and checks
-  (``noctis_lab.hu._checks``), which gives new ROI verdicts, a new overall status,
+  the whole result is judged again with the same profile by the analysis' own
+  :func:`noctis_lab.hu.judge`, which gives new ROI verdicts, a new overall status,
   checks and recommendations.
 - ``rows`` (list of dicts: material, mean, SD, nominal, deviation, verdict) is what
   the browser's table shows; :attr:`RoiEditor.table` is the same as a DataFrame.
@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -495,10 +493,10 @@ class _Judge:
     analysis put one of its ROIs and where the phantom file puts that ROI. An edited
     ROI becomes a copy of the phantom's ROI at the new place (in the phantom frame),
     so :func:`noctis_lab.hu._measure.measure` measures it exactly as the analysis
-    would have, and :func:`noctis_lab.hu._checks.run_checks` and
-    :func:`noctis_lab.hu._recommend.recommend` judge and advise as
-    :func:`noctis_lab.hu.analyze` does. Only the modules holding edited ROIs are
-    measured again; the others keep their numbers.
+    would have. Only the modules holding edited ROIs are measured again
+    (:func:`noctis_lab.hu._measure.merge` swaps their numbers in and derives the
+    rest afresh), and :func:`noctis_lab.hu.judge`, the end of
+    :func:`noctis_lab.hu.analyze`, judges and advises.
     """
 
     def __init__(
@@ -585,96 +583,28 @@ class _Judge:
         self, geometry: dict[str, tuple[float, float, float]], adjusted: tuple[str, ...]
     ) -> CalibrationResult:
         """The result with ROIs at ``geometry`` (only the ``adjusted`` keys differ)."""
-        from noctis_lab.hu._checks import run_checks
-        from noctis_lab.hu._recommend import recommend
-        from noctis_lab.hu._result import worst_status
+        from noctis_lab.hu import judge
+        from noctis_lab.hu._measure import merge
 
         orig = self.result
         if not adjusted:
             return orig
         moved = {k: geometry[k] for k in adjusted}
         modules = {k.split("/", 1)[0] for k in adjusted}
-        meas = self._merge(self._measure(modules, moved), modules)
-        checks, notes = run_checks(meas, self.phantom, self.profile, self.placement, self.baseline)
-        # the localisation did not change: its check (if the analysis added one) stands
-        checks = (*checks, *(c for c in orig.checks if c.kind == "localisation"))
-        by_target: dict[tuple[str, str], list[str]] = {}
-        for chk in checks:
-            parts = chk.id.split(".")
-            if len(parts) >= 3:
-                by_target.setdefault((parts[-2], parts[-1]), []).append(chk.status)
-        rois = tuple(
-            dataclasses.replace(r, status=worst_status(by_target[(r.module, r.name)]))
-            if (r.module, r.name) in by_target
-            else r
-            for r in meas.rois
-        )
+        meas = merge(self._original_meas, self._measure(modules, moved), self.phantom)
         loc = orig.localisation
-        what = ", ".join(adjusted)
         loc = dataclasses.replace(
             loc,
             method="mixed" if loc.method == "auto" else loc.method,
-            notes=(*loc.notes, f"ROIs adjusted by hand in the ROI editor: {what}"),
+            notes=(*loc.notes, f"ROIs adjusted by hand in the ROI editor: {', '.join(adjusted)}"),
         )
-        return dataclasses.replace(
-            orig,
-            id=uuid.uuid4().hex,
-            analysed_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            status=worst_status(c.status for c in checks),
-            rois=rois,
-            checks=checks,
-            linearity=meas.linearity,
-            uniformity=meas.uniformity,
-            noise_hu=meas.noise_hu,
-            electron_density=meas.electron_density,
-            localisation=loc,
-            recommendations=recommend(checks, meas, loc, notes),
-        )
-
-    def _merge(self, new: Measurements, modules: set[str]) -> Measurements:
-        """Original measurements with the re-measured modules' numbers swapped in."""
-        from noctis_lab.hu._measure import fit_linearity
-        from noctis_lab.hu._result import EdPoint
-
-        old = self._original_meas
-        fresh = {(r.module, r.name): r for r in new.rois}
-        rois = tuple(fresh.get((r.module, r.name), r) for r in old.rois)
-        ref = self.phantom.reference_module
-        linearity = old.linearity
-        if ref in modules:
-            lin = [r for r in rois if r.module == ref and r.role == "insert"]
-            lin = [r for r in lin if r.nominal_hu is not None]
-            linearity = fit_linearity(
-                [r.material for r in lin],
-                [float(r.nominal_hu) for r in lin if r.nominal_hu is not None],
-                [r.mean for r in lin],
-                [r.sem for r in lin],
-            )
-        uniformity = old.uniformity
-        if uniformity is not None and uniformity.module in modules:
-            uniformity = new.uniformity
-        noise, noise_roi = old.noise_hu, old.noise_roi
-        if noise_roi is not None and noise_roi.split("/", 1)[0] in modules:
-            noise, noise_roi = new.noise_hu, new.noise_roi
-        ed = old.electron_density
-        if ed is not None:
-            # as measure() builds it: one point per insert with a density, sorted by it
-            ed = tuple(
-                sorted(
-                    (
-                        EdPoint(r.material, float(r.relative_electron_density), r.mean, r.sem)
-                        for r in rois
-                        if r.relative_electron_density is not None and r.role == "insert"
-                    ),
-                    key=lambda p: p.relative_electron_density,
-                )
-            )
-        return dataclasses.replace(
-            old,
-            rois=rois,
-            linearity=linearity,
-            uniformity=uniformity,
-            noise_hu=noise,
-            noise_roi=noise_roi,
-            electron_density=ed,
+        return judge(
+            meas,
+            self.phantom,
+            self.profile,
+            loc,
+            baseline=self.baseline,
+            scanner=orig.scanner,
+            series_uid=orig.series_uid,
+            source=orig.source,
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from noctis_lab.hu._history_plot import STATUS_COLOURS as _HISTORY_COLOURS
+from noctis_lab.hu._style import STATUS_COLOURS
 
 __all__ = ["DEFAULT_LEVEL", "DEFAULT_WINDOW", "STATUS_COLOURS", "STATUS_LABELS", "rgb"]
 
-#: Verdict -> colour: the calibration history's own (its trend plots use the same), so
-#: the ROI editor (JS receives it as a trait), the volume overlay and the plots agree.
-STATUS_COLOURS: dict[str, str] = dict(_HISTORY_COLOURS)
+# STATUS_COLOURS (verdict -> colour) is the HU package's one read-only table
+# (``noctis_lab.hu._style``, which the result and trend plots use), re-exported so the
+# ROI editor (JS receives a copy as a trait), the volume overlay and the plots agree.
 
 #: Verdict -> label value in the ROI overlay volume (0 is background).
 STATUS_LABELS: dict[str, int] = {"pass": 1, "warning": 2, "fail": 3, "not_checked": 4}

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from noctis_lab.hu import analyze
+from noctis_lab.hu.synthetic import generate
 
 # (shift x, y, z mm), roll deg, slice thickness mm, seed
 GEOMETRIES = [
@@ -113,3 +114,41 @@ def test_manual_overrides(make, catphan):
     assert res.roi("teflon").mean == pytest.approx(auto.roi("teflon").mean, abs=0.5)
     ms = analyze(catphan.volume, module_slices={"CTP404": [ref.centre_slice_index]})
     assert ms.roi("teflon").n_slices == 1
+
+
+# Clinical resolution, the generator's default correlated noise (0.8 mm): 512 x 512 at
+# 0.5 mm, 1 and 2 mm slices. Only the reference module (every insert) is generated.
+# (shift x, y, z mm), roll deg, slice thickness mm, noise SD HU, seed
+CLINICAL = [
+    ((0.0, 0.0, 0.0), 0.0, 2.0, 1.0, 41),
+    ((12.0, -8.0, 1.0), 7.0, 2.0, 2.0, 42),
+    ((-20.0, -20.0, 0.0), 15.0, 2.0, 3.0, 43),
+    ((8.0, -3.0, -1.0), -4.0, 2.0, 3.0, 44),
+    ((-15.0, 10.0, -2.0), -12.0, 1.0, 3.0, 45),
+    ((5.0, 18.0, 0.5), 3.0, 1.0, 2.0, 46),
+]
+
+
+@pytest.mark.parametrize("shift,roll,thickness,noise,seed", CLINICAL)
+def test_clinical_resolution_means_within_1_hu(shift, roll, thickness, noise, seed):
+    # At 2 mm slices and SD 3 HU the SEM of a 3.5 mm insert ROI is about 0.4 HU, so
+    # 1 HU is about 2.4 SEM: met by most series, not by every one (see the report);
+    # at 1 mm slices (SEM about 0.3 HU) it is met with a wide margin.
+    s = generate(
+        "catphan604",
+        matrix=512,
+        pixel_size_mm=0.5,
+        slice_thickness_mm=thickness,
+        noise_sd_hu=noise,
+        shift_mm=shift,
+        roll_deg=roll,
+        seed=seed,
+        z_range_mm=(-15.0, 15.0),
+    )
+    res = analyze(s.volume)
+    inserts = [r for r in res.rois if r.module == "CTP404"]
+    assert len(inserts) == 11  # ten inserts and the background
+    for r, err in _truth_errors(s, res):
+        assert abs(err) <= 1.0, (
+            f"{r.module}/{r.name}: {r.mean:.2f} vs truth, error {err:+.2f} HU (SEM {r.sem:.2f})"
+        )
