@@ -1,16 +1,15 @@
 """Two users in headless Chromium on the stock jupyterlab-chat UI, with the room rules on.
 
-The stock UI has no reaction, reply or read-receipt widgets (no Noctis frontend
-extension is shipped yet): Bob's reaction and read receipt are written over his own
-websocket connection and checked through the REST view; his reply (with the quote)
-and the bot's study-link card are what Alice sees in the stock UI.
+The stock UI has no reaction, reply or read-receipt widgets (the Noctis Room panel
+adds them, see test_browser_panel.py): here Bob's reaction and read receipt are
+written over his own websocket connection and checked through the REST view; his
+reply (with the quote) and the bot's study-link card are what Alice sees in the
+stock UI. The ``lab`` server is the session one from conftest.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,24 +38,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(Path(tmp_path_factory.mktemp("rooms-lab")), app="lab")
-    (srv.root / "notebooks").mkdir()
-    nb = {
-        "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# HU QA notebook"]}],
-        "metadata": {},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (srv.root / "notebooks" / "hu_qa.ipynb").write_text(json.dumps(nb))
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 def test_two_users_chat_in_the_browser(lab: Server, test_output: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -66,7 +47,8 @@ def test_two_users_chat_in_the_browser(lab: Server, test_output: Path) -> None:
         lab.request("POST", "/api/noctis/rooms", "alice", {"path": "ward.chat", "kind": "study"})[0]
         == 201
     )
-    url = f"{lab.base}/lab/tree/ward.chat?token="
+    # a workspace of its own: the session's Lab server is shared with test_browser_panel.py
+    url = f"{lab.base}/lab/workspaces/ward/tree/ward.chat?token="
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:

@@ -8,7 +8,8 @@ A Jupyter server extension. When enabled it
   membership for ``.chat`` paths);
 - serves the REST API under ``/api/noctis/rooms``;
 - keeps rooms, members, presence, uploads and the append-only moderation log in
-  ``<root>/.noctis/rooms.db``.
+  ``<root>/.noctis/rooms.db``;
+- ships a prebuilt JupyterLab extension (``labextension/``): the "Room" side panel.
 
 Identity: :class:`NoctisIdentityProvider` (a users file with one token per user).
 The QA bot: :func:`post_system_message`.
@@ -61,6 +62,11 @@ _CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "noctis_rooms"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt Room panel (``noctis_rooms/labextension``), for ``labextension develop``."""
+    return [{"src": "labextension", "dest": "noctis-rooms"}]
 
 
 def _swap_websocket_handler(web_app: Any) -> int:

@@ -1,5 +1,9 @@
 """REST API under ``/api/noctis/rooms``: rooms, membership, moderation, presence, uploads.
 
+``POST reactions`` toggles the user's reaction, ``POST receipts`` moves the user's read
+receipt forward and ``POST presence`` is a heartbeat (the Room panel's calls; the same
+metadata keys may also be written over the websocket, under the guard's rules).
+
 All routes need an authenticated user; every action checks the user's rights in the
 room. Errors are JSON ``{"message": ...}`` with 400 (bad request), 403 (not allowed) or
 404 (no such room).
@@ -24,12 +28,14 @@ from tornado import web
 
 from noctis_lab._errors import ChatPermissionError, RoomError
 
+from ._guard import _MAX_REACTIONS_PER_MESSAGE, _REACT_PREFIX, _READ_PREFIX
 from ._identity import ROLES
 from ._messages import escape_markdown, quote_reply
 
 __all__ = ["MAX_UPLOAD_BYTES", "rest_handlers"]
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+_MAX_EMOJI_CHARS = 32
 _ACTIONS = (
     "info",
     "join",
@@ -225,6 +231,14 @@ class RoomActionHandler(RoomsAPIHandler):
                 chat, user, quote_reply(orig.body, orig.sender, text), {"reply_to": mid}
             )
             self.reply({"id": new_id}, status=201)
+        elif action == "reactions":
+            await self._react(path, b)
+        elif action == "receipts":
+            await self._mark_read(path, b)
+        elif action == "presence":
+            room, _ = svc.require(path, user, "read")
+            svc.seen(room.path, user)
+            self.reply(svc.presence(room.path))
         elif action == "system-message":
             room, _ = svc.require(path, user, "administer")
             text = b.get("text")
@@ -254,6 +268,66 @@ class RoomActionHandler(RoomsAPIHandler):
                 if uname is not None and not self.svc.access(room.path, uname).read:
                     self.svc.kick(room.path, uname, "the room is now private")
         self.reply({"room": new.to_dict()})
+
+    async def _react(self, path: str, b: dict[str, Any]) -> None:
+        """Toggle (or set with ``on``) the user's ``emoji`` on a message, server-side."""
+        svc, user = self.svc, self.username
+        room, _ = svc.require(path, user, "write")
+        mid, emoji, on = b.get("message_id"), b.get("emoji"), b.get("on")
+        if not isinstance(mid, str) or not isinstance(emoji, str) or not emoji.strip():
+            raise RoomError("'message_id' and 'emoji' are required")
+        if len(emoji) > _MAX_EMOJI_CHARS:
+            raise RoomError(f"'emoji' must be at most {_MAX_EMOJI_CHARS} characters")
+        if on is not None and not isinstance(on, bool):
+            raise RoomError("'on' must be true, false or absent (toggle)")
+        chat = await svc.live_chat(room.path)
+        if chat.get_message(mid) is None:
+            raise RoomError(f"message {mid!r} is not in room {room.path!r}")
+        key = f"{_REACT_PREFIX}{user}"
+        current = chat.get_metadata().get(key)
+        mine: dict[str, list[str]] = {
+            k: [e for e in v if isinstance(e, str)]
+            for k, v in (current.items() if isinstance(current, dict) else ())
+            if isinstance(v, list)
+        }
+        emojis = mine.get(mid, [])
+        want = (emoji not in emojis) if on is None else on
+        if want and emoji not in emojis:
+            if len(emojis) >= _MAX_REACTIONS_PER_MESSAGE:
+                raise RoomError(
+                    f"at most {_MAX_REACTIONS_PER_MESSAGE} reactions per message and user"
+                )
+            emojis = [*emojis, emoji]
+        elif not want:
+            emojis = [e for e in emojis if e != emoji]
+        if emojis:
+            mine[mid] = emojis
+        else:
+            mine.pop(mid, None)
+        chat.set_metadata(key, mine)
+        counts = _read_view(chat, "reactions")["reactions"].get(mid, {})
+        self.reply({"message_id": mid, "reactions": counts, "mine": emojis})
+
+    async def _mark_read(self, path: str, b: dict[str, Any]) -> None:
+        """Move the user's read receipt forward to ``message_id`` (never backward)."""
+        svc, user = self.svc, self.username
+        room, _ = svc.require(path, user, "read")
+        mid = b.get("message_id")
+        if not isinstance(mid, str):
+            raise RoomError("'message_id' is required")
+        chat = await svc.live_chat(room.path)
+        target = chat.get_message(mid)
+        if target is None:
+            raise RoomError(f"message {mid!r} is not in room {room.path!r}")
+        key = f"{_READ_PREFIX}{user}"
+        current = chat.get_metadata().get(key)
+        cur_id = current.get("message_id") if isinstance(current, dict) else None
+        cur_msg = chat.get_message(cur_id) if isinstance(cur_id, str) else None
+        if cur_msg is None or float(target.time) >= float(cur_msg.time):
+            chat.set_metadata(key, {"message_id": mid, "time": time.time()})
+            cur_id = mid
+        svc.seen(room.path, user)
+        self.reply({"read": cur_id})
 
     async def _moderate(self, action: str, path: str, b: dict[str, Any]) -> None:
         svc, user, store = self.svc, self.username, self.svc.store
@@ -434,7 +508,12 @@ def _read_view(chat: Any, action: str) -> dict[str, Any]:
                 "read_by": receipts.get(mid, []),
             }
         )
-    return {"messages": out}
+    users = {
+        name: (u.display_name or u.name or name)
+        for name, u in chat.get_users().items()
+        if u is not None
+    }
+    return {"messages": out, "users": users}
 
 
 def rest_handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:

@@ -1,0 +1,247 @@
+"""The AI part of the demo: train three tiny models, register, evaluate, build a history.
+
+Everything is real and seeded: the models are trained here on synthetic images, evaluated
+on fresh synthetic test sets, and the classifier's later test sets carry more noise, so its
+degradation in the run history is true. Analyses run the models on studies (some of them
+broken on purpose: NaN pixels, wrong size) and feedback compares results with the known
+ground truth.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEMO_MODELS", "DemoResult", "build_demo"]
+
+#: registered name -> (task, factory, training epochs)
+DEMO_MODELS: dict[str, tuple[str, str, int]] = {
+    "artifact-classifier": ("classification", "noctis.tiny_classifier", 10),
+    "insert-detector": ("detection", "noctis.heatmap_detector", 5),
+    "insert-segmenter": ("segmentation", "noctis.tiny_segmenter", 4),
+}
+#: noise of the classifier's successive monitoring test sets (the degradation)
+CLASSIFIER_NOISE = (0.05, 0.05, 0.08, 0.15, 0.25, 0.35)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What :func:`build_demo` made."""
+
+    out_dir: Path
+    tracking_uri: str
+    db_url: str
+    models: dict[str, str]  # name -> registered version
+    runs: dict[str, list[str]]  # name -> evaluation run ids, oldest first
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary."""
+        return {
+            "out_dir": str(self.out_dir),
+            "tracking_uri": self.tracking_uri,
+            "db_url": self.db_url,
+            "models": dict(self.models),
+            "runs": {k: list(v) for k, v in self.runs.items()},
+            "seconds": dict(self.seconds),
+        }
+
+
+def build_demo(
+    out_dir: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    db_url: str | None = None,
+    progress: bool = True,
+    n_boot: int = 1000,
+) -> DemoResult:
+    """Train, register and evaluate the three demo models and record a history.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for the model files and test sets (``<out_dir>/ai/...``).
+    tracking_uri : str, optional
+        MLflow store (default: :func:`noctis_lab.ai.tracking_uri`).
+    db_url : str, optional
+        Analyses/feedback database (default: :func:`noctis_lab.ai.db_url`).
+    progress : bool
+        Show a tqdm progress bar.
+    n_boot : int
+        Bootstrap resamples per evaluation.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from noctis_lab.ai._analysis import Analyzer, record_feedback
+    from noctis_lab.ai._config import db_url as resolve_db
+    from noctis_lab.ai._config import tracking_uri as resolve_uri
+    from noctis_lab.ai._demo_data import PIXEL_SPACING_MM, make_batch, write_test_set
+    from noctis_lab.ai._evaluate import evaluate
+    from noctis_lab.ai._manifest import load_test_set
+    from noctis_lab.ai._nets import detection_target, train_network
+    from noctis_lab.ai._registry import register_model, save_model
+    from noctis_lab.ai._report import render_report, review_report, submit_report
+    from noctis_lab.ai._spec import ModelSpec
+    from noctis_lab.ai._store import utcnow
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    uri = resolve_uri(tracking_uri)
+    dbu = resolve_db(db_url)
+    root = Path(out_dir) / "ai"
+    root.mkdir(parents=True, exist_ok=True)
+    secs: dict[str, float] = {}
+    steps = 3 + 3 + len(CLASSIFIER_NOISE) + 2 * 3 + 1
+    bar = tqdm(total=steps, desc="AI demo", disable=not progress)
+    models: dict[str, str] = {}
+    runs: dict[str, list[str]] = {name: [] for name in DEMO_MODELS}
+    try:
+        # 1. train
+        t0 = time.perf_counter()
+        train = make_batch(384, seed=1)
+        specs = {}
+        for name, (task, factory, epochs) in DEMO_MODELS.items():
+            bar.set_postfix_str(f"training {name}")
+            n = 384 if task == "classification" else 192
+            if task == "classification":
+                target = train.artifact[:n, None].astype(np.float32)
+                out_shape: tuple[int, ...] = (1, 1)
+                kw: dict[str, Any] = {"lr": 3e-3, "batch_size": 32}
+            elif task == "detection":
+                target = detection_target(train.centres[:n], train.images.shape[-1])
+                out_shape = (1, 1, 64, 64)
+                kw = {"lr": 3e-3, "batch_size": 8, "pos_weight": 20.0}
+            else:
+                target = train.masks[:n, None].astype(np.float32)
+                out_shape = (1, 1, 64, 64)
+                kw = {"lr": 1e-2, "batch_size": 8, "dice_loss": True}
+            net = train_network(factory, train.images[:n], target, epochs=epochs, seed=7, **kw)
+            spec = ModelSpec(
+                task=task,
+                format="export",
+                factory=factory,
+                modality="CT",
+                body_part="phantom",
+                version="1.0.0",
+                output_shape=out_shape,
+                classes=("no_artifact", "artifact") if task == "classification" else (),
+                threshold=0.3 if task == "detection" else 0.5,
+                description=f"Demo {task} model trained on synthetic 64x64 phantom slices.",
+            )
+            specs[name] = save_model(net, root / "models" / f"{name}.pt2", spec)
+            bar.update()
+        secs["training"] = time.perf_counter() - t0
+        # 2. register
+        for name in DEMO_MODELS:
+            mv = register_model(root / "models" / f"{name}.pt2", name, tracking_uri=uri)
+            models[name] = mv.version
+            bar.update()
+        # 3. baseline evaluations and history
+        t0 = time.perf_counter()
+        sets = root / "testsets"
+        for name, (task, _, _) in DEMO_MODELS.items():
+            noises = CLASSIFIER_NOISE if task == "classification" else (0.05,) * 3
+            for period, noise in enumerate(noises):
+                bar.set_postfix_str(f"evaluating {name} #{period + 1}")
+                manifest = write_test_set(
+                    sets / f"{task}-{period + 1:02d}",
+                    task,  # type: ignore[arg-type]
+                    120 if task != "classification" else 200,
+                    seed=1000 + 10 * period,
+                    noise=noise,
+                    fmt="json" if period == 0 else "csv",
+                )
+                res = evaluate(
+                    name,
+                    load_test_set(manifest),
+                    tracking_uri=uri,
+                    n_boot=n_boot,
+                    seed=period,
+                    run_name=f"{name} period {period + 1}",
+                    tags={
+                        "noctis.period": f"{period + 1}",
+                        "noctis.noise": f"{noise:g}",
+                        "noctis.baseline": "true" if period == 0 else "false",
+                    },
+                )
+                runs[name].append(str(res.run_id))
+                bar.update()
+        secs["evaluation"] = time.perf_counter() - t0
+        # 4. analyses on studies, feedback against ground truth, reports
+        t0 = time.perf_counter()
+        now = utcnow()
+        studies = make_batch(24, seed=77)
+        for name, (task, _, _) in DEMO_MODELS.items():
+            an = Analyzer.open(name, tracking_uri=uri)
+            for i in range(len(studies.images)):
+                img = studies.images[i]
+                if task == "detection" and i in (5, 17):
+                    img = img.copy()
+                    img[10:20, 10:20] = np.nan  # a broken study: fails, and is recorded
+                if task == "segmentation" and i == 9:
+                    img = img[:32]  # a truncated study
+                rec = an.analyze(
+                    img,
+                    study_uid=f"1.2.826.0.1.3680043.10.1.{i}",
+                    spacing=PIXEL_SPACING_MM,
+                    created_at=now - timedelta(hours=6 * (len(studies.images) - i)),
+                    db_url=dbu,
+                )
+                if rec.status != "success" or i % 3:
+                    continue
+                verdict = _verdict(task, rec.findings, studies, i)
+                record_feedback(
+                    name,
+                    an.version,
+                    verdict,
+                    rating=5 if verdict == "agree" else 2,
+                    comment="demo feedback from ground truth",
+                    analysis_id=rec.id,
+                    user="demo-clinician",
+                    db_url=dbu,
+                )
+                if i == 0:
+                    text = render_report(
+                        task, rec.findings, confidence=rec.confidence, model=f"{name} v{an.version}"
+                    )
+                    rep = submit_report(
+                        text,
+                        model_name=name,
+                        model_version=an.version,
+                        analysis_id=rec.id,
+                        db_url=dbu,
+                    )
+                    review_report(
+                        rep.report_id,
+                        "approved",
+                        reviewer="demo-physicist",
+                        note="checked against the phantom map",
+                        db_url=dbu,
+                    )
+            bar.update()
+        secs["analyses"] = time.perf_counter() - t0
+        bar.update()
+    finally:
+        bar.close()
+        torch.set_num_threads(threads)
+    return DemoResult(Path(out_dir), uri, dbu, models, runs, secs)
+
+
+def _verdict(task: str, findings: dict[str, Any], truth: Any, i: int) -> Any:
+    if task == "classification":
+        pos, true = bool(findings["positive"]), bool(truth.artifact[i])
+        return "agree" if pos == true else ("false_positive" if pos else "false_negative")
+    if task == "detection":
+        n_true = len(truth.centres[i])
+        n = int(findings["count"])
+        return "agree" if n == n_true else ("false_positive" if n > n_true else "false_negative")
+    px, true_px = int(findings["pixels"]), int(truth.masks[i].sum())
+    if abs(px - true_px) <= 0.2 * max(true_px, 1):
+        return "agree"
+    return "false_positive" if px > true_px else "false_negative"

@@ -1,0 +1,214 @@
+"""The Noctis Room panel in headless Chromium: two users, the stock chat UI beside it.
+
+Alice writes in the stock jupyterlab-chat input; Bob opens the chat and the Room panel,
+reacts and replies from the panel; Alice's panel shows the reaction, the reply
+with its quote, Bob's read receipt and presence; Alice moderates (mute, delete, the
+moderation log), sees an API error in the panel, and opens a study from a study-link
+card. User text is shown literally (an HTML payload does not run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rooms_client import Server
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PANEL = "#noctis-rooms-panel"
+ROOM = "panel.chat"
+XSS = '<img src=x onerror="window.__pwned=1"> calibration notes'
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+
+
+def _open_room(page: Any, lab: Server, user: str) -> Any:
+    """Open the chat in Lab as ``user`` and show the Room panel; returns the panel."""
+    from playwright.sync_api import expect
+
+    # a workspace of its own: the session's Lab server is shared with test_browser.py
+    page.goto(f"{lab.base}/lab/workspaces/panel-{user}/tree/{ROOM}?token={lab.tokens[user]}")
+    page.locator(".jp-chat-input-container textarea").first.wait_for(timeout=60_000)
+    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="noctis-rooms-panel"]')
+    tab.click()
+    panel = page.locator(PANEL)
+    expect(panel).to_be_visible()
+    expect(panel.locator(".noctis-rooms-meta")).to_contain_text("study · public", timeout=20_000)
+    return panel
+
+
+def _message(panel: Any, text: str) -> Any:
+    return panel.locator(".noctis-rooms-message", has_text=text)
+
+
+def test_room_panel_reactions_replies_receipts_moderation(
+    lab: Server, chromium_path: Path, test_output: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    out = test_output / "rooms"
+    out.mkdir(parents=True, exist_ok=True)
+    st, _ = lab.request(
+        "POST", "/api/noctis/rooms", "alice", {"path": ROOM, "kind": "study", "title": "Ward QA"}
+    )
+    assert st == 201
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=ARGS)
+        try:
+            alice = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            bob = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            a_panel = _open_room(alice, lab, "alice")
+            expect(a_panel.locator(".noctis-rooms-meta")).to_contain_text("you: admin")
+            expect(a_panel.locator(".noctis-rooms-title")).to_have_text("Ward QA")
+
+            # Alice writes in the stock chat UI (one message with an HTML payload)
+            box = alice.locator(".jp-chat-input-container textarea").first
+            box.fill("Water HU on CT 1 is +6.2")
+            box.press("Enter")
+            box.fill(XSS)
+            box.press("Enter")
+
+            b_panel = _open_room(bob, lab, "bob")
+            first = _message(b_panel, "Water HU on CT 1")
+            expect(first).to_be_visible(timeout=20_000)
+            # user text is shown literally, never parsed as HTML
+            expect(
+                _message(b_panel, "calibration notes").locator(".noctis-rooms-body")
+            ).to_have_text(XSS)
+            assert bob.evaluate("window.__pwned === undefined")
+            # opening a public room made Bob a member: he reacts and replies from the panel
+            expect(b_panel.locator(".noctis-rooms-meta")).to_contain_text("you: member")
+            expect(b_panel.locator(".noctis-rooms-leave")).to_be_visible()
+            first.locator(".noctis-rooms-react-add").click()
+            first.locator('.noctis-rooms-pick[data-emoji="👍"]').click()
+            chip = first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
+            expect(chip).to_have_text("👍 1", timeout=20_000)
+            expect(chip).to_have_attribute("aria-pressed", "true")
+            first.locator(".noctis-rooms-reply").click()
+            reply_box = b_panel.locator(".noctis-rooms-reply-input")
+            expect(b_panel.locator(".noctis-rooms-composer .noctis-rooms-quote")).to_contain_text(
+                "Replying to Alice: Water HU on CT 1"
+            )
+            reply_box.fill("Rescanning the phantom now.")
+            reply_box.press("Enter")
+            b_reply = _message(b_panel, "Rescanning the phantom now.")
+            expect(b_reply).to_be_visible(timeout=20_000)
+            expect(b_panel.locator(".noctis-rooms-composer")).to_be_hidden()
+            bob.screenshot(path=str(out / "panel_bob_reacted_and_replied.png"))
+
+            # Alice's panel: the reaction, the reply with its quote, Bob's read receipt
+            a_first = _message(a_panel, "Water HU on CT 1").first
+            a_chip = a_first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
+            expect(a_chip).to_have_text("👍 1", timeout=20_000)
+            expect(a_chip).to_have_attribute("data-users", "bob")
+            expect(a_chip).to_have_attribute("aria-pressed", "false")
+            reply = _message(a_panel, "Rescanning the phantom now.")
+            expect(reply.locator(".noctis-rooms-quote")).to_have_text(
+                "Alice: Water HU on CT 1 is +6.2", timeout=20_000
+            )
+            expect(reply.locator(".noctis-rooms-body")).to_have_text("Rescanning the phantom now.")
+            expect(a_first.locator(".noctis-rooms-receipt")).to_have_text(
+                "Seen by Bob", timeout=20_000
+            )
+            # the reply reached the stock chat UI too, with the quote
+            expect(
+                alice.locator(".jp-chat-rendered-message", has_text="Rescanning the phantom now.")
+            ).to_be_visible(timeout=20_000)
+            # presence: Bob is online in Alice's member list, as a member
+            bob_row = a_panel.locator('.noctis-rooms-member[data-username="bob"]')
+            expect(bob_row).to_have_attribute("data-online", "true", timeout=20_000)
+            expect(bob_row).to_contain_text("member")
+            # Alice toggles her own reaction: on (2), then off (1)
+            a_chip.click()
+            expect(a_chip).to_have_text("👍 2", timeout=20_000)
+            expect(a_chip).to_have_attribute("aria-pressed", "true")
+            a_chip.click()
+            expect(a_chip).to_have_text("👍 1", timeout=20_000)
+            assert alice.evaluate("window.__pwned === undefined")
+            alice.screenshot(path=str(out / "panel_alice_sees_reaction_reply_receipt.png"))
+
+            # moderation: Alice mutes Bob, deletes the HTML message; the log shows both
+            bob_row.locator(".noctis-rooms-mute").click()
+            expect(bob_row.locator(".noctis-rooms-muted")).to_be_visible(timeout=20_000)
+            expect(b_panel.locator(".noctis-rooms-membership")).to_contain_text(
+                "You are muted", timeout=20_000
+            )
+            expect(b_panel.locator(".noctis-rooms-reply")).to_have_count(0)
+            xss_msg = _message(a_panel, "calibration notes")
+            xss_id = xss_msg.get_attribute("data-message-id")
+            xss_msg.locator(".noctis-rooms-delete").click()
+            alice.locator(".jp-Dialog .jp-mod-warn", has_text="Delete").click()
+            deleted = a_panel.locator(f'.noctis-rooms-message[data-message-id="{xss_id}"]')
+            expect(deleted.locator(".noctis-rooms-body")).to_have_text(
+                "(message deleted)", timeout=20_000
+            )
+            a_panel.locator(".noctis-rooms-modlog summary").click()
+            log = a_panel.locator(".noctis-rooms-modlog-entry")
+            expect(log.filter(has_text="mute → bob")).to_have_count(1, timeout=20_000)
+            # deleting one's own message is not a moderation action: not in the log
+            expect(log.filter(has_text="delete_message")).to_have_count(0)
+            # members do not see the moderation log
+            expect(b_panel.locator(".noctis-rooms-modlog")).to_be_hidden()
+
+            # an API error is shown in the panel
+            invite = a_panel.locator(".noctis-rooms-invite-input")
+            invite.fill("mallory")
+            invite.press("Enter")
+            error = a_panel.locator(".noctis-rooms-error")
+            expect(error).to_be_visible(timeout=20_000)
+            expect(error).to_contain_text("Invite failed")
+            expect(error).to_contain_text("unknown user 'mallory'")
+            error.locator(".noctis-rooms-error-dismiss").click()
+            expect(error).to_be_hidden()
+
+            # the QA bot posts a study link; Alice opens the study from the panel's card
+            st, _ = lab.request(
+                "POST",
+                f"/api/noctis/rooms/system-message/{ROOM}",
+                "alice",
+                {
+                    "text": "HU calibration FAILED on CT 1",
+                    "study_link": {
+                        "study_uid": "1.2.3.4",
+                        "description": "ACR 464 on CT 1",
+                        "open_path": "notebooks/hu_qa.ipynb",
+                    },
+                },
+            )
+            assert st == 201
+            card = _message(a_panel, "HU calibration FAILED").locator(".noctis-rooms-card")
+            expect(card.locator(".noctis-rooms-card-title")).to_have_text(
+                "ACR 464 on CT 1", timeout=20_000
+            )
+            expect(card).to_contain_text("Study UID 1.2.3.4")
+            alice.screenshot(path=str(out / "panel_alice_moderation_and_study_card.png"))
+            card.locator(".noctis-rooms-open-study").click()
+            expect(alice.locator(".jp-NotebookPanel").first).to_be_visible(timeout=60_000)
+            expect(
+                alice.locator(".lm-TabBar-tab.lm-mod-current", has_text="hu_qa.ipynb").first
+            ).to_be_visible()
+            # the panel keeps following the open chat while the notebook is active
+            expect(a_panel.locator(".noctis-rooms-title")).to_have_text("Ward QA")
+            alice.screenshot(path=str(out / "panel_alice_opened_study.png"))
+        finally:
+            browser.close()
+    # the server-side view agrees with what the panels showed
+    view = {
+        m["id"]: m
+        for m in lab.request("GET", f"/api/noctis/rooms/messages/{ROOM}", "carol")[1]["messages"]
+    }
+    water = next(m for m in view.values() if m["body"] == "Water HU on CT 1 is +6.2")
+    assert water["reactions"] == {"👍": ["bob"]}
+    assert "bob" in water["read_by"]
+    assert view[xss_id]["deleted"] and view[xss_id]["body"] == ""
+    assert "refused update" not in lab.log(), lab.log()[-3000:]
