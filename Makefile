@@ -36,8 +36,11 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml $(wildcard extension
 		[ -f "$$ext" ] || continue; \
 		$(BIN)/python -m pip install -q --no-deps -e "$$(dirname $$ext)" || exit 1; \
 	done
-	@# Editable installs do not place the extension's config file: enable it in the venv.
-	$(BIN)/jupyter server extension enable --sys-prefix noctis_rooms >/dev/null
+	@# Editable installs place neither the server config nor the prebuilt frontend:
+	@# link the committed labextension build and enable the server extension in the venv.
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter-builder develop --overwrite extensions/noctis_rooms >/dev/null
+	install -D -m 644 extensions/noctis_rooms/jupyter-config/jupyter_server_config.d/noctis_rooms.json \
+		$(VENV)/etc/jupyter/jupyter_server_config.d/noctis_rooms.json
 	@touch $@
 
 chromium:
