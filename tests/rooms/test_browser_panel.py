@@ -36,7 +36,7 @@ def _open_room(page: Any, lab: Server, user: str) -> Any:
     """Open the chat in Lab as ``user`` and show the Room panel; returns the panel."""
     from playwright.sync_api import expect
 
-    # a workspace of its own: the session's Lab server is shared with test_browser.py
+    # a workspace of its own: the session's Lab server is shared with test_rooms_browser.py
     page.goto(f"{lab.base}/lab/workspaces/panel-{user}/tree/{ROOM}?token={lab.tokens[user]}")
     page.locator(".jp-chat-input-container textarea").first.wait_for(timeout=60_000)
     tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="noctis-rooms-panel"]')
