@@ -1,0 +1,169 @@
+"""The AI performance report: what the report notebook shows, read from MLflow and the AI store.
+
+Per model: :func:`noctis_lab.ai.model_status` (status, metrics with CIs, degradation
+by CUSUM, issues), :func:`noctis_lab.ai.metric_history` (trend),
+:func:`noctis_lab.ai.analysis_summary` and :func:`noctis_lab.ai.feedback_summary`.
+The verdict is the worst model status.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
+
+from noctis_lab._errors import ReportError
+from noctis_lab.reports._dashboard_data import (
+    ai_analyses_frame,
+    ai_feedback_frame,
+    ai_issues,
+    ai_metrics_frame,
+    ai_model_names,
+    ai_overview_frame,
+    ai_trend_figure,
+    period_text,
+)
+from noctis_lab.reports._panels import (
+    message_html,
+    safe_call,
+    show_figure,
+    status_badge,
+    styled_table,
+)
+
+__all__ = ["AiReport"]
+
+
+def _show_html(text: str) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(text))
+
+
+class AiReport:
+    """The content of one AI performance report.
+
+    Parameters
+    ----------
+    model : str, optional
+        One registered model; default every model.
+    since, until : str, optional
+        The period (``YYYY-MM-DD``): evaluation runs and analyses in it.
+
+    Raises
+    ------
+    ReportError
+        When the store is empty or the model is not registered.
+    """
+
+    def __init__(
+        self, model: str | None = None, since: str | None = None, until: str | None = None
+    ) -> None:
+        from noctis_lab.ai import model_status
+
+        names = ai_model_names()
+        if model is not None and model not in names:
+            raise ReportError(f"no model {model!r} is registered; models: {', '.join(names)}")
+        self.names = [model] if model is not None else names
+        self.since, self.until = since, until
+        self.generated_at = datetime.now(UTC)
+        end = (
+            datetime.combine(date.fromisoformat(until), datetime.max.time(), tzinfo=UTC)
+            if until
+            else datetime.now(UTC)
+        )
+        self.now = end
+        self.window_days = (
+            max(
+                1.0,
+                (end - datetime.fromisoformat(since).replace(tzinfo=UTC)).total_seconds() / 86400,
+            )
+            if since
+            else 7.0
+        )
+        self.statuses = [model_status(n, now=end if until else None) for n in self.names]
+        self.overview = ai_overview_frame(self.statuses)
+        self.verdict = self._verdict()
+
+    def _verdict(self) -> str:
+        from noctis_lab.ai import worst_status
+
+        return str(worst_status(*[s.status for s in self.statuses]))
+
+    def facts(self) -> dict[str, Any]:
+        """Machine-readable facts for ``summary.json``."""
+        counts: dict[str, Any] = {"models": len(self.statuses)}
+        for s in self.statuses:
+            counts[s.status] = counts.get(s.status, 0) + 1
+        counts["degradation_alarms"] = sum(1 for s in self.statuses for d in s.drift if d.alarm)
+        counts["issues"] = sum(len(s.issues) for s in self.statuses)
+        return {
+            "verdict": self.verdict,
+            "models": self.names,
+            "since": self.since,
+            "until": self.until,
+            "counts": counts,
+            "status": {s.name: s.status for s in self.statuses},
+        }
+
+    def save_facts(self, path: str | None) -> None:
+        """Write :meth:`facts` for the report runner (no-op when ``path`` is None)."""
+        from noctis_lab.reports._runner import write_facts
+
+        write_facts(path, self.facts())
+
+    def show_header(self) -> None:
+        """Title block: verdict, models, period, time."""
+        _show_html(
+            f"<h2>AI performance report — verdict: <span style='{status_badge(self.verdict)};"
+            f"padding:2px 8px'>{html.escape(self.verdict.upper())}</span></h2>"
+            f"<p><b>Models:</b> {html.escape(', '.join(self.names))}<br>"
+            f"<b>Period:</b> {html.escape(period_text(self.since, self.until))}<br>"
+            f"<b>Generated:</b> {self.generated_at:%Y-%m-%d %H:%M} UTC</p>"
+        )
+
+    def show_summary(self) -> None:
+        """One row per model: status, headline metric with CI, degradation, usage."""
+        _show_html(styled_table(self.overview))
+
+    def show_models(self) -> None:
+        """Per model: metrics with CIs, their trend over runs with alarms, the findings."""
+        for s in self.statuses:
+            _show_html(
+                f"<h3>{html.escape(s.name)} v{html.escape(s.version or '?')} "
+                f"({html.escape(s.task or '?')}): "
+                f"<span style='{status_badge(s.status)};padding:1px 6px'>"
+                f"{html.escape(s.status)}</span></h3>"
+            )
+            frame, err = safe_call(partial(ai_metrics_frame, s), "metrics")
+            if err:
+                _show_html(message_html(err, "error"))
+            elif len(frame):
+                _show_html(styled_table(frame.drop(columns=["Value", "CI low", "CI high"])))
+            else:
+                _show_html(message_html("No evaluation run yet.", "empty"))
+            fig, err = safe_call(
+                partial(ai_trend_figure, s.name, s, since=self.since, until=self.until),
+                "metric trend",
+            )
+            if err:
+                _show_html(message_html(err, "empty"))
+            else:
+                show_figure(fig)
+            items = "".join(
+                f"<li><b>{html.escape(sev)}</b>: {html.escape(msg)}</li>"
+                for sev, msg in ai_issues(s)
+            )
+            _show_html(f"<p><b>Findings</b></p><ul>{items or '<li>none</li>'}</ul>")
+
+    def show_usage(self) -> None:
+        """Per model: recent analyses (success rate, processing time) and feedback."""
+        for name in self.names:
+            _show_html(f"<h3>{html.escape(name)}</h3>")
+            for what, fn in (
+                ("analyses", partial(ai_analyses_frame, name, self.window_days, now=self.now)),
+                ("feedback", partial(ai_feedback_frame, name)),
+            ):
+                frame, err = safe_call(fn, what)
+                _show_html(message_html(err, "error") if err else styled_table(frame))

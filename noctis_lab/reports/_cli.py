@@ -1,0 +1,87 @@
+"""``noctis-lab report hu|ai``: run a papermill report to HTML (and PDF) with a summary JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from noctis_lab import _paths
+
+__all__ = ["register"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from noctis_lab.reports._runner import run_report
+
+    day = date.fromisoformat(args.date) if args.date else None
+    extra = (
+        {"scanner": args.scanner, "calibration": args.calibration}
+        if args.kind == "hu"
+        else {"model": args.model}
+    )
+    out = run_report(
+        args.kind,
+        args.out,
+        since=args.since,
+        until=args.until,
+        day=day,
+        pdf=not args.no_pdf,
+        post_to=args.post_to,
+        chat_root=args.chat_root,
+        progress=not args.quiet,
+        **extra,
+    )
+    if args.json:
+        print(out.to_json())
+    if not out.ok:
+        print(f"noctis-lab report {args.kind}: error: {out.error}", file=sys.stderr)
+        print(f"details: {out.out_dir}/error.txt", file=sys.stderr)
+        return 1
+    if not args.json:
+        for note in out.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(out.one_line(), file=sys.stderr)
+        print(out.html)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", help="first day of the period (YYYY-MM-DD)")
+    p.add_argument("--until", help="last day of the period (YYYY-MM-DD)")
+    p.add_argument(
+        "--out",
+        default=str(_paths.home() / "reports"),
+        help="base folder; files go to OUT/<kind>/<YYYY-MM-DD>/ (default: %(default)s)",
+    )
+    p.add_argument("--date", help="date naming the output folder (default: today)")
+    p.add_argument("--no-pdf", action="store_true", help="skip the PDF")
+    p.add_argument(
+        "--post-to", metavar="ROOM.chat", help="post a one-line summary to this chat room"
+    )
+    p.add_argument("--chat-root", help="Jupyter root of the room (default: the project home)")
+    p.add_argument("--json", action="store_true", help="print the summary JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    """Add ``report hu`` and ``report ai``."""
+    p = sub.add_parser(
+        name,
+        help=help_text,
+        description=(
+            "Run a parameterised report notebook with papermill; write the executed notebook, "
+            "a self-contained HTML without code, a PDF where Chromium is installed, and "
+            "summary.json. Exit 1 when the report could not be made."
+        ),
+    )
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    hu = kinds.add_parser("hu", help="HU QA report (one calibration, or scanners over a period)")
+    hu.add_argument("--scanner", help="one scanner: key, serial or station name")
+    hu.add_argument("--calibration", help="one calibration: record id or result id")
+    _common(hu)
+    hu.set_defaults(handler=_run)
+    ai = kinds.add_parser("ai", help="AI performance report (per model)")
+    ai.add_argument("--model", help="one model (default: every model)")
+    _common(ai)
+    ai.set_defaults(handler=_run)

@@ -1,0 +1,187 @@
+"""Serve the dashboards with Voila: loopback only, a token, preheated kernels.
+
+Voila runs in directory mode on ``notebooks/dashboards``; a dashboard is at
+``http://127.0.0.1:<port>/voila/render/<name>.ipynb?token=<token>``. Inside a running
+JupyterLab the same notebooks are at ``<lab>/voila/render/notebooks/dashboards/<name>.ipynb``
+(installing voila enables its server extension).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from noctis_lab._errors import ReportError
+from noctis_lab.reports._runner import notebooks_dir
+
+__all__ = [
+    "DASHBOARDS",
+    "VoilaServer",
+    "dashboards_dir",
+    "free_port",
+    "start_voila",
+    "voila_command",
+]
+
+#: JupyterLab front-end extensions kept off the dashboard pages: they are made for the
+#: Lab application (chat, collaboration, rooms, the Voila preview) and, loaded in a
+#: Voila page, fail to find their Lab services (a 403 or a missing shared module) and
+#: can stop the page from rendering. The widget renderers are all kept.
+LAB_ONLY_EXTENSIONS = (
+    "noctis-rooms",
+    "jupyterlab-chat-extension",
+    "@jupyter/collaboration-extension",
+    "@jupyter/docprovider-extension",
+    "@voila-dashboards/jupyterlab-preview",
+)
+
+#: Dashboard notebooks (in ``notebooks/dashboards``) and what they show.
+DASHBOARDS: dict[str, str] = {
+    "hu_dashboard.ipynb": "HU calibration: scanners, status, trends, latest slice",
+    "ai_dashboard.ipynb": "AI models: status, metrics with CIs, trends, analyses, feedback",
+}
+
+
+def dashboards_dir() -> Path:
+    """The folder Voila serves."""
+    return notebooks_dir() / "dashboards"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def voila_command(
+    root: str | Path,
+    *,
+    port: int,
+    token: str,
+    preheat: bool = True,
+    pool_size: int = 1,
+) -> list[str]:
+    """The Voila command line: loopback, token, lab template, no tracebacks to clients."""
+    exe = Path(sys.executable).parent / "voila"
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "voila"]
+    cmd = [
+        *base,
+        str(root),
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        f"--token={token}",
+        "--template=lab",
+        "--show_tracebacks=False",
+        *[f"--VoilaConfiguration.extension_denylist={x}" for x in LAB_ONLY_EXTENSIONS],
+    ]
+    if preheat:
+        cmd += ["--preheat_kernel=True", f"--pool_size={max(1, pool_size)}"]
+    else:
+        cmd += ["--preheat_kernel=False", "--pool_size=0"]
+    return cmd
+
+
+@dataclass
+class VoilaServer:
+    """A running Voila process (stop it with :meth:`stop` or use it as a context manager)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    token: str
+    log: Path | None = None
+    started_s: float = field(default=0.0)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, notebook: str) -> str:
+        """The address of one dashboard, with the token."""
+        return f"{self.base_url}/voila/render/{notebook}?token={self.token}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and its kernels."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+
+    def __enter__(self) -> VoilaServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_voila(
+    root: str | Path | None = None,
+    *,
+    port: int | None = None,
+    token: str | None = None,
+    preheat: bool = True,
+    pool_size: int = 1,
+    log: str | Path | None = None,
+    wait_s: float = 90.0,
+    env: dict[str, str] | None = None,
+) -> VoilaServer:
+    """Start Voila on the dashboards and wait until it answers.
+
+    Parameters
+    ----------
+    root : path, optional
+        The folder to serve (default: :func:`dashboards_dir`).
+    port : int, optional
+        Default: a free port on 127.0.0.1.
+    token : str, optional
+        Default: a fresh random token.
+    preheat, pool_size
+        Keep ``pool_size`` kernels per notebook executed in advance.
+    log : path, optional
+        File for Voila's log (default: discarded).
+    wait_s : float
+        How long to wait for the server to answer.
+    env : dict, optional
+        Environment of the server and its kernels (default: this process's).
+    """
+    folder = Path(root) if root is not None else dashboards_dir()
+    if not folder.is_dir():
+        raise ReportError(f"no dashboards folder at {folder}")
+    port = port or free_port()
+    token = token or secrets.token_hex(24)
+    cmd = voila_command(folder, port=port, token=token, preheat=preheat, pool_size=pool_size)
+    run_env = dict(os.environ if env is None else env)
+    run_env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT, env=run_env, cwd=str(folder.parent)
+    )
+    server = VoilaServer(proc, port, token, Path(log) if log is not None else None)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ReportError(f"voila exited with status {proc.returncode}; see {log or 'its log'}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/?token={token}", timeout=2) as r:
+                if r.status == 200:
+                    server.started_s = time.perf_counter() - t0
+                    return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise ReportError(f"voila did not answer on port {port} within {wait_s:.0f} s")

@@ -1,0 +1,252 @@
+"""Dashboards: empty states in-process, and real Voila pages in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from noctis_lab._errors import ReportError
+from noctis_lab.reports._dashboard_data import EMPTY_AI, EMPTY_HU, hu_slice_figure
+from noctis_lab.reports._panels import safe_call
+from noctis_lab.reports._voila import VoilaServer, start_voila, voila_command
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_empty_stores_show_empty_state(noctis_home: Path) -> None:
+    from noctis_lab.reports import ai_dashboard, hu_dashboard
+
+    hu = hu_dashboard()
+    assert EMPTY_HU[:40] in hu.message.value and "noctis-msg-empty" in hu.message.value
+    ai = ai_dashboard()
+    assert EMPTY_AI[:40] in ai.message.value
+    assert not (noctis_home / "data" / "noctis.db").exists()
+
+
+def test_broken_record_is_a_message(store_home: Path) -> None:
+    from noctis_lab.hu.history import CalibrationHistory
+
+    history = CalibrationHistory()
+    rec = history.latest(str(history.scanners(drift=False)["scanner"].iloc[0]))
+    broken = type(rec)(**{**rec.__dict__, "source": str(store_home / "gone")})
+    with pytest.raises(ReportError, match=r"images of calibration #\d+ are not available"):
+        hu_slice_figure(broken)
+    value, err = safe_call(lambda: hu_slice_figure(broken), "annotated slice")
+    assert value is None and err is not None and "not available" in err
+    value, err = safe_call(lambda: 1 / 0, "panel")
+    assert err == "panel could not be shown (ZeroDivisionError: division by zero)"
+
+
+def test_voila_command_is_loopback_with_token(tmp_path: Path) -> None:
+    cmd = voila_command(tmp_path, port=1234, token="t0k", preheat=True, pool_size=2)
+    assert "--Voila.ip=127.0.0.1" in cmd and "--token=t0k" in cmd
+    assert "--show_tracebacks=False" in cmd and "--pool_size=2" in cmd
+
+
+@pytest.fixture(scope="module")
+def voila(
+    store: tuple[Path, dict[str, object]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[VoilaServer, Path]]:
+    import os
+
+    src, _ = store
+    home = tmp_path_factory.mktemp("voila-home")
+    shutil.copytree(src / "data", home / "data")
+    shutil.copytree(src / "mlflow", home / "mlflow")
+    env = dict(os.environ, NOCTIS_HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true")
+    env.pop("NOCTIS_DB_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    server = start_voila(preheat=True, pool_size=1, env=env, log=home / "voila.log")
+    try:
+        yield server, home
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: Path) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(chromium_path), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_voila_needs_the_token(voila: tuple[VoilaServer, Path]) -> None:
+    import urllib.error
+    import urllib.request
+
+    server, _ = voila
+    for query in ("", "?token=wrong"):
+        url = f"{server.base_url}/voila/render/hu_dashboard.ipynb{query}"
+        with urllib.request.urlopen(url, timeout=60) as r:
+            assert "/login" in r.url  # sent to the login page, not the dashboard
+            assert "hu_dashboard" not in r.read().decode().split("next=")[0]
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{server.base_url}/api/kernels", timeout=10)
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_hu_dashboard_in_chromium(
+    voila: tuple[VoilaServer, Path], browser: object, test_output: Path
+) -> None:
+    from noctis_lab.hu.history import CalibrationHistory
+
+    server, home = voila
+    out = test_output / "dashboards"
+    out.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page.goto(server.url("hu_dashboard.ipynb"))
+    page.wait_for_selector(".noctis-hu-overview table", timeout=180_000)
+    page.wait_for_selector(".noctis-hu-slice img", timeout=180_000)
+    history = CalibrationHistory(f"sqlite:///{home / 'data' / 'noctis.db'}")
+    scanners = history.scanners(drift=False)
+    table = page.inner_text(".noctis-hu-overview table")
+    for key, status in zip(scanners["scanner"], scanners["latest_status"], strict=True):
+        assert key in table and status in table
+    assert page.locator(".noctis-hu-trend img").count() >= 1
+    assert "Traceback" not in page.content()
+    page.screenshot(path=str(out / "hu_dashboard.png"), full_page=True)
+    # select the other scanner: the trend and the latest slice follow
+    first = page.inner_text(".noctis-hu-caption")
+    select = page.locator(".noctis-hu-trend select").first
+    options = [o.replace("\xa0", " ") for o in select.locator("option").all_inner_texts()]
+    index, other = next((i, o) for i, o in enumerate(options) if o not in first)
+    old_src = page.locator(".noctis-hu-trend img").first.get_attribute("src")
+    select.select_option(index=index)
+    page.wait_for_function(
+        "k => document.querySelector('.noctis-hu-caption').innerText.includes(k)",
+        arg=other,
+        timeout=60_000,
+    )
+    page.wait_for_function(
+        "s => document.querySelector('.noctis-hu-trend img') &&"
+        " document.querySelector('.noctis-hu-trend img').src !== s",
+        arg=old_src,
+        timeout=60_000,
+    )
+    assert other in page.inner_text(".noctis-hu-trend")
+    page.screenshot(path=str(out / "hu_dashboard_other_scanner.png"), full_page=True)
+    # a broken record (its images gone) is a message in its panel, after Refresh
+    rec = history.latest(other)
+    moved = Path(rec.source).with_name(Path(rec.source).name + ".moved")
+    Path(rec.source).rename(moved)
+    try:
+        page.click(".noctis-refresh")
+        page.wait_for_function(
+            "() => document.querySelector('.noctis-hu-slice').innerText.includes('not available')",
+            timeout=60_000,
+        )
+        assert page.locator(".noctis-hu-slice .noctis-msg-error").count() == 1
+        assert "(refresh #2)" in page.inner_text(".noctis-stamp")
+        assert "Traceback" not in page.content()
+        page.screenshot(path=str(out / "hu_dashboard_broken_record.png"), full_page=True)
+    finally:
+        moved.rename(rec.source)
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_ai_dashboard_feedback_in_chromium(
+    voila: tuple[VoilaServer, Path], browser: object, test_output: Path
+) -> None:
+    from noctis_lab.ai import analyses_frame, feedback_summary, model_status
+
+    server, home = voila
+    db = f"sqlite:///{home / 'data' / 'noctis.db'}"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page.goto(server.url("ai_dashboard.ipynb"))
+    page.wait_for_selector(".noctis-ai-overview table", timeout=180_000)
+    page.wait_for_selector(".noctis-ai-trend img", timeout=180_000)
+    model = page.locator(".noctis-ai-model select").input_value()
+    status = model_status(
+        model, tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}", db_url=db
+    )
+    table = page.inner_text(".noctis-ai-overview table")
+    assert model in table and status.status in table
+    metrics = page.inner_text(".noctis-ai-metrics")
+    for name in status.metrics:
+        assert name in metrics
+    before = feedback_summary(model, db_url=db)
+    page.fill(".noctis-fb-comment textarea", "Looks right <b>to me</b>")
+    page.fill(".noctis-fb-user input", "Dr Test")
+    page.locator(".noctis-fb-verdict select").select_option(label="false negative")
+    page.click(".noctis-fb-submit")
+    page.wait_for_selector(".noctis-fb-result .noctis-msg-info", timeout=60_000)
+    assert "is stored" in page.inner_text(".noctis-fb-result")
+    after = feedback_summary(model, db_url=db)
+    assert after.n == before.n + 1
+    assert after.counts["false_negative"] == before.counts["false_negative"] + 1
+    assert len(analyses_frame(model, db_url=db)) > 0
+    out = test_output / "dashboards"
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / "ai_dashboard.png"), full_page=True)
+    assert "Traceback" not in page.content()
+    page.close()
+
+
+@pytest.mark.server
+def test_dashboard_inside_jupyter_server(store_home: Path, repo_root: Path) -> None:
+    """Installing voila enables its server extension: /voila/render/... inside Lab's server."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from noctis_lab.reports._voila import free_port
+
+    port, token = free_port(), "t-" + os.urandom(8).hex()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "server",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={repo_root}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, NOCTIS_HOME=str(store_home)),
+    )
+    try:
+        url = (
+            f"http://127.0.0.1:{port}/voila/render/notebooks/dashboards/hu_dashboard.ipynb"
+            f"?token={token}"
+        )
+        deadline = time.monotonic() + 120
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=120) as r:
+                    body = r.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert 'data-voila="voila"' in body
+        assert "HU calibration" in body, body[:400]
+    finally:
+        proc.terminate()
+        proc.wait(20)
