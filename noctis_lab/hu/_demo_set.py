@@ -13,7 +13,7 @@ Scenarios (dates spread from April to 2026-11-20):
 
 plus one ACR 464, one water-cylinder and one CIRS 062M-like series. Images are
 256 x 256 at 1 mm, 5 mm slices, only the z range the analysis needs, noise
-8-12 HU; the whole set is about 100 MB and writes in seconds.
+5-7 HU (a routine CatPhan protocol, inside the seed profile's 10 HU noise limit); the whole set is about 100 MB and writes in seconds.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ DEMO_SCANNERS: tuple[_Scanner, ...] = (
         ),
         "catphan604",
         "stable",
-        9.0,
+        5.5,
         101,
     ),
     _Scanner(
@@ -84,7 +84,7 @@ DEMO_SCANNERS: tuple[_Scanner, ...] = (
         ),
         "catphan604",
         "offset_drift",
-        10.0,
+        6.0,
         202,
     ),
     _Scanner(
@@ -102,7 +102,7 @@ DEMO_SCANNERS: tuple[_Scanner, ...] = (
         ),
         "catphan504",
         "scale_drift",
-        12.0,
+        6.5,
         303,
     ),
     _Scanner(
@@ -120,7 +120,7 @@ DEMO_SCANNERS: tuple[_Scanner, ...] = (
         ),
         "catphan604",
         "failing",
-        8.0,
+        5.0,
         404,
     ),
 )
