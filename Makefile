@@ -16,7 +16,7 @@ export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NOCTIS_HOME := $(CURDIR)
 
-.PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor
+.PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor report dashboards
 
 help:
 	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
@@ -24,6 +24,8 @@ help:
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make demo   (re)write the demo data under $(DEMO)"
+	@echo "make report        HU and AI reports (HTML, PDF, summary JSON) under reports/"
+	@echo "make dashboards    serve the Voila dashboards on 127.0.0.1 with a token"
 
 setup: $(STAMP)
 
@@ -81,6 +83,13 @@ format: $(STAMP)
 
 bench: $(DEMO_STAMP)
 	$(BIN)/python bench/run_all.py
+
+report: $(DEMO_STAMP)
+	$(BIN)/noctis-lab report hu --out reports
+	$(BIN)/noctis-lab report ai --out reports
+
+dashboards: $(DEMO_STAMP)
+	$(BIN)/noctis-lab dashboards
 
 doctor: $(STAMP)
 	$(BIN)/noctis-lab doctor
