@@ -13,7 +13,8 @@ Scenarios (dates spread from April to 2026-11-20):
 
 plus one ACR 464, one water-cylinder and one CIRS 062M-like series. Images are
 256 x 256 at 1 mm, 5 mm slices, only the z range the analysis needs, noise
-5-7 HU (a routine CatPhan protocol, inside the seed profile's 10 HU noise limit); the whole set is about 100 MB and writes in seconds.
+5-7 HU (a routine CatPhan protocol, inside the seed profile's 10 HU noise
+limit); the whole set is about 100 MB and writes in seconds.
 """
 
 from __future__ import annotations
