@@ -9,6 +9,8 @@ STAMP := $(VENV)/.noctis-installed
 CHROMIUM := /usr/lib/chromium/chromium
 DEMO := data/demo
 DEMO_STAMP := $(DEMO)/.complete
+HUB_ENV := .hub-env
+HUB_STAMP := $(HUB_ENV)/.complete
 PYTEST_ARGS ?=
 
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -16,7 +18,7 @@ export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NOCTIS_HOME := $(CURDIR)
 
-.PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor report dashboards
+.PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor report dashboards services
 
 help:
 	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
@@ -26,6 +28,7 @@ help:
 	@echo "make demo   (re)write the demo data under $(DEMO)"
 	@echo "make report        HU and AI reports (HTML, PDF, summary JSON) under reports/"
 	@echo "make dashboards    serve the Voila dashboards on 127.0.0.1 with a token"
+	@echo "make services      PostgreSQL + MLflow server for a team, on loopback"
 
 setup: $(STAMP)
 
@@ -69,8 +72,19 @@ postgresql:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: $(DEMO_STAMP) chromium postgresql
+# A throwaway JupyterHub (own venv + configurable-http-proxy) for the multi-user test;
+# kept out of the project venv on purpose (docs/jupyterhub/README.md).
+$(HUB_STAMP): $(STAMP) docs/jupyterhub/make_test_env.sh
+	sh docs/jupyterhub/make_test_env.sh $(CURDIR)/$(HUB_ENV) >/dev/null
+	@touch $@
+
+test: $(DEMO_STAMP) $(HUB_STAMP) chromium postgresql
+	NOCTIS_JUPYTERHUB=$(CURDIR)/$(HUB_ENV)/venv/bin/jupyterhub \
+	NOCTIS_CHP=$(CURDIR)/$(HUB_ENV)/chp/node_modules/.bin/configurable-http-proxy \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services: $(STAMP) postgresql
+	$(BIN)/noctis-lab services up
 
 lint: $(STAMP)
 	$(BIN)/ruff check noctis_lab tests bench extensions
@@ -95,4 +109,4 @@ doctor: $(STAMP)
 	$(BIN)/noctis-lab doctor
 
 clean:
-	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HUB_ENV) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,7 @@ from noctis_lab._errors import (
     ReportError,
     RoomError,
     SeriesGeometryError,
+    ServiceError,
     SliceGapWarning,
 )
 from noctis_lab._version import __version__
@@ -52,6 +53,7 @@ __all__ = [
     "ReportError",
     "RoomError",
     "SeriesGeometryError",
+    "ServiceError",
     "SliceGapWarning",
     "__version__",
 ]

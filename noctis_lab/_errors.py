@@ -25,6 +25,7 @@ __all__ = [
     "ReportError",
     "RoomError",
     "SeriesGeometryError",
+    "ServiceError",
     "SliceGapWarning",
 ]
 
@@ -92,6 +93,10 @@ class IdentityError(NoctisError, ValueError):
 
 class RoomError(NoctisError, ValueError):
     """A chat room does not exist, or a room request is malformed."""
+
+
+class ServiceError(NoctisError, RuntimeError):
+    """A shared service (PostgreSQL, the MLflow server) cannot be set up, started or stopped."""
 
 
 class NoctisWarning(UserWarning):

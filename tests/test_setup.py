@@ -79,6 +79,8 @@ def test_import_is_lazy() -> None:
         ["schedule"],
         ["dashboards"],
         ["lab"],
+        ["services"],
+        ["services", "up"],
     ],
 )
 def test_every_subcommand_has_help(argv: list[str]) -> None:

@@ -1,0 +1,216 @@
+"""The documented JupyterHub configuration (docs/jupyterhub/jupyterhub_config.py), for real.
+
+Needs a JupyterHub installation that can also import Noctis Lab's packages, and
+configurable-http-proxy; neither is part of the project's requirements. Make a throwaway one
+with ``sh docs/jupyterhub/make_test_env.sh`` and export the two lines it prints
+(``NOCTIS_JUPYTERHUB``, ``NOCTIS_CHP``); otherwise these tests skip and say so.
+
+The Hub loads the documented file, then swaps only what a test cannot have: PAM → the
+DummyAuthenticator, system accounts → SimpleLocalProcessSpawner (every server runs as
+this user, homes in a tmp dir), a free loopback port. Everything else is the file's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from noctis_lab._services import free_port
+
+pytestmark = pytest.mark.server
+
+CONFIG = Path(__file__).resolve().parents[2] / "docs" / "jupyterhub" / "jupyterhub_config.py"
+HOW = "make one with `sh docs/jupyterhub/make_test_env.sh` and export the lines it prints"
+
+
+def _find(env: str, name: str) -> Path | None:
+    given = os.environ.get(env)
+    if given:
+        return Path(given) if Path(given).is_file() else None
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+@dataclass(frozen=True)
+class Hub:
+    url: str
+    token: str
+    root: Path
+    db_url: str
+    tracking_uri: str
+
+    def api(self, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {token or self.token}"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            text = resp.read().decode()
+        return json.loads(text) if text else None
+
+
+def _wait(
+    what: str, check: Any, log: Path, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"JupyterHub exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
+            )
+        try:
+            got = check()
+        except (urllib.error.URLError, OSError, ValueError):
+            got = None
+        if got:
+            return got
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout} s; hub log:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[Hub]:
+    jupyterhub = _find("NOCTIS_JUPYTERHUB", "jupyterhub")
+    chp = _find("NOCTIS_CHP", "configurable-http-proxy")
+    if jupyterhub is None:
+        pytest.skip(f"no JupyterHub installation (NOCTIS_JUPYTERHUB or PATH): {HOW}")
+    if chp is None:
+        pytest.skip(f"no configurable-http-proxy (NOCTIS_CHP or PATH): {HOW}")
+    singleuser = jupyterhub.parent / "jupyterhub-singleuser"
+    python = jupyterhub.parent / "python"
+    probe = subprocess.run(
+        [str(python), "-c", "import noctis_rooms, jupyter_server_ydoc, jupyterlab"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"{python} cannot import noctis_rooms/jupyterlab/collaboration: {HOW}")
+    root = Path(tempfile.mkdtemp(prefix="noctis-hub-"))
+    token = os.urandom(24).hex()
+    url = f"http://127.0.0.1:{free_port()}"
+    (root / "state").mkdir(mode=0o700)
+    extra_args = ["--allow-root"] if os.geteuid() == 0 else []
+    (root / "jupyterhub_config.py").write_text(
+        f"""
+load_subconfig({str(CONFIG)!r})
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allowed_groups = set()
+c.Authenticator.allowed_users = {{"alice", "bob", "qa-team"}}
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = {str(root / "home" / "{username}")!r}
+c.Spawner.args = c.Spawner.args + {extra_args!r}
+c.ConfigurableHTTPProxy.command = [{str(chp)!r}]
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
+c.JupyterHub.hub_port = {free_port()}
+c.JupyterHub.services = [{{"name": "noctis-test", "api_token": {token!r}}}]
+c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
+    {{"name": "noctis-test", "scopes": ["admin:users", "admin:servers", "admin:server_state",
+      "tokens", "read:roles", "groups"], "services": ["noctis-test"]}}
+]
+"""
+    )
+    db_url = f"sqlite:///{root / 'noctis.db'}"
+    tracking = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "NOCTIS_HUB_STATE": str(root / "state"),
+        "NOCTIS_HUB_BIND_URL": url,
+        "NOCTIS_HUB_ADMINS": "alice",
+        "NOCTIS_HUB_COLLABORATIONS": json.dumps({"qa-team": ["alice", "bob"]}),
+        "NOCTIS_HUB_SINGLEUSER": str(singleuser),
+        "NOCTIS_HOME": str(root),
+        "NOCTIS_DB_URL": db_url,
+        "MLFLOW_TRACKING_URI": tracking,
+    }
+    log = root / "hub.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(jupyterhub), "-f", str(root / "jupyterhub_config.py")],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    info = Hub(url, token, root, db_url, tracking)
+    try:
+        _wait("the Hub did not answer", lambda: info.api("GET", "/hub/api/"), log, 90, proc)
+        yield info
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the Hub stops its servers and proxy
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_hub_answers_with_the_documented_groups_and_roles(hub: Hub) -> None:
+    info = hub.api("GET", "/hub/api/")
+    assert info["version"].split(".")[0] >= "5"
+    group = hub.api("GET", "/hub/api/groups/collab-qa-team")
+    assert sorted(group["users"]) == ["alice", "bob"]
+    assert group["roles"] == ["collab-access-qa-team"]
+    assert hub.api("GET", "/hub/api/users/alice")["admin"] is True
+    token = hub.api("POST", "/hub/api/users/bob/tokens", body={"note": "test"})
+    assert "access:servers!user=qa-team" in token["scopes"]
+    assert "shares!user=bob" in token["scopes"]
+
+
+def test_collaboration_server_has_rooms_identity_and_shared_stores(hub: Hub) -> None:
+    # the collaboration account exists (the config allows it); a member (bob) may start it
+    bob = hub.api("POST", "/hub/api/users/bob/tokens", body={"note": "test"})["token"]
+    hub.api("POST", "/hub/api/users/qa-team/server", token=bob)
+
+    def ready() -> Any:
+        user = hub.api("GET", "/hub/api/users/qa-team")
+        server = user["servers"].get("")
+        return server if server and server["ready"] else None
+
+    server = _wait("the collaboration server was not ready", ready, hub.root / "hub.log", 120)
+    # collaboration is on: noctis_rooms found jupyter-collaboration's websocket and guards it
+    assert (
+        "chat rules enforced on the collaboration websocket" in (hub.root / "hub.log").read_text()
+    )
+    # alice (a member) and carol (not one) ask the collaboration's server who they are
+    alice = hub.api("POST", "/hub/api/users/alice/tokens", body={"note": "test"})["token"]
+    me = hub.api("GET", "/user/qa-team/api/me", token=alice)
+    assert me["identity"]["username"] == "alice"  # the Hub's name, in chat and RTC
+    rooms = hub.api("GET", "/user/qa-team/api/noctis/rooms", token=alice)
+    assert isinstance(rooms, dict | list)  # the noctis_rooms REST API is served
+    hub.api("POST", "/hub/api/users/carol")
+    carol = hub.api("POST", "/hub/api/users/carol/tokens", body={"note": "test"})["token"]
+    with pytest.raises(urllib.error.HTTPError) as err:
+        hub.api("GET", "/user/qa-team/api/me", token=carol)
+    assert err.value.code in (403, 404)
+    # the shared stores reached the server's environment
+    pid = server["state"]["pid"]
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+        if "=" in item
+    )
+    assert environ["NOCTIS_DB_URL"] == hub.db_url
+    assert environ["MLFLOW_TRACKING_URI"] == hub.tracking_uri
+    assert environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    cmdline = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    assert "--ServerApp.jpserver_extensions=noctis_rooms=True" in cmdline
+    hub.api("DELETE", "/hub/api/users/qa-team/server")
