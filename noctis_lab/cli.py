@@ -27,6 +27,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("noctis_lab.reports._schedule_cli", "print or install report schedules"),
     "dashboards": ("noctis_lab.reports._dashboards_cli", "serve the Voila dashboards"),
     "lab": ("noctis_lab._lab", "start JupyterLab with collaboration and chat"),
+    "alerts": ("noctis_lab._alerts_cli", "post QA alerts to chat rooms"),
     "services": (
         "noctis_lab._services_cli",
         "shared PostgreSQL and MLflow server for a team (up/status/down/env)",

@@ -81,6 +81,8 @@ def test_import_is_lazy() -> None:
         ["lab"],
         ["services"],
         ["services", "up"],
+        ["alerts"],
+        ["alerts", "check"],
     ],
 )
 def test_every_subcommand_has_help(argv: list[str]) -> None:

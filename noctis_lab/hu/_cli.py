@@ -49,6 +49,7 @@ def _analyze_handler(args: argparse.Namespace) -> int:
         roll=args.roll,
     )
     record_id = None
+    alert_note = None
     if args.record:
         try:
             from noctis_lab.hu.history import CalibrationHistory
@@ -62,6 +63,7 @@ def _analyze_handler(args: argparse.Namespace) -> int:
             close = getattr(history, "close", None)
             if callable(close):
                 close()
+        alert_note = _post_alert(result, record_id, args.db)
     if args.plot is not None:
         import matplotlib
 
@@ -79,9 +81,34 @@ def _analyze_handler(args: argparse.Namespace) -> int:
     _print_result(result)
     if record_id is not None:
         print(f"\nrecorded as history record {record_id}")
+    if alert_note is not None:
+        print(alert_note)
     if args.plot is not None:
         print(f"overlay written to {args.plot}")
     return 0
+
+
+def _post_alert(result: Any, record_id: int, db: str | None) -> str | None:
+    """Announce the recorded calibration to the QA room when alerts are configured.
+
+    Returns a line saying where it was posted. The record is stored either way: a
+    failure to post is a note on stderr (``noctis-lab alerts check`` retries it).
+    """
+    from noctis_lab import alerts
+    from noctis_lab._errors import NoctisError
+
+    if not alerts.configured():
+        return None
+    try:
+        alert = alerts.notify_calibration(result, record_id, db_url=db)
+    except NoctisError as exc:
+        print(f"noctis-lab hu analyze: alert not posted: {exc}", file=sys.stderr)
+        return None
+    if alert is not None and alert.outcome == "failed":
+        print(f"noctis-lab hu analyze: alert not posted: {alert.error}", file=sys.stderr)
+    elif alert is not None and alert.outcome == "posted":
+        return f"alert posted to {alert.room}"
+    return None
 
 
 def _print_result(result: Any) -> None:
