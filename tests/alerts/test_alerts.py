@@ -264,7 +264,8 @@ def test_config_defaults_env_and_cli(
     assert shown["rooms"] == {"hu": "rooms/qa-hu.chat", "drift": "rooms/qa-hu.chat", "ai": None}
     other.write_text("{not json", encoding="utf-8")
     assert run_cli(["alerts", "check"]) == 2
-    assert "not readable JSON" in capsys.readouterr().out + capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "not readable JSON" in captured.out + captured.err
 
 
 def test_ai_change_rule() -> None:
