@@ -700,7 +700,7 @@ def _study_link(
     root: Path,
     study_uid: str | None = None,
 ) -> dict[str, str] | None:
-    uid = study_uid or _study_uid(result.source, result.series_uid)
+    uid = study_uid or result.study_uid or _study_uid(result.source, result.series_uid)
     if not uid:
         return None
     sc = result.scanner

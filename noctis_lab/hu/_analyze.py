@@ -100,6 +100,7 @@ def analyze(
         baseline=baseline,
         scanner=vol.scanner,
         series_uid=vol.series_uid,
+        study_uid=vol.study_uid,
         source=source,
     )
 
@@ -135,6 +136,7 @@ def judge(
     baseline: CalibrationResult | None = None,
     scanner: ScannerInfo,
     series_uid: str = "",
+    study_uid: str = "",
     source: str = "",
 ) -> CalibrationResult:
     """Judge measurements against a tolerance profile and build the result.
@@ -162,8 +164,8 @@ def judge(
         The commissioning result, for profiles that judge constancy.
     scanner : ScannerInfo
         The series' scanner (the history files results under its key).
-    series_uid, source : str
-        The series' UID and where it came from.
+    series_uid, study_uid, source : str
+        The series' and study's UIDs and where the series came from.
 
     Returns
     -------
@@ -201,6 +203,7 @@ def judge(
         scanner=scanner,
         acquisition_datetime=scanner.acquisition_datetime,
         series_uid=series_uid,
+        study_uid=study_uid,
         status=worst_status(c.status for c in checks),
         rois=rois,
         checks=checks,

@@ -418,6 +418,8 @@ class CalibrationResult:
         From the DICOM (may be empty).
     series_uid : str
         SeriesInstanceUID.
+    study_uid : str
+        StudyInstanceUID (study links in chat rooms and reports open it).
     status : str
         Overall ``pass`` / ``warning`` / ``fail``: the worst of :attr:`checks`.
     rois : tuple of RoiMeasurement
@@ -454,6 +456,7 @@ class CalibrationResult:
     source: str
     id: str = field(default_factory=_new_id)
     analysed_at: str = field(default_factory=_now)
+    study_uid: str = ""
 
     # -- look-ups -----------------------------------------------------------
     def roi(self, name: str, module: str | None = None) -> RoiMeasurement:
@@ -482,6 +485,7 @@ class CalibrationResult:
             "scanner": self.scanner.to_dict(),
             "acquisition_datetime": self.acquisition_datetime,
             "series_uid": self.series_uid,
+            "study_uid": self.study_uid,
             "source": self.source,
             "rois": [r.to_dict() for r in self.rois],
             "checks": [c.to_dict() for c in self.checks],
@@ -514,6 +518,7 @@ class CalibrationResult:
             scanner=ScannerInfo.from_dict(dict(data.get("scanner") or {})),
             acquisition_datetime=str(data.get("acquisition_datetime") or ""),
             series_uid=str(data.get("series_uid") or ""),
+            study_uid=str(data.get("study_uid") or ""),
             status=cast(Status, data["status"]),
             rois=tuple(RoiMeasurement.from_dict(r) for r in data.get("rois", ())),
             checks=tuple(Check.from_dict(c) for c in data.get("checks", ())),

@@ -606,5 +606,6 @@ class _Judge:
             baseline=self.baseline,
             scanner=orig.scanner,
             series_uid=orig.series_uid,
+            study_uid=orig.study_uid,
             source=orig.source,
         )

@@ -183,6 +183,34 @@ def test_segmentation_matches_monai_classes() -> None:
     assert m["nsd"].value == pytest.approx(ref_sd, rel=1e-5)
 
 
+def test_segmentation_distances_equal_monai_functions_per_case() -> None:
+    """HD95 and NSD (one edge/distance pass per case) equal MONAI's two functions exactly."""
+    import torch
+    from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+    from scipy import ndimage
+
+    rng = np.random.default_rng(11)
+    n = 40
+    gts = rng.random((n, 48, 40)) > 0.6
+    gts = np.stack([ndimage.binary_opening(g) for g in gts])
+    preds = np.stack([np.roll(g, tuple(rng.integers(-3, 4, 2)), axis=(0, 1)) for g in gts])
+    preds[0] = gts[0]  # identical
+    gts[1] = False
+    gts[1, 0, 0] = True  # one pixel in a corner
+    preds[2, :, :] = True  # the whole image: edges on the border
+    gts[3, :6, :] = True  # touching the top border
+    spacing = [tuple(float(v) for v in rng.uniform(0.3, 1.5, 2)) for _ in range(n)]
+    m = segmentation_metrics(preds, gts, spacing=spacing, nsd_tolerance_mm=1.2, n_boot=0)
+    yp = torch.from_numpy(preds[:, None].astype(np.float32))
+    yt = torch.from_numpy(gts[:, None].astype(np.float32))
+    sp = [list(s) for s in spacing]
+    hd = compute_hausdorff_distance(yp, yt, include_background=True, percentile=95, spacing=sp)
+    sd = compute_surface_dice(yp, yt, [1.2], include_background=True, spacing=sp)
+    assert np.array_equal(m.per_case["hd95_mm"], hd.numpy().ravel().astype(np.float64))
+    assert np.array_equal(m.per_case["nsd"], sd.numpy().ravel().astype(np.float64))
+    assert np.all(np.isfinite(m.per_case["hd95_mm"])) and m.per_case["hd95_mm"][0] == 0.0
+
+
 def test_segmentation_empty_cases() -> None:
     gt = np.zeros((2, 16, 16), bool)
     pred = np.zeros((2, 16, 16), bool)

@@ -38,8 +38,10 @@ def test_analyze_is_locate_measure_judge(located):
         placement.localisation,
         scanner=s.volume.scanner,
         series_uid=s.volume.series_uid,
+        study_uid=s.volume.study_uid,
         source=res.source,
     )
+    assert res.study_uid == s.volume.study_uid != ""  # study links open the study
     assert again.id != res.id
     assert _comparable(again) == _comparable(res)
     assert again.status == "fail"  # the 6 HU offset

@@ -126,3 +126,23 @@ def lab_server(notebook_home: Path) -> Any:
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+@pytest.fixture
+def voila_server(notebook_home: Path) -> Any:
+    """Real Voila (``noctis_lab.reports``' launcher: loopback, token, Lab-only front-end
+    extensions kept off) serving the notebook home's ``notebooks/`` folder.
+
+    Yields the :class:`~noctis_lab.reports._voila.VoilaServer`; stopped afterwards.
+    """
+    import os
+
+    from noctis_lab.reports._voila import start_voila
+
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(notebook_home / ".jupyter-runtime"))
+    log = notebook_home / "voila.log"
+    server = start_voila(notebook_home / "notebooks", preheat=False, env=env, log=log)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from _widget_browser import (
+    CHROMIUM_ARGS,
+    drag_roi,
+    lit_and_coloured,
+    roi_cell,
+    wait_for_roi_editor,
+    wait_for_row_change,
+)
 
 _KERNEL = "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel"
-
-
-def _mean_of(page: Any, key: str) -> str:
-    return str(
-        page.locator(f'.noctis-roi-table tr[data-key="{key}"] .noctis-roi-mean').inner_text()
-    )
-
-
-def _verdict_of(page: Any, key: str) -> str:
-    return str(
-        page.locator(f'.noctis-roi-table tr[data-key="{key}"] .noctis-roi-verdict').inner_text()
-    )
 
 
 @pytest.mark.browser
@@ -43,7 +24,6 @@ def _verdict_of(page: Any, key: str) -> str:
 def test_roi_editor_and_volume_view_in_jupyterlab(
     lab_server: tuple[str, str], chromium_path: Path, test_output: Path
 ) -> None:
-    from PIL import Image
     from playwright.sync_api import sync_playwright
 
     base, token = lab_server
@@ -65,13 +45,7 @@ def test_roi_editor_and_volume_view_in_jupyterlab(
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
             # the ROI editor: its canvas with ROIs drawn, and its table
-            page.wait_for_selector(".noctis-roi-canvas", timeout=60_000)
-            page.wait_for_function(
-                "() => { const c = document.querySelector('.noctis-roi-canvas');"
-                " return c && c.dataset.rois"
-                " && Object.keys(JSON.parse(c.dataset.rois)).length > 5 }",
-                timeout=30_000,
-            )
+            wait_for_roi_editor(page)
             # the kernel answers widget messages between cells: let the run finish first
             # (the last cell draws the trend), so the drag is not queued behind it
             page.wait_for_function(
@@ -84,40 +58,14 @@ def test_roi_editor_and_volume_view_in_jupyterlab(
             editor = page.locator(".noctis-roi-editor")
             editor.scroll_into_view_if_needed()
             assert page.locator(".noctis-roi-table tbody tr").count() >= 10
-            mean0, verdict0 = _mean_of(page, key), _verdict_of(page, key)
+            mean0, verdict0 = roi_cell(page, key, "mean"), roi_cell(page, key, "verdict")
             assert float(mean0) < -900 and verdict0.lower() == "pass"
             editor.screenshot(path=str(shots / "roi_editor_before.png"))
 
-            # drag air_top 15 mm to the right with the mouse
-            canvas = page.locator(".noctis-roi-canvas")
-            box = canvas.bounding_box()
-            assert box is not None
-            geo = json.loads(canvas.get_attribute("data-rois") or "{}")
-            width = page.evaluate("() => document.querySelector('.noctis-roi-canvas').width")
-            css = box["width"] / width
-            cx, cy, rad = geo[key]
-            x0, y0 = box["x"] + cx * css, box["y"] + cy * css
-            per_mm = rad / 3.5 * css  # the air ROI radius is 3.5 mm
-            page.mouse.move(x0, y0)
-            page.mouse.down()
-            for step in range(1, 11):
-                page.mouse.move(x0 + 1.5 * per_mm * step, y0)
-                page.wait_for_timeout(30)
-            page.mouse.up()
-            page.wait_for_function(
-                "([k, m]) => document.querySelector("
-                '`.noctis-roi-table tr[data-key="${k}"] .noctis-roi-mean`)?.innerText !== m',
-                arg=[key, mean0],
-                timeout=30_000,
-            )
-            page.wait_for_function(
-                "(k) => document.querySelector("
-                '`.noctis-roi-table tr[data-key="${k}"] .noctis-roi-verdict`)?.innerText'
-                ".toLowerCase() === 'fail'",
-                arg=key,
-                timeout=30_000,
-            )
-            assert float(_mean_of(page, key)) > -200
+            # drag air_top 15 mm to the right with the mouse (the air ROI radius is 3.5 mm)
+            drag_roi(page, key, 15.0, 3.5)
+            wait_for_row_change(page, key, mean0, "fail")
+            assert float(roi_cell(page, key, "mean")) > -200
             assert page.locator(".noctis-roi-status").inner_text().lower() == "fail"
             editor.screenshot(path=str(shots / "roi_editor_after_drag.png"))
 
@@ -126,12 +74,10 @@ def test_roi_editor_and_volume_view_in_jupyterlab(
             nv.scroll_into_view_if_needed()
             page.wait_for_timeout(1500)
             png = nv.screenshot(path=str(shots / "volume_view.png"))
-            pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
-            lit = int((pixels.sum(axis=2) > 60).sum())
-            assert lit > 0.05 * pixels.shape[0] * pixels.shape[1], f"{lit} lit pixels"
+            lit, coloured = lit_and_coloured(png)
+            assert lit > 0.05, f"{lit:.1%} lit pixels"
             # the ROI overlay adds colour (verdict colours), not only grey CT
-            rgb = pixels.reshape(-1, 3)
-            assert int((np.ptp(rgb, axis=1) > 60).sum()) > 20, "no coloured ROI pixels"
+            assert coloured > 20, "no coloured ROI pixels"
 
             page.screenshot(path=str(shots / "hu_calibration_notebook.png"), full_page=True)
             assert not errors, errors
