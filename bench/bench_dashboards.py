@@ -16,17 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report_store import bench_home
 
-CHROMIUM = "/usr/lib/chromium/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from noctis_lab._browser import CHROMIUM, CHROMIUM_ARGS
+
+ARGS = list(CHROMIUM_ARGS)
 READY = {
     "hu_dashboard.ipynb": (".noctis-hu-overview table", ".noctis-hu-slice img"),
     "ai_dashboard.ipynb": (".noctis-ai-overview table", ".noctis-ai-trend img"),
@@ -65,7 +57,7 @@ def main() -> None:
     env = dict(os.environ, NOCTIS_HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true")
     results: dict[tuple[str, str], list[float]] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         for mode, preheat in (("cold", False), ("preheated", True)):
             log = home / f"voila-bench-{mode}.log"
             log.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from noctis_lab import _paths
+from noctis_lab._browser import CHROMIUM
 
 __all__ = ["Finding", "check_stack", "register"]
 
@@ -33,7 +34,6 @@ PACKAGES = (
     "sqlalchemy",
 )
 SERVER_EXTENSIONS = ("jupyter_server_ydoc", "jupyterlab_chat", "voila", "noctis_rooms")
-CHROMIUM = Path("/usr/lib/chromium/chromium")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from noctis_lab import _paths
 from noctis_lab._errors import NoctisError, NoFilesFoundError
 
 __all__ = ["LabLaunch", "build_lab_launch", "register"]
@@ -78,7 +79,7 @@ def build_lab_launch(
     port
         TCP port on 127.0.0.1; a free one when None.
     """
-    root_path = Path(root or os.environ.get("NOCTIS_HOME") or os.getcwd()).expanduser().resolve()
+    root_path = Path(root).expanduser().resolve() if root else _paths.home()
     if not root_path.is_dir():
         raise NoFilesFoundError(f"--root {str(root_path)!r}: no such directory")
     users = users or os.environ.get("NOCTIS_USERS") or None

@@ -21,7 +21,7 @@ def demo_dir() -> Path:
 
 def db_url() -> str:
     """The calibration/analysis database: ``$NOCTIS_DB_URL`` or SQLite in ``<home>/data``."""
-    env = os.environ.get("NOCTIS_DB_URL")
+    env = os.environ.get("NOCTIS_DB_URL", "").strip()
     if env:
         return env
     return f"sqlite:///{home() / 'data' / 'noctis.db'}"

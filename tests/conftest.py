@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from noctis_lab._browser import CHROMIUM
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/lib/chromium/chromium")
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from noctis_lab import _paths
+
 __all__ = [
     "EXPERIMENT_PREFIX",
     "artifact_root",
@@ -29,21 +31,21 @@ EXPERIMENT_PREFIX = "noctis-ai/"
 
 
 def noctis_home() -> Path:
-    """Return the Noctis home folder: ``$NOCTIS_HOME`` or the current working folder."""
-    env = os.environ.get("NOCTIS_HOME")
-    return Path(env).expanduser().resolve() if env else Path.cwd().resolve()
+    """Return the Noctis home folder (:func:`noctis_lab._paths.home`)."""
+    return _paths.home()
 
 
 def tracking_uri(uri: str | None = None) -> str:
-    """Resolve the MLflow tracking URI: ``uri``, ``$MLFLOW_TRACKING_URI`` or the local store."""
+    """Resolve the MLflow tracking URI: ``uri``, else :func:`noctis_lab._paths.mlflow_tracking_uri`.
+
+    The folder of a local SQLite store is created on the way.
+    """
     if uri is not None:
         return uri
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    folder = noctis_home() / "mlflow"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}"
+    resolved = _paths.mlflow_tracking_uri()
+    if resolved.startswith("sqlite:///"):
+        Path(resolved.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return resolved
 
 
 def artifact_root(uri: str) -> str | None:
@@ -57,15 +59,16 @@ def artifact_root(uri: str) -> str | None:
 
 
 def db_url(url: str | None = None) -> str:
-    """Resolve the analyses/feedback database URL: ``url``, ``$NOCTIS_DB_URL`` or the default."""
+    """Resolve the analyses/feedback database URL: ``url``, else :func:`noctis_lab._paths.db_url`.
+
+    The folder of a local SQLite file is created on the way.
+    """
     if url is not None:
         return url
-    env = os.environ.get("NOCTIS_DB_URL")
-    if env:
-        return env
-    folder = noctis_home() / "data"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'noctis.db'}"
+    resolved = _paths.db_url()
+    if resolved.startswith("sqlite:///"):
+        Path(resolved.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return resolved
 
 
 def import_mlflow() -> ModuleType:

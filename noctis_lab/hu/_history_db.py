@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -49,11 +48,9 @@ _BUSY_TIMEOUT_MS = 30_000
 
 def default_url() -> str:
     """``NOCTIS_DB_URL`` or ``sqlite:///<NOCTIS_HOME or cwd>/data/noctis.db``."""
-    env = os.environ.get("NOCTIS_DB_URL", "").strip()
-    if env:
-        return env
-    home = Path(os.environ.get("NOCTIS_HOME") or Path.cwd())
-    return f"sqlite:///{(home / 'data' / 'noctis.db').resolve()}"
+    from noctis_lab import _paths
+
+    return _paths.db_url()
 
 
 def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:

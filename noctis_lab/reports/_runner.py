@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from noctis_lab import _paths
+from noctis_lab._browser import CHROMIUM, CHROMIUM_ARGS
 from noctis_lab._errors import ReportError
 from noctis_lab.reports._output import SUMMARY_NAME, ReportKind, ReportOutput
 
@@ -45,7 +46,7 @@ __all__ = [
 REPORT_KINDS: dict[str, str] = {"hu": "hu_qa_report.ipynb", "ai": "ai_performance_report.ipynb"}
 _TITLES = {"hu": "HU QA report", "ai": "AI performance report"}
 _TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-_CHROMIUM = Path("/usr/lib/chromium/chromium")
+_CHROMIUM = CHROMIUM
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -138,16 +139,7 @@ def html_to_pdf(html: Path, pdf: Path, *, browser: Path | None = None) -> Path:
         raise ReportError(f"no Chromium at {_CHROMIUM} (set NOCTIS_CHROMIUM to print PDF)")
     from playwright.sync_api import sync_playwright
 
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    args = list(CHROMIUM_ARGS)
     try:
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path=str(exe), args=args)

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from noctis_lab._browser import CHROMIUM_ARGS
 from noctis_lab._errors import ReportError
 from noctis_lab.reports._dashboard_data import EMPTY_AI, EMPTY_HU, hu_slice_figure
 from noctis_lab.reports._panels import safe_call
 from noctis_lab.reports._voila import VoilaServer, start_voila, voila_command
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(CHROMIUM_ARGS)
 
 
 def test_empty_stores_show_empty_state(noctis_home: Path) -> None:

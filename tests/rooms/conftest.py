@@ -7,16 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rooms_client import Server
-
-#: The committed prebuilt Room panel (what the wheel ships and ``labextension develop`` links).
-LABEXTENSION = (
-    Path(__file__).resolve().parents[2]
-    / "extensions"
-    / "noctis_rooms"
-    / "noctis_rooms"
-    / "labextension"
-)
+from rooms_client import LABEXTENSION, Server
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,10 @@ from pycrdt import (
     handle_sync_message,
 )
 
+#: The committed prebuilt Room panel (what the wheel ships and ``labextension develop`` links).
+LABEXTENSION = (
+    Path(__file__).resolve().parents[2] / "extensions" / "noctis_rooms" / "noctis_rooms"
+) / "labextension"
 VENV_BIN = Path(sys.executable).parent
 USERS = {
     "alice": {"display_name": "Alice", "role": "admin"},

@@ -15,16 +15,9 @@ from typing import Any
 import pytest
 from rooms_client import Server
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from noctis_lab._browser import CHROMIUM_ARGS
+
+ARGS = list(CHROMIUM_ARGS)
 PANEL = "#noctis-rooms-panel"
 ROOM = "panel.chat"
 XSS = '<img src=x onerror="window.__pwned=1"> calibration notes'

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 import noctis_rooms
-from conftest import LABEXTENSION
+from rooms_client import LABEXTENSION
 
 
 def test_prebuilt_labextension_is_complete_and_small() -> None:

@@ -16,17 +16,9 @@ from pathlib import Path
 import pytest
 from rooms_client import ChatClient, Server
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from noctis_lab._browser import CHROMIUM, CHROMIUM_ARGS
+
+ARGS = list(CHROMIUM_ARGS)
 
 pytestmark = [
     pytest.mark.browser,
