@@ -5,7 +5,20 @@ images (``torch.inference_mode``), which is the least any evaluation must do. Ou
 full harness (batching, post-processing, the task metrics and 1000 bootstrap resamples),
 timed without MLflow logging; one logged run is timed separately and reported on its own.
 
-Run: ``.venv/bin/python bench/bench_ai_eval.py [--n 2000] [--repeat 3]``
+Rows: the tiny demo classifier and segmenter (64x64), and a clinically sized segmenter at
+256x256: a MONAI ``UNet`` (channels 16-256, 4 down-samplings, 2 residual units; random
+weights) whose cost is the forward pass. Random weights segment speckle (about 90 times the
+true edge length), which would inflate the surface-distance work, so the row's masks come
+from the trained demo segmenter run on the 4x down-sampled image and up-sampled back (the
+UNet output is added with weight 0: computed, not used). Its test set is the demo
+segmentation set up-sampled 4x (spacing / 4: the same anatomy in mm).
+
+A second peer for the segmentation metrics: MONAI's ``compute_hausdorff_distance`` plus
+``compute_surface_dice`` (each finds edges and distances itself) vs our one pass per case;
+the values must be equal.
+
+Run: ``.venv/bin/python bench/bench_ai_eval.py [--n 2000] [--n-seg 200] [--n-unet 24]
+[--repeat 3]``
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="test images (classification)")
     ap.add_argument("--n-seg", type=int, default=200, help="test images (segmentation)")
+    ap.add_argument("--n-unet", type=int, default=24, help="test images (256x256 UNet)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
@@ -57,8 +71,12 @@ def main() -> None:
         ts = load_test_set(write_test_set(tmp / task, task, n, seed=3))  # type: ignore[arg-type]
 
         results.append(_measure(task, module, spec, ts, tmp, args.repeat))
+        if task == "segmentation":
+            _distance_peer(module, ts)
+            unet, spec256, ts256 = _unet_row(module, spec, ts, args.n_unet)
+            results.append(_measure("seg UNet 256²", unet, spec256, ts256, tmp, args.repeat))
     print(
-        f"{'task':15} {'cases':>6} {'bare loop s':>12} {'harness s':>10} {'ratio':>7} "
+        f"{'row':15} {'cases':>6} {'bare loop s':>12} {'harness s':>10} {'ratio':>7} "
         f"{'overhead':>9} {'+MLflow run s':>14}"
     )
     for task, n, tb, to, tl in results:
@@ -68,6 +86,94 @@ def main() -> None:
     print(
         "harness = forward passes + post-processing + metrics + 1000 bootstrap resamples, "
         "no MLflow; '+MLflow run' = the same with run logging and plots."
+    )
+
+
+def _unet_row(demo: Any, spec: Any, ts: Any, n: int) -> tuple[Any, Any, Any]:
+    """The 256x256 row: MONAI UNet cost, demo-segmenter masks, the demo set up-sampled 4x."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from monai.networks.nets import UNet
+
+    from noctis_lab.ai import TestSet
+
+    torch.manual_seed(0)
+    unet = UNet(2, 1, 1, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2)
+    unet.eval()
+
+    class Realistic(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unet = unet
+
+        def forward(self, x: Any) -> Any:
+            heavy = self.unet(x)  # the clinically sized forward pass (timed)
+            masks = F.interpolate(demo(F.avg_pool2d(x, 4)), scale_factor=4, mode="nearest")
+            return masks + 0.0 * heavy
+
+    up = np.ones((4, 4), np.float32)
+    cases = tuple(
+        dataclasses.replace(
+            c,
+            image=np.kron(c.image, up),
+            mask=np.kron(c.mask, up).astype(bool),
+            spacing=tuple(v / 4 for v in c.spacing),
+        )
+        for c in ts.cases[:n]
+    )
+    ts256 = TestSet(ts.name + "-256", ts.task, cases, ts.sha256, ts.classes, ts.path)
+    spec256 = spec.model_copy(
+        update={"input_shape": (1, 1, 256, 256), "output_shape": (1, 1, 256, 256)}
+    )
+    n_params = sum(p.numel() for p in unet.parameters())
+    print(f"  seg UNet 256²: MONAI UNet, {n_params / 1e6:.2f} M parameters, {len(cases)} cases")
+    return Realistic().eval(), spec256, ts256
+
+
+def _distance_peer(module: Any, ts: Any) -> None:
+    """MONAI's two distance functions vs our one pass per case, on the demo outputs."""
+    import warnings
+
+    import numpy as np
+    import torch
+    from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+
+    from noctis_lab.ai._evaluate import predict
+    from noctis_lab.ai._metrics import segmentation_metrics
+
+    masks = predict(module, ts.images())[:, 0] >= 0.5
+    gts = np.stack([c.mask for c in ts.cases]).astype(bool)
+    ok = masks.any(axis=(1, 2)) & gts.any(axis=(1, 2))
+    spacing = [list(c.spacing) for c in ts.cases]
+    sp_ok = [spacing[j] for j in np.flatnonzero(ok).tolist()]
+    yp = torch.from_numpy(masks[ok][:, None].astype(np.float32))
+    yt = torch.from_numpy(gts[ok][:, None].astype(np.float32))
+    ref: list[Any] = []
+
+    def monai_two() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hd = compute_hausdorff_distance(yp, yt, True, percentile=95, spacing=sp_ok)
+            nsd = compute_surface_dice(yp, yt, [1.0], include_background=True, spacing=sp_ok)
+        ref[:] = [hd.numpy().ravel(), nsd.numpy().ravel()]
+
+    out: list[Any] = []
+
+    def ours() -> None:
+        out[:] = [segmentation_metrics(masks, gts, spacing=spacing, n_boot=0)]
+
+    t_monai = min(_time(monai_two) for _ in range(3))
+    t_ours = min(_time(ours) for _ in range(3))  # includes Dice, IoU and the means
+    same = np.array_equal(out[0].per_case["hd95_mm"][ok], ref[0]) and np.array_equal(
+        out[0].per_case["nsd"][ok], ref[1]
+    )
+    print(
+        f"  segmentation distances, {int(ok.sum())} cases: MONAI compute_hausdorff_distance + "
+        f"compute_surface_dice {t_monai:.3f} s; our segmentation_metrics (one pass, + Dice/IoU) "
+        f"{t_ours:.3f} s; ratio {t_ours / t_monai:.2f}; values equal: {same}"
     )
 
 

@@ -14,7 +14,9 @@ from _widget_browser import (
     wait_for_row_change,
 )
 
-_KERNEL = "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel"
+# Optional chaining throughout: until JupyterLab has started, window.jupyterapp is
+# undefined, and a predicate that throws ends Playwright's wait at once.
+_KERNEL = "window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel"
 
 
 @pytest.mark.browser
@@ -38,8 +40,8 @@ def test_roi_editor_and_volume_view_in_jupyterlab(
             page.goto(f"{base}/lab/tree/notebooks/hu_calibration.ipynb?token={token}")
             page.wait_for_function(
                 f"() => {_KERNEL}?.status === 'idle'"
-                " && window.jupyterapp.shell.currentWidget.context.isReady"
-                " && window.jupyterapp.shell.currentWidget.content.widgets.length > 5",
+                " && window.jupyterapp?.shell?.currentWidget?.context?.isReady"
+                " && window.jupyterapp?.shell?.currentWidget?.content?.widgets?.length > 5",
                 timeout=60_000,
             )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")

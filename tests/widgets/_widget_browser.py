@@ -1,0 +1,89 @@
+"""Chromium helpers shared by the widget browser tests (JupyterLab and Voila)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+#: Headless Chromium flags of every browser test (Debian's chromium, no network chatter).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def roi_cell(page: Any, key: str, cell: str) -> str:
+    """Text of one cell (``mean``, ``verdict``...) of ROI ``key``'s row in the editor table."""
+    return str(
+        page.locator(f'.noctis-roi-table tr[data-key="{key}"] .noctis-roi-{cell}').inner_text()
+    )
+
+
+def wait_for_roi_editor(page: Any, minimum: int = 5, timeout_ms: int = 60_000) -> None:
+    """Wait until the ROI editor's canvas has drawn more than ``minimum`` ROIs."""
+    page.wait_for_selector(".noctis-roi-canvas", timeout=timeout_ms)
+    page.wait_for_function(
+        "(n) => { const c = document.querySelector('.noctis-roi-canvas');"
+        " return c && c.dataset.rois && Object.keys(JSON.parse(c.dataset.rois)).length > n }",
+        arg=minimum,
+        timeout=timeout_ms,
+    )
+
+
+def drag_roi(page: Any, key: str, dx_mm: float, radius_mm: float) -> None:
+    """Drag ROI ``key`` ``dx_mm`` to the right with the mouse, in ten steps.
+
+    The canvas publishes each ROI's ``[cx, cy, r]`` in canvas pixels (``data-rois``);
+    ``radius_mm`` (the ROI's radius) gives the scale.
+    """
+    canvas = page.locator(".noctis-roi-canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    geo = json.loads(canvas.get_attribute("data-rois") or "{}")
+    width = page.evaluate("() => document.querySelector('.noctis-roi-canvas').width")
+    css = box["width"] / width
+    cx, cy, rad = geo[key]
+    x0, y0 = box["x"] + cx * css, box["y"] + cy * css
+    per_mm = rad / radius_mm * css
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(x0 + dx_mm / 10 * per_mm * step, y0)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+
+
+def wait_for_row_change(page: Any, key: str, mean_before: str, verdict: str) -> None:
+    """Wait until ROI ``key``'s mean differs from ``mean_before`` and its verdict is ``verdict``."""
+    page.wait_for_function(
+        "([k, m]) => document.querySelector("
+        '`.noctis-roi-table tr[data-key="${k}"] .noctis-roi-mean`)?.innerText !== m',
+        arg=[key, mean_before],
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "([k, v]) => document.querySelector("
+        '`.noctis-roi-table tr[data-key="${k}"] .noctis-roi-verdict`)?.innerText'
+        ".toLowerCase() === v",
+        arg=[key, verdict],
+        timeout=30_000,
+    )
+
+
+def lit_and_coloured(png: bytes) -> tuple[float, int]:
+    """Share of non-dark pixels and number of strongly coloured pixels of a screenshot."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
+    lit = float((pixels.sum(axis=2) > 60).mean())
+    coloured = int((np.ptp(pixels.reshape(-1, 3), axis=1) > 60).sum())
+    return lit, coloured
