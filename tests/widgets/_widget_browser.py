@@ -8,17 +8,10 @@ from typing import Any
 
 import numpy as np
 
-#: Headless Chromium flags of every browser test (Debian's chromium, no network chatter).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from noctis_lab._browser import CHROMIUM_ARGS as _ARGS
+
+#: Headless Chromium flags of every browser test (one place: noctis_lab._browser).
+CHROMIUM_ARGS = list(_ARGS)
 
 
 def roi_cell(page: Any, key: str, cell: str) -> str:
