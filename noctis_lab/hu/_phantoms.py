@@ -14,17 +14,16 @@ with :func:`load_phantom`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noctis_lab._errors import PhantomDefinitionError
+from noctis_lab.hu._datafile import builtin_dir, builtin_names, parse_data_file
 
 __all__ = [
     "Feature",
@@ -295,51 +294,20 @@ class Phantom(_Frozen):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _format_validation(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors()[:5]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{loc}: {e['msg']}")
-    more = "" if err.error_count() <= 5 else f" (and {err.error_count() - 5} more)"
-    return "; ".join(parts) + more
-
-
 def _parse(text: str, where: str) -> Phantom:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PhantomDefinitionError(
-            f"phantom file {where} is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}"
-        ) from None
-    if not isinstance(data, dict):
-        raise PhantomDefinitionError(f"phantom file {where} must hold a JSON object")
-    if data.get("schema") != SCHEMA:
-        raise PhantomDefinitionError(
-            f"phantom file {where}: 'schema' must be {SCHEMA!r}, got {data.get('schema')!r}"
-        )
-    try:
-        return Phantom.model_validate(data)
-    except ValidationError as exc:
-        raise PhantomDefinitionError(
-            f"phantom file {where} is invalid: {_format_validation(exc)}"
-        ) from None
-
-
-def _builtin_dir() -> Any:
-    return resources.files("noctis_lab.hu") / "data" / "phantoms"
+    return parse_data_file(
+        text, where, kind="phantom", schema=SCHEMA, model=Phantom, error=PhantomDefinitionError
+    )
 
 
 def list_phantoms() -> list[str]:
     """Names of the built-in phantoms."""
-    return sorted(
-        p.name.removesuffix(".json") for p in _builtin_dir().iterdir() if p.name.endswith(".json")
-    )
+    return builtin_names("phantoms")
 
 
 @cache
 def _load_builtin(name: str) -> Phantom:
-    res = _builtin_dir() / f"{name}.json"
+    res = builtin_dir("phantoms", f"{name}.json")
     return _parse(res.read_text(encoding="utf-8"), f"{name}.json (built-in)")
 
 

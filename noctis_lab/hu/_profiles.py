@@ -38,16 +38,15 @@ limit on that side).
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noctis_lab._errors import ProfileError
-from noctis_lab.hu._phantoms import RoiRole, Source, _format_validation
+from noctis_lab.hu._datafile import builtin_dir, builtin_names, parse_data_file
+from noctis_lab.hu._phantoms import RoiRole, Source
 
 __all__ = ["Criterion", "Profile", "list_profiles", "load_profile"]
 
@@ -177,39 +176,19 @@ class Profile(_Frozen):
 
 
 def _parse(text: str, where: str) -> Profile:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(
-            f"profile file {where} is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}"
-        ) from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"profile file {where} must hold a JSON object")
-    if data.get("schema") != PROFILE_SCHEMA:
-        raise ProfileError(
-            f"profile file {where}: 'schema' must be {PROFILE_SCHEMA!r}, got {data.get('schema')!r}"
-        )
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        raise ProfileError(f"profile file {where} is invalid: {_format_validation(exc)}") from None
-
-
-def _builtin_dir() -> Any:
-    return resources.files("noctis_lab.hu") / "data" / "profiles"
+    return parse_data_file(
+        text, where, kind="profile", schema=PROFILE_SCHEMA, model=Profile, error=ProfileError
+    )
 
 
 def list_profiles() -> list[str]:
     """Names of the built-in tolerance profiles."""
-    return sorted(
-        p.name.removesuffix(".json") for p in _builtin_dir().iterdir() if p.name.endswith(".json")
-    )
+    return builtin_names("profiles")
 
 
 @cache
 def _load_builtin(name: str) -> Profile:
-    res = _builtin_dir() / f"{name}.json"
+    res = builtin_dir("profiles", f"{name}.json")
     return _parse(res.read_text(encoding="utf-8"), f"{name}.json (built-in)")
 
 

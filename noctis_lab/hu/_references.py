@@ -8,16 +8,15 @@ source.
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noctis_lab._errors import ProfileError
-from noctis_lab.hu._phantoms import Source, _format_validation
+from noctis_lab.hu._datafile import builtin_dir, parse_data_file
+from noctis_lab.hu._phantoms import Source
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -128,23 +127,19 @@ class ReferenceTable(_Frozen):
 
 
 def _parse(text: str, where: str) -> ReferenceTable:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"reference file {where} is not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("schema") != REFERENCES_SCHEMA:
-        raise ProfileError(f"reference file {where}: 'schema' must be {REFERENCES_SCHEMA!r}")
-    try:
-        return ReferenceTable.model_validate(data)
-    except ValidationError as exc:
-        raise ProfileError(
-            f"reference file {where} is invalid: {_format_validation(exc)}"
-        ) from None
+    return parse_data_file(
+        text,
+        where,
+        kind="reference",
+        schema=REFERENCES_SCHEMA,
+        model=ReferenceTable,
+        error=ProfileError,
+    )
 
 
 @cache
 def _load_builtin() -> ReferenceTable:
-    res = resources.files("noctis_lab.hu") / "data" / "references.json"
+    res = builtin_dir("references.json")
     return _parse(res.read_text(encoding="utf-8"), "references.json (built-in)")
 
 
