@@ -31,9 +31,9 @@ from ._store import normalize_path
 __all__ = ["GuardedYDocWebSocketHandler"]
 
 
-def _read_payload(message: bytes) -> bytes | None:
-    """The var-length payload after a 2-byte SYNC header (None when malformed)."""
-    pos, value, shift = 2, 0, 0
+def _read_varlen(message: bytes, pos: int) -> bytes | None:
+    """The var-length (LEB128-prefixed) payload starting at ``pos`` (None when malformed)."""
+    value, shift = 0, 0
     while True:
         if pos >= len(message):
             return None
@@ -45,21 +45,16 @@ def _read_payload(message: bytes) -> bytes | None:
             break
     payload = message[pos : pos + value]
     return payload if len(payload) == value else None
+
+
+def _read_payload(message: bytes) -> bytes | None:
+    """The payload after a 2-byte SYNC header (message type, sync type)."""
+    return _read_varlen(message, 2)
 
 
 def _read_awareness_payload(message: bytes) -> bytes | None:
-    pos, value, shift = 1, 0, 0
-    while True:
-        if pos >= len(message):
-            return None
-        b = message[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            break
-    payload = message[pos : pos + value]
-    return payload if len(payload) == value else None
+    """The payload after a 1-byte AWARENESS header."""
+    return _read_varlen(message, 1)
 
 
 class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
