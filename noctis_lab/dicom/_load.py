@@ -38,7 +38,7 @@ import struct
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, TypeAlias, cast
@@ -771,7 +771,13 @@ def _decode_all(
     workers: int,
     progress: bool,
 ) -> None:
-    """Fill ``hu``: native slices in threads, codec slices in processes when many."""
+    """Fill ``hu``: native slices in this thread, codec slices in processes when many.
+
+    Uncompressed slices are one read and one vectorised rescale each; threads gave
+    them nothing on 2 cores (measured: 0.243 s with a pool vs 0.218 s without for
+    300 slices 512²), so they are read here while worker processes decode the codec
+    slices, whose decoders hold the GIL.
+    """
     rows, cols = hu.shape[1:]
     fast = [k for k, h in enumerate(members) if _is_fast(h)]
     codec = [k for k, h in enumerate(members) if not _is_fast(h)]
@@ -783,7 +789,7 @@ def _decode_all(
         h = members[k]
         return (h.item.name, h.item.path, h.item.data, h.item.dataset, h.transfer_syntax)
 
-    threads = processes = None
+    processes = None
     try:
         # Processes first: they fork before this call starts any thread of its own.
         if workers > 1 and len(codec) >= MIN_SLICES_FOR_PROCESSES:
@@ -798,11 +804,7 @@ def _decode_all(
             )
         else:
             decoded = (_codec_pixels(*args(k)) for k in codec)
-        if workers > 1 and len(fast) > 1:
-            threads = ThreadPoolExecutor(max_workers=workers)
-            natives: Iterable[None] = threads.map(native, fast)
-        else:
-            natives = map(native, fast)
+        natives: Iterable[None] = map(native, fast)
 
         def store(k: int, raw: npt.NDArray[Any]) -> int:
             _store(members[k], raw, hu[k], *rescale[k])
@@ -812,8 +814,6 @@ def _decode_all(
         for _ in _progress(itertools.chain(natives, stored), len(members), progress):
             pass
     finally:
-        if threads is not None:
-            threads.shutdown(cancel_futures=True)
         if processes is not None:
             processes.shutdown(cancel_futures=True)
 
@@ -840,10 +840,11 @@ def load_series(
         (see :func:`list_series`).
     workers : int, optional
         Parallel decoders (default: one per core; ``1`` runs everything in
-        this thread). Uncompressed slices are read in threads; compressed
-        slices (JPEG 2000, JPEG lossless ...) are decoded in worker processes
-        when there are at least ``MIN_SLICES_FOR_PROCESSES`` of them, because
-        the codecs hold the GIL.
+        this thread). Uncompressed slices are read in this thread (one read and
+        one vectorised rescale each: threads were measured to gain nothing);
+        compressed slices (JPEG 2000, JPEG lossless ...) are decoded in worker
+        processes when there are at least ``MIN_SLICES_FOR_PROCESSES`` of them,
+        because the codecs hold the GIL.
     progress : bool
         Show a tqdm bar while slices decode.
     assume_rescale : (slope, intercept), optional

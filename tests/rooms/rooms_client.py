@@ -118,7 +118,11 @@ class Server:
                 f"--NoctisIdentityProvider.users_file={self.users_file}",
             ]
         else:
-            cmd += [f"--IdentityProvider.token={self.tokens['alice']}"]
+            # the stock server: `make` enables noctis_rooms in the venv, so switch it off
+            cmd += [
+                "--ServerApp.jpserver_extensions=noctis_rooms=False",
+                f"--IdentityProvider.token={self.tokens['alice']}",
+            ]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
