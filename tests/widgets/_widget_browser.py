@@ -80,3 +80,35 @@ def lit_and_coloured(png: bytes) -> tuple[float, int]:
     lit = float((pixels.sum(axis=2) > 60).mean())
     coloured = int((np.ptp(pixels.reshape(-1, 3), axis=1) > 60).sum())
     return lit, coloured
+
+
+def check_drag_changes_verdict(page: Any, shots: Any, prefix: str) -> None:
+    """Drag air_top 15 mm off its insert with the mouse; its row and the status turn fail.
+
+    The same scenario in JupyterLab and in Voila (screenshots ``<prefix>_before/after``).
+    """
+    key = "CTP404/air_top"
+    editor = page.locator(".noctis-roi-editor")
+    editor.scroll_into_view_if_needed()
+    assert page.locator(".noctis-roi-table tbody tr").count() >= 10
+    mean0, verdict0 = roi_cell(page, key, "mean"), roi_cell(page, key, "verdict")
+    assert float(mean0) < -900 and verdict0.lower() == "pass"
+    editor.screenshot(path=str(shots / f"{prefix}_before.png"))
+
+    # the air ROI radius is 3.5 mm: grab it at its centre
+    drag_roi(page, key, 15.0, 3.5)
+    wait_for_row_change(page, key, mean0, "fail")
+    assert float(roi_cell(page, key, "mean")) > -200
+    assert page.locator(".noctis-roi-status").inner_text().lower() == "fail"
+    editor.screenshot(path=str(shots / f"{prefix}_after_drag.png"))
+
+
+def check_volume_view(page: Any, shots: Any, name: str) -> None:
+    """NiiVue's WebGL canvas shows non-blank pixels and the coloured ROI overlay."""
+    nv = page.locator("canvas:not(.noctis-roi-canvas)").first
+    nv.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    lit, coloured = lit_and_coloured(nv.screenshot(path=str(shots / name)))
+    assert lit > 0.05, f"{lit:.1%} lit pixels"
+    # the ROI overlay adds colour (verdict colours), not only grey CT
+    assert coloured > 20, "no coloured ROI pixels"

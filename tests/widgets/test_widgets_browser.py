@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 from _widget_browser import (
     CHROMIUM_ARGS,
-    drag_roi,
-    lit_and_coloured,
-    roi_cell,
+    check_drag_changes_verdict,
+    check_volume_view,
     wait_for_roi_editor,
-    wait_for_row_change,
 )
 
 # Optional chaining throughout: until JupyterLab has started, window.jupyterapp is
@@ -56,30 +54,8 @@ def test_roi_editor_and_volume_view_in_jupyterlab(
                 f" && {_KERNEL}?.status === 'idle'",
                 timeout=90_000,
             )
-            key = "CTP404/air_top"
-            editor = page.locator(".noctis-roi-editor")
-            editor.scroll_into_view_if_needed()
-            assert page.locator(".noctis-roi-table tbody tr").count() >= 10
-            mean0, verdict0 = roi_cell(page, key, "mean"), roi_cell(page, key, "verdict")
-            assert float(mean0) < -900 and verdict0.lower() == "pass"
-            editor.screenshot(path=str(shots / "roi_editor_before.png"))
-
-            # drag air_top 15 mm to the right with the mouse (the air ROI radius is 3.5 mm)
-            drag_roi(page, key, 15.0, 3.5)
-            wait_for_row_change(page, key, mean0, "fail")
-            assert float(roi_cell(page, key, "mean")) > -200
-            assert page.locator(".noctis-roi-status").inner_text().lower() == "fail"
-            editor.screenshot(path=str(shots / "roi_editor_after_drag.png"))
-
-            # the volume view: NiiVue's WebGL canvas with non-blank pixels
-            nv = page.locator("canvas:not(.noctis-roi-canvas)").first
-            nv.scroll_into_view_if_needed()
-            page.wait_for_timeout(1500)
-            png = nv.screenshot(path=str(shots / "volume_view.png"))
-            lit, coloured = lit_and_coloured(png)
-            assert lit > 0.05, f"{lit:.1%} lit pixels"
-            # the ROI overlay adds colour (verdict colours), not only grey CT
-            assert coloured > 20, "no coloured ROI pixels"
+            check_drag_changes_verdict(page, shots, "roi_editor")
+            check_volume_view(page, shots, "volume_view.png")
 
             page.screenshot(path=str(shots / "hu_calibration_notebook.png"), full_page=True)
             assert not errors, errors
