@@ -311,17 +311,21 @@ function render({ model, el: root }) {
   const onImage = () => { updateImage(); syncControls(); renderTable(); };
   const onTable = () => { draw(); renderTable(); };
   const onSelected = () => { draw(); renderTable(); };
-  model.on("change:rois", onRois);
-  model.on("change:image", onImage);
-  model.on("change:image_shape", onImage);
-  model.on("change:rows", onTable);
-  model.on("change:status", onTable);
-  model.on("change:selected", onSelected);
-  model.on("change:checks", renderChecks);
-  model.on("change:recommendations", renderChecks);
-  for (const name of ["slice_index", "window", "level", "operator", "message", "n_slices"]) {
-    model.on(`change:${name}`, syncControls);
-  }
+  // One table of trait -> handler, so subscribing and unsubscribing cannot drift apart.
+  const handlers = [
+    ["rois", onRois],
+    ["image", onImage],
+    ["image_shape", onImage],
+    ["rows", onTable],
+    ["status", onTable],
+    ["selected", onSelected],
+    ["checks", renderChecks],
+    ["recommendations", renderChecks],
+    ...["slice_index", "window", "level", "operator", "message", "n_slices"].map(
+      (name) => [name, syncControls],
+    ),
+  ];
+  for (const [name, fn] of handlers) model.on(`change:${name}`, fn);
 
   updateImage();
   syncControls();
@@ -330,17 +334,7 @@ function render({ model, el: root }) {
 
   return () => {
     if (pending) clearTimeout(pending);
-    model.off("change:rois", onRois);
-    model.off("change:image", onImage);
-    model.off("change:image_shape", onImage);
-    model.off("change:rows", onTable);
-    model.off("change:status", onTable);
-    model.off("change:selected", onSelected);
-    model.off("change:checks", renderChecks);
-    model.off("change:recommendations", renderChecks);
-    for (const name of ["slice_index", "window", "level", "operator", "message", "n_slices"]) {
-      model.off(`change:${name}`, syncControls);
-    }
+    for (const [name, fn] of handlers) model.off(`change:${name}`, fn);
   };
 }
 
