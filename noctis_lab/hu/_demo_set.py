@@ -6,7 +6,10 @@ Layout: ``root/<scanner-slug>/<YYYY-MM-DD>/`` (one series each, DICOM plus
 Scenarios (dates spread from April to 2026-11-20):
 
 * ``ct-onc-1`` (Siemens): stable, CatPhan 604.
-* ``ct-rad-2`` (GE): the offset drifts up by about 0.9 HU a month, CatPhan 604.
+* ``ct-rad-2`` (GE): QA twice a month (16 dates); stable for its first ten, then
+  the offset climbs 1.1 HU per record (about +6.6 HU at the end), CatPhan 604.
+  Long enough for the CUSUM's baseline of ten *and* its alarm; the trend test
+  (a regression slope with its CI) flags it a few records earlier.
 * ``ct-em-3`` (Philips): the scale drifts up to +2.1 %, CatPhan 504.
 * ``ct-rt-4`` (Canon): stable, then clearly miscalibrated on its last two dates
   (offset +14 HU, scale 0.97), CatPhan 604.
@@ -39,6 +42,10 @@ MANIFEST_SCHEMA = "noctis-demo-set/1"
 LAST_DATE = date(2026, 11, 20)
 #: Eight QA dates, roughly monthly, ending on 2026-11-20.
 DEMO_DATES = tuple(LAST_DATE - timedelta(days=35 * k) for k in range(7, -1, -1))
+#: Sixteen QA dates over the same span (twice a month), for the drifting scanner.
+TWICE_MONTHLY = tuple(LAST_DATE - timedelta(days=round(17.5 * k)) for k in range(15, -1, -1))
+#: Records of the drifting scanner before its offset starts to climb (the CUSUM baseline).
+_DRIFT_START = 10
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class _Scanner:
     scenario: str
     noise_sd_hu: float
     seed: int
+    dates: tuple[date, ...] = DEMO_DATES
 
 
 DEMO_SCANNERS: tuple[_Scanner, ...] = (
@@ -87,6 +95,7 @@ DEMO_SCANNERS: tuple[_Scanner, ...] = (
         "offset_drift",
         6.0,
         202,
+        TWICE_MONTHLY,
     ),
     _Scanner(
         "ct-em-3",
@@ -156,7 +165,7 @@ def _calibration(scenario: str, k: int, n: int, rng: np.random.Generator) -> tup
     jitter_off = float(rng.normal(0.0, 0.6))
     jitter_scale = float(rng.normal(0.0, 0.0015))
     if scenario == "offset_drift":
-        return 1.0 + jitter_scale, -1.0 + 0.9 * k + jitter_off
+        return 1.0 + jitter_scale, 1.1 * max(0, k - _DRIFT_START + 1) + jitter_off
     if scenario == "scale_drift":
         return 1.0 + 0.003 * k + jitter_scale, jitter_off
     if scenario == "failing" and k >= n - 2:
@@ -170,8 +179,8 @@ def demo_plan() -> list[dict[str, Any]]:
     by_slug = {s.slug: s for s in DEMO_SCANNERS}
     for sc in DEMO_SCANNERS:
         rng = np.random.default_rng(sc.seed)
-        for k, day in enumerate(DEMO_DATES):
-            scale, offset = _calibration(sc.scenario, k, len(DEMO_DATES), rng)
+        for k, day in enumerate(sc.dates):
+            scale, offset = _calibration(sc.scenario, k, len(sc.dates), rng)
             shift = (
                 round(float(rng.uniform(-4, 4)), 2),
                 round(float(rng.uniform(-4, 4)), 2),
@@ -195,7 +204,7 @@ def demo_plan() -> list[dict[str, Any]]:
                         "scanner": replace(
                             sc.info, series_description=f"{sc.phantom} QA (synthetic)"
                         ),
-                        "acquisition_datetime": f"{day.isoformat()}T07:{15 + 5 * k:02d}:00",
+                        "acquisition_datetime": f"{day.isoformat()}T07:{15 + 2 * k:02d}:00",
                     },
                 }
             )

@@ -54,7 +54,7 @@ def test_history_per_scanner(demo: tuple[Path, list[Path]]) -> None:
     assert len({s["scanner"]["manufacturer"] for v in by_scanner.values() for s in v}) >= 3
     for items in by_scanner.values():
         dates = sorted(s["date"] for s in items)
-        assert 6 <= len(dates) <= 10
+        assert 6 <= len(dates) <= 16
         assert dates[-1] == "2026-11-20"
         assert len(set(dates)) == len(dates)
     scen = {v[0]["scenario"]: sorted(v, key=lambda s: s["date"]) for v in by_scanner.values()}
