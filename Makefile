@@ -7,7 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.noctis-installed
 CHROMIUM := /usr/lib/chromium/chromium
-DEMO := data/demo
+# The home: $$NOCTIS_HOME when set, else this checkout (noctis.toml marks it).
+NOCTIS_HOME ?= $(CURDIR)
+DEMO := $(NOCTIS_HOME)/data/demo
 DEMO_STAMP := $(DEMO)/.complete
 HUB_ENV := .hub-env
 HUB_STAMP := $(HUB_ENV)/.complete
@@ -16,7 +18,7 @@ PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-export NOCTIS_HOME := $(CURDIR)
+export NOCTIS_HOME
 
 .PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor report dashboards services
 

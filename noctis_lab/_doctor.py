@@ -1,10 +1,14 @@
-"""``noctis-lab doctor``: print versions and check that the stack works together."""
+"""``noctis-lab doctor``: which home and stores are in use; versions; does the stack work.
+
+It only reads: a store that does not exist yet is reported as such, never created.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -83,8 +87,47 @@ def _server_extensions() -> list[Finding]:
     return found
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other URLs and in-memory databases)."""
+    for prefix in ("sqlite+pysqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            rest = url.removeprefix(prefix).split("?", 1)[0]
+            return Path(rest) if rest and rest != ":memory:" else None
+    return None
+
+
+def _count_sqlite(path: Path, sql: str) -> int:
+    """Run a counting query on an existing SQLite file without writing anything.
+
+    ``immutable=1``: not even the ``-wal``/``-shm`` files that a read-only open of a WAL
+    database makes; a write in progress elsewhere may not be seen, which a count can afford.
+    """
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()
+
+
+def _not_created(name: str, where: str) -> Finding:
+    return Finding(name, True, f"{where} (not created yet; made on first use)")
+
+
 def _mlflow_store() -> Finding:
     uri = _paths.mlflow_tracking_uri()
+    name = "MLflow store"
+    db = _sqlite_file(uri)
+    if db is not None:
+        if not db.is_file():
+            return _not_created(name, uri)
+        try:
+            n = _count_sqlite(db, "SELECT count(*) FROM experiments WHERE lifecycle_stage='active'")
+        except sqlite3.Error as exc:
+            return Finding(name, False, f"{uri}: {exc}")
+        return Finding(name, True, f"{uri} ({n} experiments)")
+    if not uri.startswith(("http://", "https://")):
+        return Finding(name, True, f"{uri} (not checked: only SQLite and servers are)")
+    # A tracking server: ask it (a client of a server creates no local files).
     code = (
         "import os; os.environ['MLFLOW_DISABLE_TELEMETRY']='true'; import mlflow, sys;"
         "c = mlflow.MlflowClient(sys.argv[1]); print(len(c.search_experiments()))"
@@ -94,24 +137,51 @@ def _mlflow_store() -> Finding:
             [sys.executable, "-c", code, uri], capture_output=True, text=True, timeout=120
         )
     except subprocess.TimeoutExpired:
-        return Finding("MLflow store", False, f"{uri}: no answer within 120 s")
+        return Finding(name, False, f"{uri}: no answer within 120 s")
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return Finding("MLflow store", False, f"{uri}: {last}")
-    return Finding("MLflow store", True, f"{uri} ({proc.stdout.strip()} experiments)")
+        return Finding(name, False, f"{uri}: {last}")
+    return Finding(name, True, f"{uri} ({proc.stdout.strip()} experiments)")
 
 
 def _history_store() -> Finding:
+    url = _paths.db_url()
+    name = "calibration store"
+    db = _sqlite_file(url)
+    if db is not None:
+        if not db.is_file():
+            return _not_created(name, url)
+        try:
+            n = _count_sqlite(db, "SELECT count(*) FROM sqlite_master WHERE type='table'")
+        except sqlite3.Error as exc:
+            return Finding(name, False, f"{url}: {exc}")
+        return Finding(name, True, f"{url} ({n} tables)")
     from sqlalchemy import create_engine, inspect
 
-    url = _paths.db_url()
     try:
         engine = create_engine(url)
         tables = inspect(engine).get_table_names()
         engine.dispose()
     except Exception as exc:  # any driver error is a finding, not a crash
-        return Finding("calibration store", False, f"{url}: {exc}")
-    return Finding("calibration store", True, f"{url} ({len(tables)} tables)")
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Finding(name, False, f"{_safe_url(url)}: {first}")
+    return Finding(name, True, f"{_safe_url(url)} ({len(tables)} tables)")
+
+
+def _safe_url(url: str) -> str:
+    """The URL with any password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: show only the scheme
+        return url.split("://", 1)[0] + "://..."
+
+
+def _home() -> Finding:
+    where = _paths.locate_home()
+    state = "" if where.path.is_dir() else "; not created yet"
+    return Finding("home", True, where.describe() + state)
 
 
 def _chromium() -> Finding:
@@ -132,12 +202,12 @@ def _demo() -> Finding:
 
 
 def check_stack(*, servers: bool = True) -> list[Finding]:
-    """Run every check; ``servers=False`` skips the slow subprocess checks."""
-    findings = _versions()
+    """Run every check; ``servers=False`` skips the slow subprocess checks. Creates nothing."""
+    findings = [_home(), *_versions()]
     if servers:
         findings += _server_extensions()
-        findings.append(_mlflow_store())
     findings.append(_history_store())
+    findings.append(_mlflow_store())
     findings.append(_chromium())
     findings.append(_demo())
     return findings
@@ -161,5 +231,5 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     """Add the ``doctor`` subcommand."""
     p = sub.add_parser(name, help=help_text, description=__doc__)
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--quick", action="store_true", help="skip the server and MLflow checks")
-    p.set_defaults(handler=_run)
+    p.add_argument("--quick", action="store_true", help="skip the Jupyter server extension check")
+    p.set_defaults(handler=_run, pin_home=False)

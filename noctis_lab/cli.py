@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from noctis_lab import _paths
 from noctis_lab._errors import NoctisError
 from noctis_lab._version import __version__
 
@@ -56,19 +57,27 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
+    """Run the command line; returns the process exit status.
+
+    The whole run happens under the located home (:func:`noctis_lab._paths.pinned_home`),
+    so the processes a command starts find the same data whatever their working folder.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in args_list if not a.startswith("-")), None)
-    parser = build_parser(first if first in _COMMANDS else None)
-    args = parser.parse_args(args_list)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 0 if args.command is None else 2
+    command = first if first in _COMMANDS else None
     try:
-        return int(handler(args) or 0)
+        parser = build_parser(command)
+        args = parser.parse_args(args_list)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 0 if args.command is None else 2
+        if not getattr(args, "pin_home", True):  # e.g. doctor: reports how the home was found
+            return int(handler(args) or 0)
+        with _paths.pinned_home():
+            return int(handler(args) or 0)
     except NoctisError as exc:
-        print(f"noctis-lab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"noctis-lab {command or ''}: error: {exc}".replace(" :", ":"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
