@@ -43,7 +43,7 @@ LABEXTENSION = (
 ) / "labextension"
 VENV_BIN = Path(sys.executable).parent
 USERS = {
-    "alice": {"display_name": "Alice", "role": "admin"},
+    "alice": {"display_name": "Alice", "role": "admin", "execute": True},
     "bob": {"display_name": "Bob", "role": "member"},
     "carol": {"display_name": "Carol", "role": "member"},
 }

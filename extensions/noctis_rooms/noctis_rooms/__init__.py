@@ -19,8 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from traitlets import Bool
+from traitlets.config import Configurable
+
 from ._authorizer import NoctisAuthorizer
 from ._bot import apost_system_message, post_system_message
+from ._gate import install_gate
 from ._guard import STUDY_LINK_MIME, Actor, RoomGuard, Verdict
 from ._identity import BOT_USERNAME, NoctisIdentityProvider, UserRecord, load_users, parse_users
 from ._messages import StudyLink, escape_markdown, quote_reply
@@ -58,6 +62,17 @@ __all__ = [
 ]
 
 _CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+
+class NoctisRoomsGate(Configurable):
+    """Switch for the route gate (:mod:`noctis_rooms._gate`)."""
+
+    enabled = Bool(
+        True,
+        config=True,
+        help="Default-deny route gate for the team lab. Off only in tests that show the "
+        "attacks succeed without it.",
+    )
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -119,6 +134,19 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
     web_app.add_handlers(".*$", rest_handlers(settings.get("base_url", "/")))
 
+    # Default deny for the team lab: every route (also those added later) passes the gate.
+    gate_cfg = NoctisRoomsGate(parent=serverapp)
+    svc.gate_enabled = bool(gate_cfg.enabled)
+    if svc.identity is not None:
+        if gate_cfg.enabled:
+            install_gate(web_app, serverapp.log)
+            serverapp.log.info("noctis_rooms: route gate on (unlisted routes are refused)")
+        else:
+            serverapp.log.warning(
+                "noctis_rooms: route gate OFF (NoctisRoomsGate.enabled=False): members can "
+                "reach rooms through other routes; use only to demonstrate the attacks"
+            )
+
     def swap() -> None:
         n = _swap_websocket_handler(web_app)
         if n:
@@ -137,11 +165,19 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         serverapp.log.info("noctis_rooms: chat rules enforced on the collaboration websocket")
 
     async def on_contents_event(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        # Events can be posted by clients (POST /api/events): follow only what the disk shows.
         action, path = data.get("action"), data.get("path")
         try:
-            if action == "rename" and data.get("source_path"):
-                svc.store.rename_room(str(data["source_path"]), str(path))
-            elif action == "delete" and isinstance(path, str) and path.endswith(".chat"):
+            src = data.get("source_path")
+            if action == "rename" and isinstance(src, str) and isinstance(path, str):
+                if not svc.file_exists(src) and svc.file_exists(path):
+                    svc.store.rename_room(src, path)
+            elif (
+                action == "delete"
+                and isinstance(path, str)
+                and path.endswith(".chat")
+                and not svc.file_exists(path)
+            ):
                 svc.store.delete_room(path)
         except Exception:  # pragma: no cover - never break the contents service
             serverapp.log.exception("noctis_rooms: following %s of %s failed", action, path)

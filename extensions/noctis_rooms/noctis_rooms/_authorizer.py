@@ -20,6 +20,12 @@ _HIDDEN_STATE = (".noctis", ".jupyter_ystore.db")
 _HISTORY_HANDLERS = ("TimelineHandler", "DocForkHandler", "UndoRedoHandler")
 
 
+#: Resources open to every logged-in team member (the route gate refines some of them).
+_OPEN_RESOURCES = frozenset({"api", "config", "csp", "kernelspecs", "nbconvert", "events"})
+#: Resources that run code as the server's account.
+_EXECUTE_RESOURCES = frozenset({"kernels", "sessions", "terminals", "lsp"})
+
+
 def _handler_path(handler: web.RequestHandler) -> str | None:
     path = handler.path_kwargs.get("path") if handler.path_kwargs else None
     if path is None and handler.path_args:
@@ -36,6 +42,9 @@ class NoctisAuthorizer(Authorizer):
       the room's admin; creating a new ``.chat`` file registers the creator as admin.
     - History, fork and undo endpoints of jupyter-collaboration are refused for chats
       (they would expose deleted text or bypass the websocket rules).
+    - With the team identity (a users file): kernels, sessions, terminals and language
+      servers need the user's ``execute`` right; server shutdown needs the site admin;
+      a resource this authorizer does not know is refused (default deny).
     """
 
     delegate = Instance(Authorizer, allow_none=True)
@@ -48,9 +57,9 @@ class NoctisAuthorizer(Authorizer):
         )
         if not delegate.is_authorized(handler, user, action, resource):
             return False
-        if resource != "contents":
-            return True
         svc: Any = handler.settings.get("noctis_rooms")
+        if resource != "contents":
+            return self._site_right(svc, user, action, resource)
         raw = _handler_path(handler)
         if svc is None or raw is None:
             return True
@@ -82,3 +91,18 @@ class NoctisAuthorizer(Authorizer):
         if action == "read" or cls == "DocSessionHandler":
             return acc.read
         return acc.administer
+
+    @staticmethod
+    def _site_right(svc: Any, user: User, action: str, resource: str) -> bool:
+        """Non-contents resources: the execute right, the site admin, or default deny."""
+        identity = None if svc is None else svc.identity
+        if identity is None or not getattr(svc, "gate_enabled", True):
+            return True  # single-user lab: the one token holder owns the server
+        rec = identity.record(user.username)
+        if rec is None:
+            return False
+        if resource in _EXECUTE_RESOURCES:
+            return rec.execute
+        if resource == "server":
+            return rec.role == "admin"
+        return resource in _OPEN_RESOURCES

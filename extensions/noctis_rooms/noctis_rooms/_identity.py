@@ -2,10 +2,14 @@
 
 The file is JSON::
 
-    {"users": [{"username": "alice", "token": "...", "display_name": "Alice", "role": "admin"}]}
+    {"users": [{"username": "alice", "token": "...", "display_name": "Alice", "role": "admin",
+                "execute": true}]}
 
 Roles are site-wide defaults (``admin``, ``moderator``, ``member``); a room can raise a
-user's role inside that room. Tokens are compared with :func:`hmac.compare_digest`.
+user's role inside that room. ``execute`` (default false) is the separate right to start
+kernels, sessions and terminals: code runs as the server's account, so whoever has it can
+read and rewrite everything the server can (tokens, rooms, the moderation log).
+Tokens are compared with :func:`hmac.compare_digest`.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class UserRecord:
     token: str
     display_name: str
     role: str = "member"
+    execute: bool = False
 
     @property
     def initials(self) -> str:
@@ -58,9 +63,14 @@ class UserRecord:
         parts = [p for p in re.split(r"[\s._-]+", self.display_name) if p]
         return "".join(p[0].upper() for p in parts[:2]) or self.username[:1].upper()
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | bool]:
         """The public fields (never the token)."""
-        return {"username": self.username, "display_name": self.display_name, "role": self.role}
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "execute": self.execute,
+        }
 
     def __repr__(self) -> str:  # never print a token
         return f"UserRecord(username={self.username!r}, role={self.role!r})"
@@ -94,7 +104,7 @@ def parse_users(data: Any, source: str = "users file") -> tuple[UserRecord, ...]
         where = f"{source}: users[{i}]"
         if not isinstance(entry, Mapping):
             raise IdentityError(f"{where}: expected an object, got {type(entry).__name__}")
-        unknown = set(entry) - {"username", "token", "display_name", "role"}
+        unknown = set(entry) - {"username", "token", "display_name", "role", "execute"}
         if unknown:
             raise IdentityError(f"{where}: unknown field(s) {sorted(unknown)}")
         username = entry.get("username")
@@ -119,13 +129,18 @@ def parse_users(data: Any, source: str = "users file") -> tuple[UserRecord, ...]
             raise IdentityError(
                 f"{where} ({username}): 'role' must be one of {ROLES}, got {role!r}"
             )
+        execute = entry.get("execute", False)
+        if not isinstance(execute, bool):
+            raise IdentityError(
+                f"{where} ({username}): 'execute' must be true or false, got {execute!r}"
+            )
         if username in seen_names:
             raise IdentityError(f"{where}: duplicate username {username!r}")
         if any(hmac.compare_digest(token, t) for t in seen_tokens):
             raise IdentityError(f"{where} ({username}): token is shared with another user")
         seen_names.add(username)
         seen_tokens.append(token)
-        users.append(UserRecord(username, token, display_name.strip(), role))
+        users.append(UserRecord(username, token, display_name.strip(), role, execute))
     if not users:
         raise IdentityError(f"{source}: the 'users' list is empty")
     return tuple(users)
@@ -238,4 +253,5 @@ class NoctisIdentityProvider(IdentityProvider):
         model = super().identity_model(user)
         rec = self._users.get(user.username)
         model["noctis_role"] = rec.role if rec is not None else None
+        model["noctis_execute"] = bool(rec is not None and rec.execute)
         return model

@@ -62,6 +62,7 @@ class RoomsService:
         self._touched: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outbox_callback: Any = None
+        self.gate_enabled = True
 
     # -- identity --------------------------------------------------------------
     @property
@@ -111,13 +112,15 @@ class RoomsService:
 
     def ensure_room(self, path: str, username: str) -> Room | None:
         """The room at ``path``; an unregistered existing ``.chat`` file is adopted as a
-        public room administered by ``username`` (the first user to open it)."""
+        public room owned by the bot (site admins administer it; the first user to open
+        it gains nothing, so nobody can squat a file put there by someone else)."""
         path = normalize_path(path)
         room = self.store.get_room(path)
         if room is None and path.endswith(".chat") and self.file_exists(path):
             try:
-                room = self.store.create_room(path, created_by=username)
-                self.store.log(path, username, "create", detail="adopted existing file")
+                room = self.store.create_room(path, created_by=BOT_USERNAME)
+                detail = f"adopted, opened by {username}"
+                self.store.log(path, BOT_USERNAME, "create", detail=detail)
             except RoomError:
                 room = self.store.get_room(path)
         return room

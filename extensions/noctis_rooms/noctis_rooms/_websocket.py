@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server_ydoc.handlers import YDocWebSocketHandler
 from jupyter_server_ydoc.utils import MessageType, decode_file_path, room_id_from_encoded_path
 from pycrdt import Encoder, YMessageType, YSyncMessageType
@@ -67,6 +68,14 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
     @property
     def _svc(self) -> Any:
         return self.settings.get("noctis_rooms")
+
+    def check_origin(self, origin: str) -> bool:
+        """jupyter_server's rule (the stock collaboration handler accepts any Origin): a
+        cookie-authenticated browser connection must come from the server's own origin."""
+        svc = self._svc
+        if svc is not None and not svc.gate_enabled:
+            return True  # protection off (NoctisRoomsGate.enabled=False): the stock rule
+        return JupyterHandler.check_origin(self, origin)
 
     def _chat_path(self) -> str | None:
         room_id = room_id_from_encoded_path(self.request.path)

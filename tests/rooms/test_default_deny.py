@@ -1,0 +1,299 @@
+"""Attacks through every route a member has, against the real server.
+
+Each test runs twice: with the route gate on (the attack is refused and nothing changed)
+and with ``--NoctisRoomsGate.enabled=False`` (the same attack succeeds: the test can fail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import http.cookiejar
+import json
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from pycrdt import Doc, Text, YMessageType, YSyncMessageType, create_sync_message
+from pycrdt import handle_sync_message as handle_sync
+from rooms_client import ChatClient, Server
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+SECRET = "MRN 0042 phantom QC failed"
+
+
+@pytest.fixture(scope="module", params=["gate-on", "gate-off"])
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    guarded = request.param == "gate-on"
+    extra = [] if guarded else ["--NoctisRoomsGate.enabled=False"]
+    s = Server(Path(tmp_path_factory.mktemp(request.param)), extra=extra)
+    s.guarded = guarded  # type: ignore[attr-defined]
+    s.start()
+    st, data = s.request(
+        "POST",
+        "/api/noctis/rooms",
+        "alice",
+        {"path": "private/board.chat", "visibility": "private", "members": ["carol"]},
+    )
+    assert st == 201, data
+
+    async def seed() -> None:
+        async with ChatClient(s, "private/board.chat", "alice") as a:
+            a.post(SECRET)
+            await asyncio.sleep(0.6)  # saved to disk (document_save_delay 0.2 s)
+
+    asyncio.run(seed())
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _file_id(srv: Server, path: str) -> str:
+    """The file id, as its legitimate reader alice learns it."""
+    st, sess = srv.session(path, "alice")
+    assert st < 400, sess
+    return str(sess["fileId"])
+
+
+def _room_url(srv: Server, room_id: str) -> str:
+    session = srv.session("private/board.chat", "alice")[1]["sessionId"]
+    return f"ws://127.0.0.1:{srv.port}/api/collaboration/room/{room_id}?sessionId={session}"
+
+
+def _disk(srv: Server, path: str) -> str:
+    return (srv.root / path).read_text()
+
+
+async def _open_as(srv: Server, room_id: str, user: str) -> str:
+    """Connect to a collaboration room as ``user``; the synced ``source`` text."""
+    url = _room_url(srv, room_id)
+    headers = {"Authorization": f"token {srv.tokens[user]}"}
+    doc = Doc()
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+        await ws.send(create_sync_message(doc))
+        async with asyncio.timeout(10):
+            async for msg in ws:
+                if isinstance(msg, bytes) and msg and msg[0] == YMessageType.SYNC:
+                    reply = handle_sync(msg[1:], doc)
+                    if reply is not None:
+                        await ws.send(reply)
+                    if msg[1] == YSyncMessageType.SYNC_STEP2:
+                        break
+        await asyncio.sleep(0.3)
+        return str(doc.get("source", type=Text))
+
+
+@pytest.mark.parametrize("doc_type", ["text:file", "json:file", "text:Chat"])
+def test_private_room_not_readable_as_another_document_type(srv: Any, doc_type: str) -> None:
+    room_id = f"{doc_type}:{_file_id(srv, 'private/board.chat')}"
+    if srv.guarded:
+        with pytest.raises(websockets.InvalidStatus, match="403"):
+            asyncio.run(_open_as(srv, room_id, "bob"))
+    else:
+        text = ""
+        with contextlib.suppress(websockets.InvalidStatus, websockets.ConnectionClosed):
+            text = asyncio.run(_open_as(srv, room_id, "bob"))
+        if doc_type == "text:Chat":  # the stock server has no "Chat" type: no harm there
+            return
+        if SECRET not in text:  # some formats arrive base64-encoded
+            text = base64.b64decode(text).decode()
+        assert SECRET in text
+
+
+def test_private_room_not_writable_as_a_text_file(srv: Any) -> None:
+    room_id = f"text:file:{_file_id(srv, 'private/board.chat')}"
+    before = _disk(srv, "private/board.chat")
+    forged = json.dumps({"messages": [{"id": "x", "body": "FORGED", "sender": "alice"}]})
+
+    async def go() -> None:
+        url = _room_url(srv, room_id)
+        headers = {"Authorization": f"token {srv.tokens['bob']}"}
+        doc = Doc()
+        src = doc.get("source", type=Text)
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            await ws.send(create_sync_message(doc))
+            async for msg in ws:
+                if isinstance(msg, bytes) and msg[0] == YMessageType.SYNC:
+                    handle_sync(msg[1:], doc)
+                    if msg[1] == YSyncMessageType.SYNC_STEP2:
+                        break
+            got: list[bytes] = []
+            sub = doc.observe(lambda e: got.append(e.update))
+            with doc.transaction():
+                del src[0 : len(src)]
+                src += forged
+            doc.unobserve(sub)
+            for u in got:
+                await ws.send(bytes([YMessageType.SYNC, YSyncMessageType.SYNC_UPDATE]) + _varlen(u))
+            await asyncio.sleep(1.5)
+
+    if srv.guarded:
+        with pytest.raises(websockets.InvalidStatus, match="403"):
+            asyncio.run(go())
+        assert _disk(srv, "private/board.chat") == before
+    else:
+        asyncio.run(go())
+        assert "FORGED" in _disk(srv, "private/board.chat")
+        (srv.root / "private/board.chat").write_text(before)
+
+
+def _varlen(payload: bytes) -> bytes:
+    n, out = len(payload), bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out) + payload
+
+
+def test_file_id_of_a_private_room_is_not_given_to_non_members(srv: Any) -> None:
+    st, _ = srv.request("GET", "/api/fileid/id?path=private/board.chat", "bob")
+    fid = _file_id(srv, "private/board.chat")
+    st2, _ = srv.request("GET", f"/api/fileid/path?id={fid}", "bob")
+    assert (st, st2) == ((403, 403) if srv.guarded else (200, 200))
+    assert srv.request("GET", "/api/fileid/id?path=private/board.chat", "carol")[0] == 200
+
+
+def test_copy_rename_and_plant_of_rooms_are_refused(srv: Any) -> None:
+    before = _disk(srv, "private/board.chat")
+    st_copy, copy = srv.request(
+        "POST", "/api/contents/", "bob", {"copy_from": "private/board.chat"}
+    )
+    st_ren, _ = srv.request("PATCH", "/api/contents/private", "bob", {"path": "mine"})
+    planted = {
+        "type": "file",
+        "format": "text",
+        "content": json.dumps({"messages": [{"body": "<script>x()</script>", "sender": "alice"}]}),
+    }
+    st_put, _ = srv.request("PUT", "/api/contents/planted.chat", "bob", planted)
+    st_ren2, _ = srv.request("PUT", "/api/contents/notes.txt", "bob", planted)
+    st_ren3, _ = srv.request("PATCH", "/api/contents/notes.txt", "bob", {"path": "n.chat"})
+    st_new, _ = srv.request("POST", "/api/contents/", "bob", {"type": "file", "ext": ".chat"})
+    if srv.guarded:
+        assert (st_copy, st_ren, st_put, st_ren3, st_new) == (403, 403, 403, 403, 403)
+        assert st_ren2 == 201  # an ordinary file is fine
+        assert (srv.root / "private/board.chat").read_text() == before
+        assert not (srv.root / "planted.chat").exists() and not (srv.root / "n.chat").exists()
+        assert [p.name for p in srv.root.glob("*.chat")] == []
+    else:
+        assert st_copy == 201 and SECRET in _disk(srv, copy["path"])
+        assert st_ren == 200 and (srv.root / "mine/board.chat").exists()
+        srv.request("PATCH", "/api/contents/mine", "alice", {"path": "private"})
+
+
+def test_members_without_the_execute_right_run_no_code(srv: Any) -> None:
+    st_k, kernel = srv.request("POST", "/api/kernels", "bob", {"name": "python3"})
+    st_t, term = srv.request("POST", "/api/terminals", "bob", {})
+    st_s, _ = srv.request("POST", "/api/sessions", "bob", {"path": "x.ipynb", "type": "notebook"})
+    listing = srv.request("GET", "/api/kernels", "bob")
+    try:
+        if srv.guarded:
+            assert (st_k, st_t, st_s) == (403, 403, 403)
+            assert listing == (200, [])
+            # the admin has the right
+            st_a, ka = srv.request("POST", "/api/kernels", "alice", {"name": "python3"})
+            assert st_a == 201
+            srv.request("DELETE", f"/api/kernels/{ka['id']}", "alice")
+        else:
+            assert st_k == 201 and st_t == 200
+    finally:
+        if st_k == 201:
+            srv.request("DELETE", f"/api/kernels/{kernel['id']}", "alice")
+        if st_t == 200:
+            srv.request("DELETE", f"/api/terminals/{term['name']}", "alice")
+        for s in srv.request("GET", "/api/sessions", "alice")[1] or []:
+            srv.request("DELETE", f"/api/sessions/{s['id']}", "alice")
+
+
+def test_unlisted_routes_and_voila_are_closed(srv: Any) -> None:
+    nb = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (srv.root / "page.ipynb").write_text(json.dumps(nb))
+    st_api, _ = srv.request("GET", "/voila/api/contents/page.ipynb", "alice")
+    st_render, _ = srv.request("GET", "/voila/render/page.ipynb", "alice")
+    st_ext, _ = srv.request("POST", "/lab/api/extensions", "alice", {"cmd": "install"})
+    st_settings, _ = srv.request("PUT", "/api/config/notebook", "bob", {"Notebook": {"x": 1}})
+    if srv.guarded:
+        assert (st_api, st_render, st_settings) == (403, 403, 403)
+        assert st_ext == 403
+        assert "noctis_rooms: refused GET /voila/api/contents/page.ipynb" in srv.log()
+    else:
+        assert st_api == 200 and st_render == 200 and st_settings in (200, 204)
+
+
+def test_forged_contents_event_is_refused(srv: Any) -> None:
+    event = {
+        "schema_id": "https://events.jupyter.org/jupyter_server/contents_service/v1",
+        "version": "1",
+        "data": {"action": "rename", "path": "x.chat", "source_path": "private/board.chat"},
+    }
+    st, _ = srv.request("POST", "/api/events", "bob", event)
+    assert st == (403 if srv.guarded else 204)
+    # either way the room registry did not follow a rename that did not happen
+    rooms = [r["path"] for r in srv.request("GET", "/api/noctis/rooms", "carol")[1]["rooms"]]
+    assert "private/board.chat" in rooms and "x.chat" not in rooms
+
+
+def _cookie_session(srv: Server, user: str) -> str:
+    """Log in through the login form like a browser; the Cookie header it gets."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{srv.base}/login", timeout=10) as r:
+        page = r.read().decode()
+    m = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    xsrf = m.group(1) if m else next(c.value for c in jar if c.name == "_xsrf")
+    data = urllib.parse.urlencode({"_xsrf": xsrf, "password": srv.tokens[user]}).encode()
+    with contextlib.suppress(urllib.error.HTTPError):
+        opener.open(urllib.request.Request(f"{srv.base}/login?next=/api/me", data=data), timeout=10)
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def test_page_on_another_port_cannot_use_the_admins_cookie(srv: Any) -> None:
+    cookie = _cookie_session(srv, "alice")
+    st, sess = srv.session("private/board.chat", "alice")
+    url = (
+        f"ws://127.0.0.1:{srv.port}/api/collaboration/room/text:chat:{sess['fileId']}"
+        f"?sessionId={sess['sessionId']}"
+    )
+
+    async def attempt(origin: str) -> bool:
+        headers = {"Cookie": cookie}
+        async with websockets.connect(url, additional_headers=headers, origin=origin) as ws:
+            await ws.send(create_sync_message(Doc()))
+            msg = await asyncio.wait_for(ws.recv(), 5)
+            return isinstance(msg, bytes)
+
+    # the lab's own origin works with the cookie (the test's login is real)
+    assert asyncio.run(attempt(f"http://127.0.0.1:{srv.port}"))
+    evil = "http://127.0.0.1:1"  # a page served from another local port
+    if srv.guarded:
+        with pytest.raises(websockets.InvalidStatus, match="403"):
+            asyncio.run(attempt(evil))
+        # REST from that page: refused too (jupyter_server answers 404 to cross-origin API calls)
+        st, _ = _post_with_cookie(srv, cookie, evil)
+        assert st in (403, 404) and not (srv.root / "x.txt").exists()
+    else:
+        assert asyncio.run(attempt(evil))
+
+
+def _post_with_cookie(srv: Server, cookie: str, origin: str) -> tuple[int, str]:
+    xsrf = next((p.split("=", 1)[1] for p in cookie.split("; ") if p.startswith("_xsrf=")), "")
+    req = urllib.request.Request(
+        f"{srv.base}/api/contents/x.txt",
+        data=json.dumps({"type": "file", "format": "text", "content": "x"}).encode(),
+        method="PUT",
+        headers={"Cookie": cookie, "Origin": origin, "X-XSRFToken": xsrf},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
