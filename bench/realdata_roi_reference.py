@@ -73,7 +73,7 @@ CTP404_604_ANGLES = {  # CatPhan 604 (pylinac ct.py CTP404CP604.roi_settings) + 
     **CTP404_504_ANGLES, "bone50": -150, "bone20": 30, "air_bottom": 90,
 }  # fmt: skip
 CTP404_600_ANGLES = {  # CatPhan 600 (pylinac ct.py CTP404CP600.roi_settings): 504 turned 180 deg
-    "air_top": 90, "pmp": 60, "ldpe": 0, "polystyrene": -60, "acrylic": -120,
+    "air": 90, "pmp": 60, "ldpe": 0, "polystyrene": -60, "acrylic": -120,
     "delrin": 180, "teflon": 120, "water_vial": -90,
 }  # fmt: skip
 
@@ -155,7 +155,7 @@ SCANS: dict[str, Scan] = {
             Module(
                 "CTP404",
                 (72.25,),
-                insert_rois({**CTP404_504_ANGLES, "hole_90": 90}),
+                insert_rois({**CTP404_504_ANGLES, "air_bottom": 90}),
                 "holes",
             ),
             Module("CTP486", (-19.25,), uniformity_rois(), "edge"),
@@ -165,7 +165,8 @@ SCANS: dict[str, Scan] = {
             "_CTP486_z-19.25.png looked at (and a 2x zoom of the CTP404): every circle inside"
             " its insert, roll ~0; acrylic is faint on this CBCT but the circle sits on it. "
             "One of the four 50 mm-square markers is a Teflon pin (bright), the others air "
-            "holes. An eighth hole at +90 deg reads air (-803). The HU scale is compressed "
+            "holes. An eighth hole at +90 deg (air_bottom) reads air (-803). The HU scale "
+            "is compressed "
             "(air -800, Teflon 662: uncalibrated XVI CBCT) and the CTP486 slice shows strong "
             "cupping (centre -79, 55 mm edges -54..-60)."
         ),
