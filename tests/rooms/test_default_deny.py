@@ -297,3 +297,50 @@ def _post_with_cookie(srv: Server, cookie: str, origin: str) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def _trusted_html_chat(mid: str, text: str) -> str:
+    msg = {
+        "id": mid,
+        "body": "",
+        "sender": "alice",
+        "time": 1.0,
+        "type": "msg",
+        "mime_model": {
+            "trusted": True,
+            "data": {"text/html": f"<img src=x onerror=alert(1)>{text}"},
+        },
+    }
+    return json.dumps({"messages": [msg], "users": {}, "attachments": {}, "metadata": {}})
+
+
+def test_trusted_html_in_a_file_never_reaches_a_client(srv: Any) -> None:
+    """A .chat written outside the guard (kernel, terminal, old version) is made safe."""
+    (srv.root / "planted-on-disk.chat").write_text(_trusted_html_chat("m1", "first"))
+
+    def unsafe(client: ChatClient) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in client.messages()
+            if (m.get("mime_model") or {}).get("trusted")
+            or "text/html" in ((m.get("mime_model") or {}).get("data") or {})
+        ]
+
+    async def go() -> tuple[int, int]:
+        async with ChatClient(srv, "planted-on-disk.chat", "carol") as c:
+            await asyncio.sleep(0.3)
+            loaded = len(unsafe(c))
+            # rewritten on disk while the room is open: the server reloads it
+            (srv.root / "planted-on-disk.chat").write_text(_trusted_html_chat("m2", "second"))
+            for _ in range(60):
+                await asyncio.sleep(0.1)
+                if c.by_id("m2") is not None:
+                    break
+            assert c.by_id("m2") is not None, "the server did not reload the file"
+            return loaded, len(unsafe(c))
+
+    loaded, reloaded = asyncio.run(go())
+    if srv.guarded:
+        assert (loaded, reloaded) == (0, 0)
+    else:
+        assert loaded == 1

@@ -35,6 +35,9 @@ __all__ = [
     "RoomGuard",
     "Verdict",
     "check_awareness",
+    "safe_chat_json",
+    "safe_mime_model",
+    "scrub_chat",
 ]
 
 STUDY_LINK_MIME = "application/vnd.noctis.study-link+json"
@@ -531,6 +534,67 @@ def _valid_study_link(value: Any) -> bool:
     return all(
         isinstance(value.get(k, ""), str) for k in ("series_uid", "description", "open_path")
     )
+
+
+def safe_mime_model(mime: Any) -> dict[str, Any] | None:
+    """A message's ``mime_model`` as the room may show it: never trusted, allowed MIME
+    types only (None when nothing is left)."""
+    if not isinstance(mime, dict) or not isinstance(mime.get("data"), dict):
+        return None
+    data = {k: v for k, v in mime["data"].items() if k in ALLOWED_MIME_TYPES}
+    if not data:
+        return None
+    out = {k: v for k, v in mime.items() if k not in ("trusted", "data")}
+    out["data"] = data
+    return out
+
+
+def safe_chat_json(text: str) -> str:
+    """The content of a ``.chat`` file with every message made safe (see :func:`scrub_chat`);
+    ``text`` unchanged when it is not a chat document or nothing needs changing."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+    msgs = doc.get("messages") if isinstance(doc, dict) else None
+    if not isinstance(msgs, list):
+        return text
+    changed = False
+    for m in msgs:
+        if isinstance(m, dict) and "mime_model" in m:
+            safe = safe_mime_model(m["mime_model"])
+            if safe != m["mime_model"]:
+                changed = True
+                if safe is None:
+                    del m["mime_model"]
+                else:
+                    m["mime_model"] = safe
+    return json.dumps(doc, indent=2) if changed else text
+
+
+def scrub_chat(ymessages: Array[Any]) -> int:
+    """Make every message of a loaded room safe to render, whatever wrote the file.
+
+    Runs on the server when a room is loaded or reloaded from disk (a ``.chat`` written
+    by a kernel, a terminal or an older version never passed the guard): ``trusted`` is
+    dropped from every ``mime_model`` and MIME types outside :data:`ALLOWED_MIME_TYPES`
+    (HTML, SVG, JavaScript) are removed. Returns the number of messages changed.
+    """
+    changed = 0
+    with ymessages.doc.transaction():
+        for ymsg in list(ymessages):
+            if not isinstance(ymsg, Map) or "mime_model" not in ymsg:
+                continue
+            mime = _py(ymsg["mime_model"])
+            safe = safe_mime_model(mime)
+            if safe == mime:
+                continue
+            if safe is None:
+                del ymsg["mime_model"]
+            else:
+                ymsg["mime_model"] = safe
+            changed += 1
+    return changed
 
 
 def check_awareness(

@@ -26,7 +26,7 @@ from jupyter_server_ydoc.utils import MessageType, decode_file_path, room_id_fro
 from pycrdt import Encoder, YMessageType, YSyncMessageType
 from tornado import web
 
-from ._guard import Actor, check_awareness
+from ._guard import Actor, check_awareness, safe_chat_json, scrub_chat
 from ._store import normalize_path
 
 __all__ = ["GuardedYDocWebSocketHandler"]
@@ -90,6 +90,7 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         return normalize_path(str(path))
 
     async def prepare(self) -> None:
+        self._load_chats_safely()
         await super().prepare()
         svc = self._svc
         if svc is None:
@@ -105,6 +106,7 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
             raise web.HTTPError(404, f"room {path!r} does not exist")
         self.noctis_path = path
         self.noctis_username = user.username
+        self._scrub_loaded_chat()
         acc = svc.access(path, user.username)
         if not acc.read:
             svc.log.warning(
@@ -135,6 +137,41 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         owners = svc.awareness_owners(self._room_id)
         owners.setdefault(self.room.awareness.client_id, "__server__")
         owners.setdefault(self.room.ydoc.client_id, "__server__")
+
+    def _load_chats_safely(self) -> None:
+        """Before the room loads its file: every load (first, and reloads after the file
+        changed on disk) passes through :func:`safe_chat_json`."""
+        svc = self._svc
+        room_id = room_id_from_encoded_path(self.request.path)
+        if svc is None or not svc.gate_enabled or room_id.count(":") < 2:
+            return
+        _fmt, file_type, file_id = decode_file_path(room_id)
+        if file_type != "chat":
+            return
+        loader = self._file_loaders[file_id]
+        if getattr(loader, "_noctis_safe", False):
+            return
+        original = loader.load_content
+
+        async def load_content(format: str, file_type: str) -> dict[str, Any]:
+            model = await original(format, file_type)
+            if isinstance(model.get("content"), str):
+                model = {**model, "content": safe_chat_json(model["content"])}
+            return model
+
+        loader.load_content = load_content
+        loader._noctis_safe = True
+
+    def _scrub_loaded_chat(self) -> None:
+        """A room loaded before any client came (e.g. by the bot) is scrubbed too."""
+        chat = getattr(self.room, "_document", None)
+        if chat is None or not hasattr(chat, "ymessages") or not self._svc.gate_enabled:
+            return
+        n = scrub_chat(chat.ymessages)
+        if n:
+            self._svc.log.warning(
+                "noctis_rooms: %d unsafe message(s) in %s made safe", n, self.noctis_path
+            )
 
     def _display_name(self) -> str:
         u = self.current_user
