@@ -30,6 +30,8 @@ class LabLaunch:
     url: str
     token: str | None
     users_file: Path | None
+    #: Extra environment for the server (the single token travels here, never in argv).
+    env: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (without the token)."""
@@ -100,13 +102,17 @@ def build_lab_launch(
         f"--ServerApp.root_dir={root_path}",
         "--ServerApp.jpserver_extensions=noctis_rooms=True",
         f"--SQLiteYStore.db_path={root_path / '.jupyter_ystore.db'}",
+        # Tracked notebooks are saved without outputs; collaboration state stays in .noctis/.
+        "--ContentsManager.pre_save_hook=noctis_lab._clean_save.strip_tracked_outputs",
+        f"--YDocExtension.session_store_path={root_path / '.noctis' / 'collab_sessions.json'}",
     ]
     users_path: Path | None = None
+    env: tuple[tuple[str, str], ...] = ()
     if users is not None:
         users_path = Path(users).expanduser().resolve()
         if token is not None:
             raise NoctisError(
-                "--token cannot be combined with a users file (each user has a token)"
+                "--token-file cannot be combined with a users file (each user has a token)"
             )
         noctis_rooms.load_users(users_path)  # clear errors before starting anything
         cmd += [
@@ -114,8 +120,10 @@ def build_lab_launch(
             f"--NoctisIdentityProvider.users_file={users_path}",
         ]
     else:
-        token = token or secrets.token_hex(24)
-        cmd.append(f"--IdentityProvider.token={token}")
+        token = token or os.environ.get("NOCTIS_LAB_TOKEN") or secrets.token_hex(24)
+        if len(token) < 16:
+            raise NoctisError("the lab token must have at least 16 characters")
+        env = (("JUPYTER_TOKEN", token),)
     if (root_path / "notebooks").is_dir():
         cmd.append("--LabApp.default_url=/lab/tree/notebooks")
     if no_browser:
@@ -123,7 +131,18 @@ def build_lab_launch(
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     url = f"http://127.0.0.1:{port}/lab" + (f"?token={token}" if token else "")
-    return LabLaunch(tuple(cmd), root_path, port, url, token, users_path)
+    return LabLaunch(tuple(cmd), root_path, port, url, token, users_path, env)
+
+
+def _read_token_file(path: str) -> str:
+    p = Path(path).expanduser()
+    try:
+        token = p.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise NoctisError(f"--token-file {str(p)!r}: {exc.strerror or exc}") from exc
+    if os.name == "posix" and p.stat().st_mode & 0o077:
+        raise NoctisError(f"--token-file {str(p)!r} is readable by other accounts; chmod 600 it")
+    return token
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -132,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         root=args.root,
         port=args.port,
         no_browser=args.no_browser,
-        token=args.token,
+        token=_read_token_file(args.token_file) if args.token_file else None,
     )
     if launch.users_file is not None:
         print(
@@ -141,7 +160,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     else:
         print(f"Noctis Lab: {launch.url}", flush=True)
-    proc = subprocess.Popen(launch.command, cwd=launch.root)
+    # Files the server creates (rooms, uploads, the Y store) are private to this account.
+    os.umask(0o077)
+    proc = subprocess.Popen(launch.command, cwd=launch.root, env={**os.environ, **dict(launch.env)})
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -161,7 +182,8 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
         description=(
             "Start JupyterLab on 127.0.0.1 with real-time collaboration, chat rooms and "
             "server-side room rules. With --users (or NOCTIS_USERS) each user logs in with "
-            "their own token; otherwise one token is used (generated unless --token)."
+            "their own token; otherwise one token is used: from --token-file, "
+            "$NOCTIS_LAB_TOKEN, or generated. Tokens never appear on the command line."
         ),
     )
     p.add_argument("--users", metavar="FILE", help="users file (JSON); default $NOCTIS_USERS")
@@ -169,6 +191,10 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
         "--root", metavar="DIR", help="server root; default $NOCTIS_HOME or the current directory"
     )
     p.add_argument("--port", type=int, metavar="N", help="port on 127.0.0.1 (default: a free one)")
-    p.add_argument("--token", help="the single login token when no users file is given")
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="file (mode 0600) holding the single login token when no users file is given",
+    )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.set_defaults(handler=_run)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -91,3 +93,42 @@ def run_in_kernel(base: str, token: str, notebook_path: str, code: str) -> str:
         ws.close()
         api(base, token, f"/api/sessions/{session['id']}", "DELETE")
     return "".join(out)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_lab(
+    cmd: list[str], *, cwd: Any, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], str, str]:
+    """Start ``noctis-lab lab ...`` and wait for it: (process, base URL, token)."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "Noctis Lab: http://127.0.0.1:PORT/lab?token=..."
+    if "token=" not in line:
+        stop(proc)
+        raise AssertionError(f"noctis-lab lab printed {line!r}")
+    url = line.split("Noctis Lab: ", 1)[1].strip()
+    base, token = url.split("/lab?token=", 1)
+    try:
+        wait_for(f"{base}/api/status?token={token}", proc=proc)
+    except AssertionError:
+        stop(proc)
+        raise
+    return proc, base, token
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Stop a server started by :func:`start_lab`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import secrets
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
-from _cli_jupyter import run_in_kernel, wait_for
+from _cli_jupyter import free_port, run_in_kernel, start_lab, stop
 from _cli_tools import EXE, Run, tree
 
 
@@ -97,12 +94,6 @@ def test_bad_config_is_one_line_and_exit_2(
         assert str(proj / "noctis.toml") in out.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.server
 @pytest.mark.slow
 def test_lab_kernels_use_the_home_of_the_lab(tmp_path: Path, clean_env: dict[str, str]) -> None:
@@ -111,27 +102,11 @@ def test_lab_kernels_use_the_home_of_the_lab(tmp_path: Path, clean_env: dict[str
     other = tmp_path / "other"
     (other / "nb").mkdir(parents=True)
     (other / "noctis.toml").write_text("")  # would make `other` the home if searched from there
-    port, token = _free_port(), secrets.token_hex(16)
-    proc = subprocess.Popen(
-        [str(EXE), "lab", "--root", str(other), "--port", str(port), "--no-browser"],
-        cwd=proj / "a",
-        env={**clean_env, "NOCTIS_LAB_TOKEN_FOR_TEST": token},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    cmd = [str(EXE), "lab", "--root", str(other), "--port", str(free_port()), "--no-browser"]
+    proc, base, token = start_lab(cmd, cwd=proj / "a", env=clean_env)
     try:
-        assert proc.stdout is not None
-        url_line = proc.stdout.readline()  # "Noctis Lab: http://127.0.0.1:PORT/lab?token=..."
-        token = url_line.strip().rsplit("token=", 1)[1]
-        base = f"http://127.0.0.1:{port}"
-        wait_for(f"{base}/api/status?token={token}", proc=proc)
         code = "from noctis_lab import _paths; print(_paths.home()); print(_paths.db_url())"
         got = run_in_kernel(base, token, "nb/check.ipynb", code).split()
         assert got == [str(proj / "store"), f"sqlite:///{proj / 'store'}/data/noctis.db"]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
