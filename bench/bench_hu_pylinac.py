@@ -1,24 +1,26 @@
-"""Benchmark: ``noctis_lab.hu.analyze`` against pylinac's ``CatPhan604(folder).analyze()``.
+"""Benchmark: ``noctis-lab hu analyze FOLDER --json`` vs pylinac ``CatPhan604(folder).analyze()``.
 
-Both read the same synthetic CatPhan 604 series written by our generator
-(``noctis_lab.hu.synthetic``: 80 slices, 512x512 at 0.5 mm, 2 mm slices, noise SD
-``--noise`` HU, default 1). pylinac needs pydicom<3 while we use pydicom 3, so pylinac runs in
-its own virtual environment ``bench/.venv-pylinac`` (created here on first use
-with ``python3 -m venv`` and ``pip install pylinac``) in a subprocess.
+Both as whole processes, side by side in one run, on
 
-Printed, from the same run:
+* the real 93-slice Varian CBCT of a CatPhan 604 (``../shared/realdata/catphan_mft_cbct_head``);
+* a synthetic CatPhan 604 series written by our generator (``noctis_lab.hu.synthetic``: 81
+  slices 512x512 at 0.5 mm, 2 mm slices, noise SD ``--noise`` HU, shifted 3/-2 mm, rolled 2 deg).
 
-* the CTP404 insert means from both and from the ground truth (goal: agree within 1 HU);
-* whole-process times: a fresh process that imports, loads the series, locates,
-  measures and judges (ours: ``analyze(folder)``; pylinac: ``CatPhan604(folder).analyze()``),
-  median of ``--repeat`` runs each;
-* in-process times: ours ``analyze(volume)`` on the already loaded volume vs
-  pylinac's ``analyze()`` on its already loaded images (median of ``--repeat``);
-* the ratios (goals: whole process >= 10x, in-process >= 30x).
+Each timed run is a fresh process: ours is ``.venv/bin/noctis-lab hu analyze FOLDER --json``
+(import, load, locate, measure, judge, print JSON); pylinac's is a fresh Python of the
+pylinac venv (``.pylinac-env``, pylinac 3.49 needs pydicom<3; ``bash bench/make_pylinac_env.sh``
+makes it) that runs ``CatPhan604(folder).analyze()`` and prints its values. One untimed
+warm-up of each fills the file cache; then ``--repeat`` rounds alternate ours / pylinac so
+both see the same machine load. Reported: median wall time, median CPU time (user + sys of
+the child, which a loaded machine disturbs less), and the ratios (goal: wall >= 10x).
+
+Also printed from the same processes: each CTP404 insert as we measure it (mean) beside
+pylinac's (median of a 5 mm circle) and the reference (the real scan: the circular-ROI mean
+of ``tests/realdata_reference/<scan>.json``; the synthetic one: the generator's truth).
 
 Usage::
 
-    .venv/bin/python bench/bench_hu_pylinac.py [--repeat 3] [--noise 5] [--keep DIR]
+    .venv/bin/python bench/bench_hu_pylinac.py [--repeat 3] [--noise 1] [--json OUT]
 """
 
 from __future__ import annotations
@@ -28,15 +30,19 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venv-pylinac"
+REPO = HERE.parent
+VENV = REPO / ".pylinac-env"
 PY_PYLINAC = VENV / "bin" / "python"
+OURS_CLI = REPO / ".venv" / "bin" / "noctis-lab"
+REALDATA = REPO.parent / "shared" / "realdata"
+REAL_SCAN = "catphan_mft_cbct_head"
 
 #: pylinac CTP404 (604) ROI name -> our catphan604.json ROI name
 NAMES = {
@@ -53,34 +59,24 @@ NAMES = {
 
 PYLINAC_SCRIPT = textwrap.dedent(
     """
-    import json, sys, time, warnings
+    import json, sys, warnings
     warnings.simplefilter("ignore")
-    t0 = time.perf_counter()
     from pylinac import CatPhan604
-    import pylinac
-    folder, repeat = sys.argv[1], int(sys.argv[2])
-    times = []
-    ct = None
-    for _ in range(repeat):
-        ct = CatPhan604(folder)
-        t = time.perf_counter()
-        ct.analyze()
-        times.append(time.perf_counter() - t)
-    rois = {n: {"median": float(r.pixel_value), "nominal": float(r.nominal_val)}
-            for n, r in ct.ctp404.rois.items()}
-    print(json.dumps({"version": pylinac.__version__, "analyze_s": times, "rois": rois,
-                      "origin_slice": int(ct.origin_slice),
-                      "roll_deg": float(ct.catphan_roll)}))
+    ct = CatPhan604(sys.argv[1])
+    ct.analyze()
+    print(json.dumps({
+        "ctp404": {n: r.pixel_value for n, r in ct.ctp404.rois.items()},
+        "ctp486": {n: r.pixel_value for n, r in ct.ctp486.rois.items()},
+        "origin_slice": int(ct.origin_slice), "roll_deg": float(ct.catphan_roll)}))
     """
 )
 
 
 def ensure_pylinac() -> str:
-    """Create ``bench/.venv-pylinac`` with pylinac if missing; returns pylinac's version."""
+    """Make ``.pylinac-env`` (pinned) if missing; return the pylinac and pydicom versions."""
     if not PY_PYLINAC.exists():
-        print(f"creating {VENV} and installing pylinac (first run only) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(PY_PYLINAC), "-m", "pip", "install", "-q", "pylinac"], check=True)
+        print(f"creating {VENV} (first run only) ...", flush=True)
+        subprocess.run(["bash", str(HERE / "make_pylinac_env.sh"), str(VENV)], check=True)
     out = subprocess.run(
         [
             str(PY_PYLINAC),
@@ -94,29 +90,97 @@ def ensure_pylinac() -> str:
     return out.stdout.strip()
 
 
-def whole_process(cmd: list[str], repeat: int) -> list[float]:
-    times = []
+def run_timed(cmd: list[str]) -> tuple[float, float, str, str, int]:
+    """Run ``cmd`` as a fresh process: (wall s, child CPU s, stdout, stderr, return code)."""
     env = {**os.environ, "MPLBACKEND": "Agg"}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return (
+            wall,
+            ru.ru_utime + ru.ru_stime,
+            out.read().decode(),
+            err.read().decode(),
+            p.returncode,
+        )
+
+
+def ours_cmd(folder: Path) -> list[str]:
+    return [str(OURS_CLI), "hu", "analyze", str(folder), "--json"]
+
+
+def pylinac_cmd(folder: Path) -> list[str]:
+    return [str(PY_PYLINAC), "-c", PYLINAC_SCRIPT, str(folder)]
+
+
+def bench_case(name: str, folder: Path, repeat: int) -> dict[str, Any]:
+    """Warm up, then ``repeat`` alternating rounds; keeps the first outputs for the values."""
+    rec: dict[str, Any] = {"case": name, "folder": str(folder), "ours": {}, "pylinac": {}}
+    for who, cmd in (("ours", ours_cmd(folder)), ("pylinac", pylinac_cmd(folder))):
+        wall, cpu, out, err, rc = run_timed(cmd)  # warm-up: file cache, .pyc
+        rec[who].update(warmup_wall_s=round(wall, 3), rc=rc)
+        if rc != 0:
+            rec[who]["error"] = err.strip().splitlines()[-1] if err.strip() else f"exit {rc}"
+        else:
+            rec[who]["output"] = json.loads(out)
+    walls: dict[str, list[float]] = {"ours": [], "pylinac": []}
+    cpus: dict[str, list[float]] = {"ours": [], "pylinac": []}
     for _ in range(repeat):
-        t = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - t)
-        if r.returncode != 0:
-            raise RuntimeError(f"{cmd[:3]} failed:\n{r.stderr[-3000:]}")
-    return times
+        for who, cmd in (("ours", ours_cmd(folder)), ("pylinac", pylinac_cmd(folder))):
+            if rec[who]["rc"] != 0:
+                continue
+            wall, cpu, _, _, _ = run_timed(cmd)
+            walls[who].append(wall)
+            cpus[who].append(cpu)
+    for who in ("ours", "pylinac"):
+        if walls[who]:
+            rec[who]["wall_s"] = [round(x, 3) for x in walls[who]]
+            rec[who]["cpu_s"] = [round(x, 3) for x in cpus[who]]
+            rec[who]["wall_median_s"] = round(statistics.median(walls[who]), 3)
+            rec[who]["cpu_median_s"] = round(statistics.median(cpus[who]), 3)
+    if walls["ours"] and walls["pylinac"]:
+        rec["ratio_wall"] = round(rec["pylinac"]["wall_median_s"] / rec["ours"]["wall_median_s"], 2)
+        rec["ratio_cpu"] = round(rec["pylinac"]["cpu_median_s"] / rec["ours"]["cpu_median_s"], 2)
+    return rec
+
+
+def insert_table(rec: dict[str, Any], reference: dict[str, float], ref_label: str) -> list[str]:
+    ours = {}
+    if "output" in rec["ours"]:
+        ours = {
+            r["name"]: r["mean"] for r in rec["ours"]["output"]["rois"] if r["module"] == "CTP404"
+        }
+    py = rec["pylinac"].get("output", {}).get("ctp404", {})
+    lines = [f"  {'insert':12} {ref_label:>10} {'ours mean':>10} {'pylinac':>9} {'ours-ref':>9}"]
+    for pname, oname in NAMES.items():
+        ref = reference.get(oname, float("nan"))
+        o = ours.get(oname, float("nan"))
+        p = py.get(pname, float("nan"))
+        lines.append(f"  {oname:12} {ref:10.1f} {o:10.1f} {p:9.1f} {o - ref:+9.1f}")
+        rec.setdefault("inserts", {})[oname] = {
+            "reference": ref,
+            "ours_mean": o,
+            "pylinac_median": p,
+        }
+    return lines
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--noise", type=float, default=1.0, help="noise SD, HU (default 1)")
-    ap.add_argument("--slices", type=int, default=80)
-    ap.add_argument("--keep", type=Path, help="write the series here and keep it")
+    ap.add_argument("--noise", type=float, default=1.0, help="synthetic noise SD, HU (default 1)")
+    ap.add_argument("--slices", type=int, default=81, help="synthetic slices (default 81)")
+    ap.add_argument("--realdata", type=Path, default=REALDATA)
+    ap.add_argument("--keep", type=Path, help="write the synthetic series here and keep it")
+    ap.add_argument("--json", type=Path, help="write all figures to this JSON file")
     args = ap.parse_args()
 
     versions = ensure_pylinac()
-    from noctis_lab.dicom import load_series
-    from noctis_lab.hu import analyze
     from noctis_lab.hu.synthetic import generate, write
 
     series = generate(
@@ -132,76 +196,55 @@ def main() -> int:
     )
     tmp = None
     if args.keep is not None:
-        folder = args.keep
+        synth = args.keep
     else:
         tmp = tempfile.TemporaryDirectory(prefix="bench-hu-")
-        folder = Path(tmp.name) / "catphan604"
-    write(series, folder, overwrite=True)
+        synth = Path(tmp.name) / "catphan604"
+    write(series, synth, overwrite=True)
+    real = args.realdata / REAL_SCAN
     print(
-        f"series: {folder} ({args.slices} slices 512x512, noise SD {args.noise} HU); "
-        f"pylinac/pydicom in {VENV.name}: {versions}"
+        f"pylinac/pydicom in {VENV.name}: {versions}; ours: {OURS_CLI.relative_to(REPO)}; "
+        f"{args.repeat} alternating rounds after one warm-up each; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-
-    # pylinac: in-process analyze() times and insert values
-    r = subprocess.run(
-        [str(PY_PYLINAC), "-c", PYLINAC_SCRIPT, str(folder), str(args.repeat)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MPLBACKEND": "Agg"},
-    )
-    if r.returncode != 0:
-        print("pylinac failed on our synthetic series:\n" + r.stderr[-4000:])
-        return 1
-    py = json.loads(r.stdout.strip().splitlines()[-1])
-
-    # ours: in-process on the loaded volume
-    vol = load_series(folder)
-    ours_times = []
-    result = None
-    for _ in range(max(args.repeat, 5)):
-        t = time.perf_counter()
-        result = analyze(vol, "catphan604", "seed")
-        ours_times.append(time.perf_counter() - t)
-    assert result is not None
-
-    print("\nCTP404 inserts (HU)      truth    ours(mean)  pylinac(median)  ours-pylinac")
-    worst = 0.0
-    for pname, oname in NAMES.items():
-        truth = series.truth.roi("CTP404", oname).true_hu
-        ours = result.roi(oname, "CTP404").mean
-        theirs = py["rois"].get(pname, {}).get("median", float("nan"))
-        worst = max(worst, abs(ours - theirs))
-        print(
-            f"  {pname:9} {oname:12} {truth:8.1f} {ours:10.2f} {theirs:14.2f} "
-            f"{ours - theirs:+11.2f}"
-        )
-    print(
-        f"  largest |ours - pylinac|: {worst:.2f} HU (goal <= 1 HU); "
-        f"roll found: ours {result.localisation.roll_deg:+.2f} deg, "
-        f"pylinac {py['roll_deg']:+.2f} deg, truth {series.truth.roll_deg:+.2f} deg"
-    )
-
-    ours_cmd = [
-        sys.executable,
-        "-c",
-        "import sys; from noctis_lab.hu import analyze; r = analyze(sys.argv[1]); print(r.status)",
-        str(folder),
-    ]
-    py_cmd = [
-        str(PY_PYLINAC),
-        "-c",
-        "import sys, warnings; warnings.simplefilter('ignore'); "
-        "from pylinac import CatPhan604; c = CatPhan604(sys.argv[1]); c.analyze()",
-        str(folder),
-    ]
-    ours_whole = whole_process(ours_cmd, args.repeat)
-    py_whole = whole_process(py_cmd, args.repeat)
-
-    o_in, p_in = statistics.median(ours_times), statistics.median(py["analyze_s"])
-    o_wh, p_wh = statistics.median(ours_whole), statistics.median(py_whole)
-    print("\n                         ours        pylinac     ratio   goal")
-    print(f"  whole process       {o_wh:8.3f} s  {p_wh:8.3f} s  {p_wh / o_wh:7.1f}x   >= 10x")
-    print(f"  in-process analyze  {o_in:8.4f} s  {p_in:8.3f} s  {p_in / o_in:7.1f}x   >= 30x")
+    results = []
+    ref_doc = json.loads((REPO / "tests" / "realdata_reference" / f"{REAL_SCAN}.json").read_text())
+    real_ref = {
+        k: v["mean"] for k, v in ref_doc["circular_roi"]["modules"]["CTP404"]["rois"].items()
+    }
+    truth = {n: series.truth.roi("CTP404", n).true_hu for n in NAMES.values()}
+    for name, folder, ref, label in (
+        (f"real CBCT {REAL_SCAN} (93 slices)", real, real_ref, "circ. ROI"),
+        (
+            f"synthetic CatPhan 604 ({args.slices} slices, noise {args.noise:g} HU)",
+            synth,
+            truth,
+            "truth",
+        ),
+    ):
+        rec = bench_case(name, folder, args.repeat)
+        results.append(rec)
+        print(f"\n{name}")
+        for who in ("ours", "pylinac"):
+            r = rec[who]
+            if "error" in r:
+                print(f"  {who:8} FAILED: {r['error']}")
+            else:
+                print(
+                    f"  {who:8} wall median {r['wall_median_s']:7.2f} s {r['wall_s']}  "
+                    f"CPU median {r['cpu_median_s']:6.2f} s"
+                )
+        if "ratio_wall" in rec:
+            print(
+                f"  ratio (pylinac / ours): wall {rec['ratio_wall']:.1f}x (goal >= 10x), "
+                f"CPU {rec['ratio_cpu']:.1f}x"
+            )
+        print("\n".join(insert_table(rec, ref, label)))
+    if args.json:
+        for rec in results:
+            rec["ours"].pop("output", None)
+        args.json.write_text(json.dumps({"versions": versions, "cases": results}, indent=1))
+        print(f"\nwrote {args.json}")
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -78,6 +78,21 @@ def reference_rois(ref: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def edge_distances(phantom: str) -> dict[tuple[str, str], float]:
+    """(module, ROI) -> distance (mm) of the uniformity edge ROIs in the phantom data file
+    (read as data: the reference has edge ROIs at 55 and 70 mm, matched by distance)."""
+    path = REPO / "noctis_lab" / "hu" / "data" / "phantoms" / f"{phantom}.json"
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    return {
+        (m["name"], r["name"]): float(r["distance_mm"])
+        for m in doc["modules"]
+        for r in m["rois"]
+        if r.get("role") == "uniformity_edge" and r.get("distance_mm") is not None
+    }
+
+
 def compare(scan: str, phantom: str | None, cbct: bool) -> dict[str, Any]:
     ref = json.loads((REF_DIR / f"{scan}.json").read_text())
     ours = run_ours(REPO.parent / "shared" / "realdata" / scan, phantom)
@@ -97,9 +112,19 @@ def compare(scan: str, phantom: str | None, cbct: bool) -> dict[str, Any]:
         centre_px=ours["localisation"]["centre_px"],
     )
     rows = []
+    edge_mm = edge_distances(ours["phantom"])
     for r in ours["rois"]:
-        rr = refs.get(r["name"])
-        row = {"module": r["module"], "name": r["name"], "ours": round(r["mean"], 1)}
+        key = r["name"]
+        d = edge_mm.get((r["module"], r["name"]))
+        if d is not None and round(d) != 55:
+            key = f"{r['name']}_{round(d)}mm"  # the reference measured at that distance too
+        rr = refs.get(key)
+        row = {
+            "module": r["module"],
+            "name": r["name"],
+            "ours": round(r["mean"], 1),
+            "ref_roi": key,
+        }
         if rr is not None:
             row["ref"] = rr["ref"]
             row["diff"] = round(r["mean"] - rr["ref"], 1)
