@@ -75,6 +75,7 @@ class Server:
                 {"users": [{"username": u, "token": self.tokens[u], **v} for u, v in USERS.items()]}
             )
         )
+        self.users_file.chmod(0o600)
         self.app = app
         self.noctis = noctis
         if not noctis:  # the stock stack: one shared token, no room rules

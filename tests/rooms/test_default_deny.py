@@ -12,6 +12,7 @@ import contextlib
 import http.cookiejar
 import json
 import re
+import socket
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -35,7 +36,13 @@ def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     extra = [] if guarded else ["--NoctisRoomsGate.enabled=False"]
     s = Server(Path(tmp_path_factory.mktemp(request.param)), extra=extra)
     s.guarded = guarded  # type: ignore[attr-defined]
-    s.start()
+    alerts = s.workdir / "alerts.json"  # the QA bot posts HU alerts to qa/hu.chat
+    alerts.write_text(
+        json.dumps(
+            {"chat_root": str(s.root), "rooms": {"hu": "qa/hu.chat", "drift": None, "ai": None}}
+        )
+    )
+    s.start(env_extra={"NOCTIS_ALERTS": str(alerts)})
     st, data = s.request(
         "POST",
         "/api/noctis/rooms",
@@ -344,3 +351,139 @@ def test_trusted_html_in_a_file_never_reaches_a_client(srv: Any) -> None:
         assert (loaded, reloaded) == (0, 0)
     else:
         assert loaded == 1
+
+
+def test_members_cannot_squat_the_qa_bots_room(srv: Any) -> None:
+    st_new, _ = srv.request("POST", "/api/noctis/rooms", "bob", {"path": "qa/hu.chat"})
+    if not srv.guarded:
+        # without the protection the first member to ask owns it and locks the admin out
+        assert st_new == 201
+        st, _ = srv.request(
+            "PATCH", "/api/noctis/rooms/info/qa/hu.chat", "bob", {"visibility": "private"}
+        )
+        assert st == 200
+        assert srv.request("GET", "/api/contents/qa/hu.chat", "alice")[0] == 403
+        return
+    assert st_new in (403, 409)
+    st, info = srv.request("GET", "/api/noctis/rooms/info/qa/hu.chat", "bob")
+    assert st == 200 and info["room"]["visibility"] == "read-only"
+    assert info["room"]["created_by"] == "noctis-bot"
+    st, _ = srv.request(
+        "PATCH", "/api/noctis/rooms/info/qa/hu.chat", "bob", {"visibility": "private"}
+    )
+    assert st == 403
+    assert srv.request("DELETE", "/api/contents/qa/hu.chat", "bob")[0] == 403
+    assert srv.request("PATCH", "/api/contents/qa", "bob", {"path": "mine"})[0] == 403
+    # the bot's alerts land there; a member cannot delete them (read-only room)
+    st, _ = srv.request(
+        "POST", "/api/noctis/rooms/system-message/qa/hu.chat", "alice", {"text": "HU FAIL"}
+    )
+    assert st == 201
+
+    async def go() -> None:
+        async with ChatClient(srv, "qa/hu.chat", "bob") as b:
+            await asyncio.sleep(0.3)
+            alert = next(m for m in b.messages() if "HU FAIL" in str(m.get("body")))
+            ym = b.ymessage(alert["id"])
+            with b.doc.transaction():
+                ym["body"] = ""
+                ym["deleted"] = True
+            await asyncio.sleep(0.5)
+            assert b.rejected()
+        async with ChatClient(srv, "qa/hu.chat", "carol") as c:
+            await asyncio.sleep(0.3)
+            assert any("HU FAIL" in str(m.get("body")) for m in c.messages())
+
+    asyncio.run(go())
+
+
+def test_token_in_a_refused_url_is_not_logged(srv: Any) -> None:
+    tok = srv.tokens["bob"]
+    st, _ = srv.request("GET", f"/api/contents/no-such-file.txt?token={tok}", None, token="")
+    assert st == 404
+    st, _ = srv.request("GET", f"/api/contents/private/board.chat?token={tok}", None, token="")
+    assert st == 403
+    if srv.guarded:
+        assert tok not in srv.log()
+        assert "token=[secret]" in srv.log()
+    else:
+        assert tok in srv.log()  # tornado's summary of an HTTPError carries the raw URI
+
+
+def test_rotating_a_token_ends_its_cookie_sessions(srv: Any) -> None:
+    """Runs last: it changes carol's token in the users file (the server re-reads it)."""
+    cookie = _cookie_session(srv, "carol")
+
+    def me() -> int:
+        req = urllib.request.Request(f"{srv.base}/api/me", headers={"Cookie": cookie})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert me() == 200  # the cookie works (the check below can fail)
+    users = json.loads(srv.users_file.read_text())
+    for u in users["users"]:
+        if u["username"] == "carol":
+            u["token"] = "carol-rotated-" + "9" * 20
+    srv.users_file.write_text(json.dumps(users))
+    assert me() == 403
+    assert srv.request("GET", "/api/me", None, token="carol-rotated-" + "9" * 20)[0] == 200
+    assert srv.request("GET", "/api/me", "carol")[0] == 403  # the old token is gone too
+
+
+def _send_body_headers(srv: Server, headers: dict[str, str], length: int) -> str:
+    """Send a PUT's headers and 1 MB of a ``length``-byte body; the reply within 5 s."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+        head = f"PUT /api/contents/big.txt HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head += f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        sock.sendall(head.encode())
+        with contextlib.suppress(OSError):
+            sock.sendall(b" " * (1024 * 1024))
+        try:
+            return sock.recv(4096).decode(errors="replace")
+        except TimeoutError:
+            return ""  # still reading (buffering) the body
+
+
+def test_bodies_refused_unread_when_anonymous_or_oversized(srv: Any) -> None:
+    big = 400 * 1024 * 1024
+    anonymous = _send_body_headers(srv, {}, big)
+    oversized = _send_body_headers(srv, {"Authorization": f"token {srv.tokens['bob']}"}, big)
+    if srv.guarded:
+        assert anonymous.startswith("HTTP/1.1 403"), anonymous[:200]
+        assert oversized.startswith("HTTP/1.1 413"), oversized[:200]
+        assert "over the limit" in oversized
+    else:
+        assert anonymous == "" and oversized == ""  # the server waits for all 400 MB
+    # an honest small upload still works
+    st, _ = srv.request(
+        "PUT", "/api/contents/small.txt", "bob", {"type": "file", "format": "text", "content": "x"}
+    )
+    assert st == 201
+
+
+def test_message_flood_is_cut_off_with_a_clear_error(srv: Any) -> None:
+    st, _ = srv.request("POST", "/api/noctis/rooms", "alice", {"path": f"flood-{srv.port}.chat"})
+    assert st == 201
+    path = f"flood-{srv.port}.chat"
+
+    async def go() -> tuple[int, list[dict[str, Any]]]:
+        async with ChatClient(srv, path, "bob") as b:
+            for i in range(100):
+                b.post(f"spam {i}")
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(1.0)
+            rejected = b.rejected()
+        async with ChatClient(srv, path, "carol") as c:
+            await asyncio.sleep(0.3)
+            return sum(1 for m in c.messages() if m.get("sender") == "bob"), rejected
+
+    count, rejected = asyncio.run(go())
+    if srv.guarded:
+        assert count <= 30
+        assert rejected and "rate limit" in rejected[0]["reasons"][0]
+    else:
+        assert count == 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,11 @@ def test_options_are_validated(tmp_path: Path) -> None:
     with pytest.raises(NoFilesFoundError, match="no such directory"):
         build_lab_launch(root=str(tmp_path / "missing"))
     bad = tmp_path / "users.json"
+    bad.write_text(json.dumps({"users": [{"username": "alice", "token": "x" * 20}]}))
+    bad.chmod(0o644)  # every token readable by other accounts
+    with pytest.raises(IdentityError, match="readable by other accounts"):
+        build_lab_launch(root=str(tmp_path), users=str(bad))
+    bad.chmod(0o600)
     bad.write_text(json.dumps({"users": [{"username": "al ice", "token": "x" * 20}]}))
     with pytest.raises(IdentityError, match="username"):
         build_lab_launch(root=str(tmp_path), users=str(bad))
@@ -44,6 +50,9 @@ def test_options_are_validated(tmp_path: Path) -> None:
     launch = build_lab_launch(root=str(tmp_path), port=8999)
     assert launch.token is not None and len(launch.token) >= 32
     assert f"token={launch.token}" in launch.url and launch.url.startswith("http://127.0.0.1:8999/")
+    # the token reaches the server through its environment, never its command line
+    assert not any(launch.token in c for c in launch.command)
+    assert dict(launch.env)["JUPYTER_TOKEN"] == launch.token
     assert "--ip=127.0.0.1" in launch.command
     assert "--ServerApp.jpserver_extensions=noctis_rooms=True" in launch.command
     assert launch.token not in json.dumps(launch.to_dict())
@@ -67,6 +76,7 @@ def test_lab_starts_with_users_file(tmp_path: Path) -> None:
             }
         )
     )
+    users.chmod(0o600)
     root = tmp_path / "root"
     (root / "notebooks").mkdir(parents=True)
     port = free_port()
@@ -104,6 +114,21 @@ def test_lab_starts_with_users_file(tmp_path: Path) -> None:
         )
         with pytest.raises(urllib.error.HTTPError, match="403"):
             urllib.request.urlopen(req, timeout=5)
+        # files the server creates are private to its account (umask 077)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/noctis/rooms",
+            data=json.dumps({"path": "team.chat"}).encode(),
+            method="POST",
+            headers={"Authorization": "token alice-token-abcdef0123"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 201
+        assert (root / "team.chat").stat().st_mode & 0o077 == 0
+        assert (root / ".noctis").stat().st_mode & 0o077 == 0
+        assert (root / ".noctis" / "rooms.db").stat().st_mode & 0o077 == 0
+        # no token on any command line of the server's processes
+        cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _tree(proc.pid)]
+        assert cmdlines and not any(b"token-abcdef" in c for c in cmdlines)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -114,3 +139,16 @@ def test_lab_starts_with_users_file(tmp_path: Path) -> None:
     text = out.decode(errors="replace")
     assert f"http://127.0.0.1:{port}/lab" in text and "own token" in text
     assert "chat rules enforced" in text
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for t in Path(f"/proc/{p}/task").iterdir():
+                kids = (t / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+    return out

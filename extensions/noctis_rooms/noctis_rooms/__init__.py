@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool
+from traitlets import Bool, Float
 from traitlets.config import Configurable
 
 from ._authorizer import NoctisAuthorizer
@@ -73,6 +73,31 @@ class NoctisRoomsGate(Configurable):
         help="Default-deny route gate for the team lab. Off only in tests that show the "
         "attacks succeed without it.",
     )
+    max_body_mb = Float(
+        32.0,
+        config=True,
+        help="Largest request body (MB) the team lab reads; larger ones are refused unread.",
+    )
+
+
+def _site_room_paths(root_dir: Any) -> list[str]:
+    """The QA bot's rooms (``noctis_lab.alerts`` configuration) under this server's root."""
+    from pathlib import Path
+
+    from noctis_lab.alerts import load_config
+
+    cfg = load_config()
+    chat_root, root = cfg.root(), Path(root_dir).resolve()
+    out: list[str] = []
+    for rel in (cfg.rooms.hu, cfg.rooms.drift, cfg.rooms.ai):
+        if rel is None:
+            continue
+        full = (chat_root / rel).resolve()
+        if full.is_relative_to(root):
+            path = full.relative_to(root).as_posix()
+            if path not in out:
+                out.append(path)
+    return out
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -135,17 +160,23 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app.add_handlers(".*$", rest_handlers(settings.get("base_url", "/")))
 
     # Default deny for the team lab: every route (also those added later) passes the gate.
+    # Without the team identity the gate only scrubs secrets from error logs.
     gate_cfg = NoctisRoomsGate(parent=serverapp)
     svc.gate_enabled = bool(gate_cfg.enabled)
-    if svc.identity is not None:
-        if gate_cfg.enabled:
-            install_gate(web_app, serverapp.log)
+    if gate_cfg.enabled:
+        install_gate(
+            web_app,
+            serverapp.log,
+            enforce=svc.identity is not None,
+            max_body_mb=gate_cfg.max_body_mb,
+        )
+        if svc.identity is not None:
             serverapp.log.info("noctis_rooms: route gate on (unlisted routes are refused)")
-        else:
-            serverapp.log.warning(
-                "noctis_rooms: route gate OFF (NoctisRoomsGate.enabled=False): members can "
-                "reach rooms through other routes; use only to demonstrate the attacks"
-            )
+    else:
+        serverapp.log.warning(
+            "noctis_rooms: route gate OFF (NoctisRoomsGate.enabled=False): members can "
+            "reach rooms through other routes; use only to demonstrate the attacks"
+        )
 
     def swap() -> None:
         n = _swap_websocket_handler(web_app)
@@ -183,6 +214,18 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             serverapp.log.exception("noctis_rooms: following %s of %s failed", action, path)
 
     serverapp.event_logger.add_listener(schema_id=_CONTENTS_EVENTS, listener=on_contents_event)
+
+    if svc.identity is not None and svc.gate_enabled:
+        try:
+            claimed = svc.claim_rooms(_site_room_paths(svc.root_dir))
+        except Exception:  # a bad alerts config must not stop the lab
+            serverapp.log.exception("noctis_rooms: the QA bot's rooms could not be claimed")
+        else:
+            if claimed:
+                serverapp.log.info(
+                    "noctis_rooms: site rooms owned by the QA bot: %s",
+                    ", ".join(r.path for r in claimed),
+                )
 
     svc.write_server_file()
     draining = {"busy": False}

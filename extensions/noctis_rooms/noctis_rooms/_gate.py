@@ -23,6 +23,7 @@ A refusal is an HTTP 403 with a reason, logged as ``noctis_rooms: refused ...``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import posixpath
@@ -32,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
-from tornado import web
+from jupyter_server.log import _scrub_uri
+from tornado import httputil, web
 
 from noctis_lab._errors import RoomError
 
@@ -463,8 +465,12 @@ class RouteGate:
     :meth:`after` once the handler has authenticated the user (before any body is used
     and before a websocket is accepted)."""
 
-    def __init__(self, log: Any, routes: dict[str, Rule] | None = None) -> None:
+    def __init__(
+        self, log: Any, routes: dict[str, Rule] | None = None, enforce: bool = True
+    ) -> None:
         self.log = log
+        self.enforce = enforce
+        self.max_body_bytes = 32 * 1024 * 1024
         self.routes = dict(ROUTES if routes is None else routes)
         self._wrapped: dict[type, type] = {}
 
@@ -536,28 +542,136 @@ class RouteGate:
             result = super(gated, self).prepare(*args, **kwargs)  # type: ignore[arg-type,misc]
             if result is not None and hasattr(result, "__await__"):
                 await result
-            if self._finished:
+            if self._finished or not gate.enforce:
                 return
             gate.check_origin(self)  # needs the user: token-authenticated scripts skip it
             gate.after(self)
 
+        def _request_summary(self: Any) -> str:
+            # tornado logs this for every HTTPError with a message: never a ?token=
+            uri = _scrub_uri(self.request.uri or "")
+            return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
         gated = type(
             cls.__name__,
             (cls,),
-            {"prepare": prepare, "_noctis_gated": True, "__module__": cls.__module__},
+            {
+                "prepare": prepare,
+                "_request_summary": _request_summary,
+                "_noctis_gated": True,
+                "__module__": cls.__module__,
+            },
         )
         gated.__qualname__ = cls.__qualname__
         self._wrapped[cls] = gated
         return gated
 
 
-def install_gate(web_app: Any, log: Any) -> RouteGate:
-    """Route every handler of ``web_app`` (now and later) through a :class:`RouteGate`."""
-    gate = RouteGate(log)
+class _Probe(JupyterHandler):
+    """A throwaway handler to ask the identity provider who sent a request's headers."""
+
+    def on_connection_close(self) -> None:
+        return None
+
+
+_LOGIN_BODY_LIMIT = 64 * 1024
+
+
+class _BodyGate(httputil.HTTPMessageDelegate):
+    """Refuses a request body before reading it: over the size limit (413), or sent by
+    someone not logged in (403; the login form may send a small one). The response is
+    written at once and the connection closed, so the body is never buffered."""
+
+    def __init__(self, inner: Any, request: Any, web_app: Any, gate: RouteGate, login: bool):
+        self.inner, self.request, self.web_app, self.gate = inner, request, web_app, gate
+        self.login = login
+        self.refused = False
+
+    async def _headers(self, start_line: Any, headers: Any) -> None:
+        try:
+            length = int(headers.get("Content-Length", "0") or 0)
+        except ValueError:
+            length = 0
+        limit = _LOGIN_BODY_LIMIT if self.login else self.gate.max_body_bytes
+        why, code = None, 0
+        if not self.login:
+            probe = _Probe(self.web_app, self.request)
+            user: Any = probe.identity_provider.get_user(probe)
+            if inspect.isawaitable(user):
+                user = await user
+            if user is None:
+                why, code = "not logged in: request body refused unread", 403
+        if why is None and length > limit:
+            why, code = f"request body of {length} bytes is over the limit of {limit}", 413
+        if why is not None:
+            self.refuse(code, why)
+            return
+        result = self.inner.headers_received(start_line, headers)
+        if result is not None:
+            await result
+
+    def headers_received(self, start_line: Any, headers: Any) -> Any:
+        return self._headers(start_line, headers)
+
+    def refuse(self, code: int, why: str) -> None:
+        self.refused = True
+        self.gate.log.warning(
+            "noctis_rooms: refused %s %s before reading its body: %s",
+            self.request.method,
+            self.request.path,
+            why,
+        )
+        body = json.dumps({"message": why, "reason": None}).encode()
+        conn = self.request.connection
+        conn.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", code, httputil.responses.get(code, "")),
+            httputil.HTTPHeaders(
+                {
+                    "Content-Type": "application/json",
+                    "Content-Length": str(len(body)),
+                    "Connection": "close",
+                }
+            ),
+            body,
+        )
+        conn.finish()  # tornado closes the connection: the rest of the body is never read
+
+    def data_received(self, chunk: bytes) -> Any:
+        return None if self.refused else self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        if not self.refused:
+            self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        if not self.refused:
+            self.inner.on_connection_close()
+
+
+def _has_body(request: Any) -> bool:
+    h = request.headers
+    return bool(h.get("Transfer-Encoding")) or h.get("Content-Length", "0") not in ("", "0")
+
+
+def install_gate(
+    web_app: Any, log: Any, *, enforce: bool = True, max_body_mb: float = 32.0
+) -> RouteGate:
+    """Route every handler of ``web_app`` (now and later) through a :class:`RouteGate`.
+
+    With ``enforce=False`` (a single-user server) the rules are not applied; secrets are
+    still scrubbed from the request summaries tornado logs. With ``enforce``, request
+    bodies over ``max_body_mb`` or from someone not logged in are refused unread.
+    """
+    gate = RouteGate(log, enforce=enforce)
+    gate.max_body_bytes = int(max_body_mb * 1024 * 1024)
     original = web_app.get_handler_delegate
 
     def get_handler_delegate(request: Any, target_class: type, *args: Any, **kwargs: Any) -> Any:
-        return original(request, gate.wrap(target_class), *args, **kwargs)
+        inner = original(request, gate.wrap(target_class), *args, **kwargs)
+        if not gate.enforce or not _has_body(request):
+            return inner
+        login = gate.rule_for(target_class) is public
+        return _BodyGate(inner, request, web_app, gate, login)
 
     web_app.get_handler_delegate = get_handler_delegate
     return gate

@@ -14,6 +14,8 @@ Tokens are compared with :func:`hmac.compare_digest`.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
 import os
@@ -147,15 +149,30 @@ def parse_users(data: Any, source: str = "users file") -> tuple[UserRecord, ...]
 
 
 def load_users(path: str | os.PathLike[str]) -> tuple[UserRecord, ...]:
-    """Read and validate a users file (see :func:`parse_users`)."""
+    """Read and validate a users file (see :func:`parse_users`).
+
+    The file holds every user's token: it must not be readable by other OS accounts
+    (mode 0600 or stricter), else :class:`IdentityError`.
+    """
     p = Path(path)
     if not p.is_file():
         raise IdentityError(f"users file {str(p)!r} does not exist")
+    mode = p.stat().st_mode & 0o777
+    if os.name == "posix" and mode & 0o077:
+        raise IdentityError(
+            f"users file {str(p)!r} is readable by other accounts (mode {mode:o}); "
+            f"run: chmod 600 {p}"
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise IdentityError(f"users file {str(p)!r} is not valid JSON: {exc}") from exc
     return parse_users(data, source=f"users file {str(p)!r}")
+
+
+def token_fingerprint(token: str) -> str:
+    """A short hash of a token, kept in the login cookie: a rotated token ends the cookie."""
+    return hashlib.sha256(b"noctis-cookie:" + token.encode()).hexdigest()[:24]
 
 
 def find_user_by_token(users: Iterable[UserRecord], token: str) -> UserRecord | None:
@@ -198,7 +215,29 @@ class NoctisIdentityProvider(IdentityProvider):
                 "NoctisIdentityProvider needs a users file: pass "
                 "--NoctisIdentityProvider.users_file=FILE or set NOCTIS_USERS"
             )
-        self._users: dict[str, UserRecord] = {u.username: u for u in load_users(self.users_file)}
+        self._loaded: tuple[float, int] | None = None
+        self._records: dict[str, UserRecord] = {}
+        self._reload()
+
+    def _reload(self) -> None:
+        st = os.stat(self.users_file)
+        self._records = {u.username: u for u in load_users(self.users_file)}
+        self._loaded = (st.st_mtime, st.st_size)
+
+    @property
+    def _users(self) -> dict[str, UserRecord]:
+        """The users, re-read when the file changed (a rotated or removed token takes
+        effect at once; a broken edit keeps the last good list and is logged)."""
+        try:
+            st = os.stat(self.users_file)
+            if (st.st_mtime, st.st_size) != self._loaded:
+                self._reload()
+        except (OSError, IdentityError) as exc:
+            self.log.error("users file not reloaded, keeping the previous users: %s", exc)
+            with contextlib.suppress(OSError):
+                st = os.stat(self.users_file)
+                self._loaded = (st.st_mtime, st.st_size)
+        return self._records
 
     # -- lookups -------------------------------------------------------------
     @property
@@ -236,13 +275,24 @@ class NoctisIdentityProvider(IdentityProvider):
         rec = find_user_by_token(self._users.values(), token)
         return None if rec is None else self._user(rec)
 
+    def user_to_cookie(self, user: User) -> str:
+        rec = self._users.get(user.username)
+        fingerprint = token_fingerprint(rec.token) if rec is not None else ""
+        return json.dumps({"username": user.username, "token_fp": fingerprint})
+
     def user_from_cookie(self, cookie_value: str) -> User | None:
+        """The cookie's user, only while the token it was issued for is still theirs."""
         try:
-            username = json.loads(cookie_value)["username"]
+            data = json.loads(cookie_value)
+            username, fingerprint = data["username"], data["token_fp"]
         except (ValueError, KeyError, TypeError):
             return None
         rec = self._users.get(username) if isinstance(username, str) else None
-        return None if rec is None else self._user(rec)
+        if rec is None or not isinstance(fingerprint, str):
+            return None
+        if not hmac.compare_digest(fingerprint, token_fingerprint(rec.token)):
+            return None
+        return self._user(rec)
 
     def process_login_form(self, handler: web.RequestHandler) -> User | None:
         typed = handler.get_argument("password", default="")

@@ -54,7 +54,11 @@ class RoomsService:
         self.log = serverapp.log
         self.root_dir = Path(root_dir).resolve()
         self.state_dir = self.root_dir / ".noctis"
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)  # rooms, uploads, moderation log: this account only
         self.store = RoomStore(self.state_dir / "rooms.db")
+        for f in self.state_dir.glob("rooms.db*"):
+            f.chmod(0o600)
         self._guards: dict[str, RoomGuard] = {}
         self._owners: dict[str, dict[int, str]] = {}
         self._online: dict[str, dict[str, int]] = {}
@@ -63,6 +67,8 @@ class RoomsService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outbox_callback: Any = None
         self.gate_enabled = True
+        #: Rooms the site owns (the QA bot's): created at start, never by a member.
+        self.reserved: frozenset[str] = frozenset()
 
     # -- identity --------------------------------------------------------------
     @property
@@ -141,6 +147,46 @@ class RoomsService:
             raise ChatPermissionError(f"{username} may not {right} in room {room.path!r}")
         return room, acc
 
+    def claim_rooms(self, paths: list[str]) -> list[Room]:
+        """Create (or take back) the site's well-known rooms, owned by the bot.
+
+        Each room is read-only (everyone reads, only the bot, moderators and admins post),
+        the bot is its admin, and any other room admin or moderator who is not a site
+        admin is demoted to member (a member who created the path first loses it).
+        From then on only site admins may create these paths again.
+        """
+        claimed: list[Room] = []
+        for raw in paths:
+            path = normalize_path(raw)
+            room = self.store.get_room(path)
+            if room is None:
+                if not self.file_exists(path):
+                    target = self.root_dir / path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(EMPTY_CHAT, encoding="utf-8")
+                    target.chmod(0o600)
+                room = self.store.create_room(
+                    path, created_by=BOT_USERNAME, visibility="read-only", title=None
+                )
+                self.store.log(path, BOT_USERNAME, "create", detail="site room (QA bot)")
+            elif room.visibility != "read-only" or room.created_by != BOT_USERNAME:
+                self.log.warning(
+                    "noctis_rooms: site room %s (created by %s, %s) taken back by the bot",
+                    path,
+                    room.created_by,
+                    room.visibility,
+                )
+                room = self.store.update_room(path, visibility="read-only")
+                self.store.log(path, BOT_USERNAME, "claim", detail=f"was {room.created_by}'s")
+            self.store.set_member(path, BOT_USERNAME, role="admin", state="active")
+            for m in self.store.members(path):
+                demote = m.username != BOT_USERNAME and m.role != "member"
+                if demote and self.site_role(m.username) != "admin":
+                    self.store.set_member(path, m.username, role="member")
+            claimed.append(room)
+        self.reserved = frozenset(r.path for r in claimed)
+        return claimed
+
     def create_room(
         self,
         path: str,
@@ -155,6 +201,14 @@ class RoomsService:
         path = normalize_path(path)
         if not path.endswith(".chat"):
             raise RoomError(f"room path {path!r} must end with '.chat'")
+        if (
+            path in self.reserved
+            and username != BOT_USERNAME
+            and self.site_role(username) != "admin"
+        ):
+            raise ChatPermissionError(
+                f"room {path!r} is a site room (QA bot); only admins create it"
+            )
         target = self.root_dir / path
         if target.exists() or self.store.get_room(path) is not None:
             raise RoomError(f"room {path!r} already exists")
@@ -167,6 +221,7 @@ class RoomsService:
                 raise RoomError(f"unknown user {m!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(EMPTY_CHAT, encoding="utf-8")
+        target.chmod(0o600)
         room = self.store.create_room(
             path, created_by=username, kind=kind, visibility=visibility, title=title
         )

@@ -18,6 +18,8 @@ Other rooms (notebooks, files) pass through unchanged.
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -29,7 +31,10 @@ from tornado import web
 from ._guard import Actor, check_awareness, safe_chat_json, scrub_chat
 from ._store import normalize_path
 
-__all__ = ["GuardedYDocWebSocketHandler"]
+__all__ = ["RATE_LIMIT", "GuardedYDocWebSocketHandler"]
+
+#: At most this many new messages per this many seconds on one connection.
+RATE_LIMIT: tuple[int, float] = (30, 10.0)
 
 
 def _read_varlen(message: bytes, pos: int) -> bytes | None:
@@ -215,6 +220,13 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
             if not verdict.ok:
                 self.noctis_refuse(list(verdict.reasons), close=True)
                 return
+            if verdict.new_ids and not self._within_rate(len(verdict.new_ids)):
+                n, per = RATE_LIMIT
+                self.noctis_refuse(
+                    [f"rate limit: at most {n} new messages per {per:g} s on one connection"],
+                    close=True,
+                )
+                return
             await super().on_message(message)
             username = self.noctis_username
             for mid, author in verdict.moderator_deletions:
@@ -246,6 +258,20 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
             await super().on_message(message)
             return
         self.noctis_refuse([f"unknown message type {kind}"], close=False)
+
+    def _within_rate(self, new: int) -> bool:
+        """Sliding window of new messages on this connection (protection on only)."""
+        if not self._svc.gate_enabled:
+            return True
+        n, per = RATE_LIMIT
+        now = time.monotonic()
+        stamps = self.__dict__.setdefault("_noctis_posts", deque())
+        while stamps and now - stamps[0] > per:
+            stamps.popleft()
+        if len(stamps) + new > n:
+            return False
+        stamps.extend([now] * new)
+        return True
 
     def noctis_refuse(self, reasons: list[str], *, close: bool) -> None:
         """Log a refused message, tell the client, and (for document updates) close."""
