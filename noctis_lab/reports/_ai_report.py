@@ -25,10 +25,12 @@ from noctis_lab.reports._dashboard_data import (
     period_text,
 )
 from noctis_lab.reports._panels import (
+    cover_html,
     message_html,
     safe_call,
     show_figure,
     status_badge,
+    status_html,
     styled_table,
 )
 
@@ -113,22 +115,44 @@ class AiReport:
 
         write_facts(path, self.facts())
 
-    def show_header(self) -> None:
-        """Title block: verdict, models, period, time."""
-        _show_html(
-            f"<h2>AI performance report — verdict: <span style='{status_badge(self.verdict)};"
-            f"padding:2px 8px'>{html.escape(self.verdict.upper())}</span></h2>"
-            f"<p><b>Models:</b> {html.escape(', '.join(self.names))}<br>"
-            f"<b>Period:</b> {html.escape(period_text(self.since, self.until))}<br>"
-            f"<b>Generated:</b> {self.generated_at:%Y-%m-%d %H:%M} UTC</p>"
+    def show_cover(self) -> None:
+        """The cover: verdict, models, period, time, and the sign-off fields."""
+        _show_html(self.cover_html())
+
+    show_header = show_cover
+
+    def cover_html(self) -> str:
+        """HTML of :meth:`show_cover`."""
+        from noctis_lab import __version__
+
+        models = "".join(
+            f"<li>{html.escape(s.name)} v{html.escape(s.version or '?')} "
+            f"({html.escape(s.task or '?')}): {status_html(s.status)}</li>"
+            for s in self.statuses
         )
+        rows = [
+            ("Verdict", f"{status_html(self.verdict, '2px 10px')} (worst model status)"),
+            ("Models", f"<ul>{models}</ul>"),
+            ("Period", html.escape(period_text(self.since, self.until))),
+            (
+                "Method",
+                "Metrics with 95 % bootstrap confidence intervals on each evaluation run; "
+                "degradation by CUSUM against the baseline run; clinicians' feedback.",
+            ),
+            (
+                "Generated",
+                f"{self.generated_at:%Y-%m-%d %H:%M} UTC by Noctis Lab {html.escape(__version__)}",
+            ),
+        ]
+        return cover_html("AI performance report", rows)
 
     def show_summary(self) -> None:
         """One row per model: status, headline metric with CI, degradation, usage."""
-        _show_html(styled_table(self.overview))
+        _show_html("<h2>Models</h2>" + styled_table(self.overview))
 
     def show_models(self) -> None:
         """Per model: metrics with CIs, their trend over runs with alarms, the findings."""
+        _show_html("<h2>Metrics with confidence intervals, trends and degradation</h2>")
         for s in self.statuses:
             _show_html(
                 f"<h3>{html.escape(s.name)} v{html.escape(s.version or '?')} "
@@ -159,8 +183,10 @@ class AiReport:
 
     def show_usage(self) -> None:
         """Per model: recent analyses (success rate, processing time) and feedback."""
+        first = "<h2>Recent analyses and feedback</h2>"
         for name in self.names:
-            _show_html(f"<h3>{html.escape(name)}</h3>")
+            _show_html(f"{first}<h3>{html.escape(name)}</h3>")
+            first = ""
             for what, fn in (
                 ("analyses", partial(ai_analyses_frame, name, self.window_days, now=self.now)),
                 ("feedback", partial(ai_feedback_frame, name)),

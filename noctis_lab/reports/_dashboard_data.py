@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from noctis_lab.hu._drift import DriftResult
+    from noctis_lab.hu._result import CalibrationResult
     from noctis_lab.hu.history import CalibrationHistory, HistoryRecord
 
 __all__ = [
@@ -33,13 +35,20 @@ __all__ = [
     "ai_overview_frame",
     "ai_recent_analyses",
     "ai_trend_figure",
+    "drift_summary",
     "hu_checks_frame",
+    "hu_drift_frame",
     "hu_overview_frame",
     "hu_recommendations",
     "hu_slice_figure",
+    "not_checked_note",
+    "not_checked_rois",
     "open_history",
     "period_text",
+    "profile_facts",
+    "report_verdict",
     "resolve_scanner",
+    "resolve_source",
     "scanner_label",
     "status_counts",
 ]
@@ -98,9 +107,10 @@ def hu_overview_frame(history: CalibrationHistory, *, now: Any = None) -> pd.Dat
     """
     import pandas as pd
 
-    df = history.scanners(now=now)
+    df = history.scanners(now=now, drift=False)
     rows = []
     for _, r in df.iterrows():
+        drifts = history.drift(str(r["scanner"]))
         rows.append(
             {
                 "Scanner": scanner_label(r),
@@ -110,7 +120,7 @@ def hu_overview_frame(history: CalibrationHistory, *, now: Any = None) -> pd.Dat
                 "Last calibration": _day(r["last_calibration"]),
                 "Days since": round(float(r["days_since"])),
                 "Overdue": "OVERDUE" if bool(r["overdue"]) else "",
-                "Drift alarm": ("⚠ " + str(r["drift"])) if bool(r["drift_alarm"]) else "none",
+                "Drift alarm": drift_summary(drifts),
                 "Records": int(r["n_records"]),
                 "Review": r["decision"] or "not reviewed",
             }
@@ -128,6 +138,124 @@ def hu_overview_frame(history: CalibrationHistory, *, now: Any = None) -> pd.Dat
         "Review",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+def drift_summary(drifts: Sequence[DriftResult]) -> str:
+    """One line for a scanner's drift: ``none``, or the drifting materials and the tests.
+
+    ``⚠ drifting (CUSUM, trend): Air +6.4, Acrylic +6.6 HU``; the full sentences are
+    in :func:`hu_drift_frame`.
+    """
+    alarms = [d for d in drifts if d.alarm]
+    if not alarms:
+        return "none"
+    tests = sorted({t for d in alarms for t in d.alarm_by}, key=lambda t: (t == "trend", t))
+    names = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend"}
+    parts = [
+        f"{d.material} {d.drift_hu:+.1f}" if d.drift_hu is not None else d.material
+        for d in alarms[:4]
+    ]
+    more = f" and {len(alarms) - 4} more" if len(alarms) > 4 else ""
+    return f"⚠ drifting ({', '.join(names.get(t, t) for t in tests)}): {', '.join(parts)} HU{more}"
+
+
+def hu_drift_frame(drifts: Sequence[DriftResult]) -> pd.DataFrame:
+    """The alarming materials of one scanner: change, rate with its CI, tests, since when."""
+    import pandas as pd
+
+    from noctis_lab.hu._drift import _tolerance_text
+
+    names = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend"}
+    rows = []
+    for d in drifts:
+        if not d.alarm:
+            continue
+        rate = "—" if d.rate_hu_per_30d is None else f"{d.rate_hu_per_30d:+.1f}"
+        if d.trend is not None:
+            _, lo, hi = d.trend.per_30d()
+            rate += f" (trend CI {lo:+.1f} to {hi:+.1f})"
+        rows.append(
+            {
+                "Material": f"{d.material} ({d.module})",
+                "Change (HU)": "—" if d.drift_hu is None else f"{d.drift_hu:+.1f}",
+                "Rate (HU/month)": rate,
+                "Tests": " + ".join(names.get(t, t) for t in d.alarm_by),
+                "Since": "—" if d.first_alarm_time is None else f"{d.first_alarm_time:%Y-%m-%d}",
+                "Tolerance": _tolerance_text(d.low, d.high, None) or "—",
+                "Leaves tolerance": (
+                    "already outside"
+                    if "already outside" in d.message
+                    else "—"
+                    if d.projected_exit is None
+                    else f"{d.projected_exit:%Y-%m-%d}"
+                ),
+            }
+        )
+    cols = [
+        "Material",
+        "Change (HU)",
+        "Rate (HU/month)",
+        "Tests",
+        "Since",
+        "Tolerance",
+        "Leaves tolerance",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def profile_facts(name: str) -> dict[str, Any]:
+    """What a tolerance profile is, what it judges and its sources (for covers and captions).
+
+    Returns ``{"name", "version", "title", "judges": [...], "sources": [...]}``; a
+    profile that cannot be loaded gives its name and an empty list of criteria.
+    """
+    from noctis_lab.hu._profiles import load_profile
+
+    try:
+        prof = load_profile(name)
+    except Exception as exc:  # an unknown or edited profile must not break a report
+        return {
+            "name": name,
+            "version": "?",
+            "title": f"(not loadable: {exc})",
+            "judges": [],
+            "sources": [],
+        }
+    return {
+        "name": prof.name,
+        "version": prof.version,
+        "title": prof.title,
+        "judges": [c.description or c.id for c in prof.criteria],
+        "sources": [f"{src.id}: {src.citation}" for src in prof.sources],
+    }
+
+
+def not_checked_rois(record: HistoryRecord | CalibrationResult) -> list[str]:
+    """The ROIs of a record (or result) measured but judged by no criterion of its profile."""
+    result = record.result if hasattr(record, "result") else record
+    df = result.to_dataframe()
+    if df.empty or "status" not in df:
+        return []
+    rows = df[df["status"] == "not_checked"]
+    return [f"{r['module']}/{r['name']} ({r['material']})" for _, r in rows.iterrows()]
+
+
+def not_checked_note(result: CalibrationResult) -> str:
+    """Why some ROIs read "not checked", in words ("" when every ROI was judged).
+
+    Names the profile, what it judges, and the profile that checks every insert.
+    """
+    skipped = not_checked_rois(result)
+    if not skipped:
+        return ""
+    facts = profile_facts(result.profile)
+    judges = "; ".join(facts["judges"]) or "(its criteria could not be read)"
+    return (
+        f"{len(skipped)} ROIs are measured but not checked: the tolerance profile "
+        f"{result.profile} v{result.profile_version} ({facts['title']}) judges only {judges}. "
+        "No criterion of it applies to the other materials. The profile 'manufacturer' "
+        "checks every insert against the phantom manual's range."
+    )
 
 
 def resolve_scanner(history: CalibrationHistory, text: str) -> str:
@@ -210,13 +338,28 @@ def hu_slice_figure(record: HistoryRecord) -> Figure:
     from noctis_lab.dicom import load_series
 
     source = record.source or record.result.source
-    if not source or not Path(source).exists():
+    found = resolve_source(source)
+    if found is None:
         raise ReportError(
             f"the images of calibration #{record.id} are not available at "
-            f"{source or '(no source recorded)'}"
+            f"{source or '(no source recorded)'} (looked in {_paths.home()})"
         )
-    volume = load_series(source)
+    volume = load_series(found)
     return record.result.plot_slice(volume)
+
+
+def resolve_source(source: str | None) -> Path | None:
+    """Where a recorded image source is now: as recorded, else relative to the home.
+
+    A source recorded relative (``data/demo/...``, written by a command run in the
+    project folder) is found from any working directory (a Voila kernel runs in
+    ``notebooks/dashboards``); ``None`` when it is nowhere.
+    """
+    if not source:
+        return None
+    path = Path(source)
+    candidates = [path] if path.is_absolute() else [_paths.home() / path, Path.cwd() / path]
+    return next((c for c in candidates if c.exists()), None)
 
 
 def _iso(value: Any) -> str | None:
@@ -239,9 +382,24 @@ def period_text(since: Any, until: Any) -> str:
     return "all dates"
 
 
+def report_verdict(statuses: Sequence[str]) -> str:
+    """The verdict over several calibrations: ``fail``, else ``review``, else the worst.
+
+    ``review`` (needs review: the localisation is doubtful) is no verdict: it is
+    never hidden under a pass or a warning, only under a failure.
+    """
+    from noctis_lab.hu._result import worst_status
+
+    if "fail" in statuses:
+        return "fail"
+    if "review" in statuses:
+        return "review"
+    return str(worst_status(statuses))
+
+
 def status_counts(statuses: Sequence[str]) -> dict[str, int]:
-    """``{"pass": n, "warning": n, "fail": n}``."""
-    return {k: sum(1 for s in statuses if s == k) for k in ("pass", "warning", "fail")}
+    """``{"pass": n, "warning": n, "fail": n, "review": n}`` (``review`` = needs review)."""
+    return {k: sum(1 for s in statuses if s == k) for k in ("pass", "warning", "fail", "review")}
 
 
 # --------------------------------------------------------------------------- AI
@@ -414,7 +572,15 @@ def ai_trend_figure(name: str, status: Any, *, since: Any = None, until: Any = N
         ax.set_xlabel("evaluation run")
         ax.set_xticks(x)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+    handles: dict[str, Any] = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(
+                lab if lab in ("95 % CI", "baseline", "degradation alarm") else "value", h
+            )
+    fig.legend(
+        list(handles.values()), list(handles), loc="outside right upper", fontsize=8, frameon=False
+    )  # one legend beside the panels, never over the data
     fig.suptitle(f"{name}: metrics over evaluation runs", fontsize=11)
     return fig
 

@@ -39,6 +39,7 @@ from noctis_lab.reports._panels import (
     safe_call,
     show_figure,
     status_badge,
+    status_html,
     styled_table,
 )
 
@@ -58,7 +59,7 @@ def _output(cls: str) -> w.Output:
 
 
 def _header(title: str) -> tuple[w.HBox, w.Button, w.HTML]:
-    button = w.Button(description="Refresh", icon="refresh", tooltip="Read the stores again")
+    button = w.Button(description="Refresh", tooltip="Read the stores again")
     button.add_class("noctis-refresh")
     stamp = w.HTML()
     stamp.add_class("noctis-stamp")
@@ -76,14 +77,36 @@ def _stamp(label: w.HTML, n: int) -> None:
     )
 
 
+#: Columns of the scanner table: (title, CSS width).
+_HU_COLUMNS = (
+    ("Station", "minmax(110px, 1fr)"),
+    ("Scanner", "minmax(200px, 2fr)"),
+    ("Status", "110px"),
+    ("Last calibration", "110px"),
+    ("Days since", "70px"),
+    ("Overdue", "80px"),
+    ("Drift alarm", "minmax(220px, 3fr)"),
+    ("Records", "64px"),
+    ("Review", "110px"),
+)
+
+
 class HuDashboard(w.VBox):
-    """Every scanner's latest status, its trend per material, latest slice and advice."""
+    """Every scanner's latest status, its trend per material, latest slice and advice.
+
+    The scanner table is clickable: a click on a scanner opens its trend, latest
+    annotated slice and recommendations (so does the trend's drop-down). Scanners
+    are named by station everywhere (``station — manufacturer model (serial)``).
+    """
 
     def __init__(self) -> None:
         head, self.refresh_button, self.stamp = _header("HU calibration")
         self.message = w.HTML()
         self.message.add_class("noctis-message")
-        self.overview = _output("noctis-hu-overview")
+        self.overview = w.GridBox(layout=w.Layout(width="100%"))
+        self.overview.add_class("noctis-hu-overview")
+        self.row_buttons: dict[str, w.Button] = {}
+        self.labels: dict[str, str] = {}
         self.trend_box = w.VBox()
         self.trend_box.add_class("noctis-hu-trend")
         self.caption = w.HTML()
@@ -96,15 +119,17 @@ class HuDashboard(w.VBox):
             [
                 head,
                 self.message,
-                w.HTML("<h3>Scanners</h3>"),
+                w.HTML(
+                    "<h3>Scanners <small style='color:#607d8b'>(click one to open it)</small></h3>"
+                ),
                 self.overview,
-                w.HTML("<h3>Trend per material</h3>"),
-                self.trend_box,
                 self.caption,
                 w.HBox(
                     [self.slice_out, self.advice],
                     layout=w.Layout(align_items="flex-start", flex_flow="row wrap"),
                 ),
+                w.HTML("<h3>Trend per material</h3>"),
+                self.trend_box,
             ]
         )
         self.add_class("noctis-hu-dashboard")
@@ -122,6 +147,15 @@ class HuDashboard(w.VBox):
         """The scanner selected (its key)."""
         return None if self.trend is None else self.trend.scanner
 
+    def select(self, key: str) -> None:
+        """Open a scanner: its trend, latest slice and advice (what a row click does)."""
+        if self.trend is None or key not in self.labels:
+            return
+        if self.trend.scanner != key:
+            self.trend.scanner_select.value = key  # redraws through the observers
+        else:
+            self.show_scanner()
+
     def refresh(self) -> None:
         """Read the calibration history again and redraw every panel."""
         self.n_refresh += 1
@@ -134,14 +168,62 @@ class HuDashboard(w.VBox):
         if err is not None or frame is None or frame.empty:
             level = "empty" if err is None or EMPTY_HU in err else "error"
             self.message.value = message_html(err or EMPTY_HU, level)
-            for out in (self.overview, self.slice_out, self.advice):
+            for out in (self.slice_out, self.advice):
                 out.clear_output()
+            self.overview.children = ()
             self.trend_box.children = ()
             self.caption.value = ""
             return
-        render_into(self.overview, lambda: _display_html(styled_table(frame)), "scanner overview")
-        self._refresh_trend(history, list(frame["Key"]))
+        self.labels = dict(zip(frame["Key"].astype(str), frame["Scanner"].astype(str), strict=True))
+        self._fill_overview(frame)
+        self._refresh_trend(history, list(self.labels))
         self.show_scanner()
+
+    def _fill_overview(self, frame: Any) -> None:
+        cells: list[w.Widget] = []
+        for title, _ in _HU_COLUMNS:
+            cell = w.HTML(f"<b>{html.escape(title)}</b>")
+            cell.add_class("noctis-hu-head")
+            cells.append(cell)
+        self.row_buttons = {}
+        for _, row in frame.iterrows():
+            key = str(row["Key"])
+            station, _, model = str(row["Scanner"]).partition(" — ")
+            button = w.Button(
+                description=station,
+                tooltip=f"Open {row['Scanner']}: trend, latest slice, recommendations",
+                layout=w.Layout(width="auto", justify_content="flex-start"),
+            )
+            button.add_class("noctis-scanner-row")
+            button.on_click(lambda _, k=key: self.select(k))
+            self.row_buttons[key] = button
+            drift = str(row["Drift alarm"])
+            drift_html = (
+                f"<span style='color:#b71c1c;font-weight:600'>{html.escape(drift)}</span>"
+                if drift != "none"
+                else "none"
+            )
+            values = [
+                html.escape(model),
+                status_html(row["Status"]),
+                html.escape(str(row["Last calibration"])),
+                html.escape(str(row["Days since"])),
+                "<b style='color:#b71c1c'>OVERDUE</b>" if row["Overdue"] else "",
+                drift_html,
+                html.escape(str(row["Records"])),
+                html.escape(str(row["Review"])),
+            ]
+            cells.append(button)
+            cells.extend(w.HTML(v) for v in values)
+        self.overview.layout.grid_template_columns = " ".join(c for _, c in _HU_COLUMNS)
+        self.overview.layout.grid_gap = "2px 10px"
+        self.overview.layout.align_items = "center"
+        self.overview.children = tuple(cells)
+        self._mark_selected()
+
+    def _mark_selected(self) -> None:
+        for key, button in self.row_buttons.items():
+            button.button_style = "info" if key == self.scanner else ""
 
     def _refresh_trend(self, history: Any, keys: list[str]) -> None:
         from noctis_lab.widgets import TrendView
@@ -156,8 +238,9 @@ class HuDashboard(w.VBox):
             self.trend_box.children = (self.trend,)
             return
         current = self.trend.scanner
-        if list(self.trend.scanner_select.options) != keys:
-            self.trend.scanner_select.options = keys
+        options = [(self.labels.get(k, k), k) for k in keys]
+        if list(self.trend.scanner_select.options) != options:
+            self.trend.scanner_select.options = options
             target = current if current in keys else keys[0]
             if self.trend.scanner != target:
                 self.trend.scanner_select.value = target
@@ -170,16 +253,17 @@ class HuDashboard(w.VBox):
         key = self.scanner
         if key is None:
             return
-        rec, err = safe_call(lambda: open_history().latest(key), f"latest calibration of {key}")
+        self._mark_selected()
+        name = self.labels.get(key, key)
+        rec, err = safe_call(lambda: open_history().latest(key), f"latest calibration of {name}")
         if err is not None:
             self.caption.value = message_html(err, "error")
             self.slice_out.clear_output()
             self.advice.clear_output()
             return
         self.caption.value = (
-            f"<h3>Latest calibration of {html.escape(key)}: #{rec.id} on "
-            f"{rec.time:%Y-%m-%d} — <span style='{status_badge(rec.status)};padding:1px 6px'>"
-            f"{html.escape(rec.status)}</span></h3>"
+            f"<h3>Latest calibration of {html.escape(name)}: #{rec.id} on "
+            f"{rec.time:%Y-%m-%d} — {status_html(rec.status)}</h3>"
         )
         render_into(self.slice_out, lambda: show_figure(hu_slice_figure(rec)), "annotated slice")
 
@@ -227,7 +311,7 @@ class AiDashboard(w.VBox):
         self.user.add_class("noctis-fb-user")
         self.comment = w.Textarea(description="Comment", layout=w.Layout(width="520px"))
         self.comment.add_class("noctis-fb-comment")
-        self.submit = w.Button(description="Send feedback", button_style="primary", icon="check")
+        self.submit = w.Button(description="Send feedback", button_style="primary")
         self.submit.add_class("noctis-fb-submit")
         self.submit_result = w.HTML()
         self.submit_result.add_class("noctis-fb-result")

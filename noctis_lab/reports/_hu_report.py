@@ -17,17 +17,27 @@ from noctis_lab._errors import HistoryError, ReportError
 from noctis_lab.reports._dashboard_data import (
     EMPTY_HU,
     hu_checks_frame,
+    hu_drift_frame,
     hu_overview_frame,
     hu_recommendations,
     hu_slice_figure,
+    not_checked_note,
+    not_checked_rois,
     open_history,
     period_text,
+    profile_facts,
+    report_verdict,
     resolve_scanner,
-    scanner_label,
     status_counts,
 )
-from noctis_lab.reports._panels import message_html, safe_call, styled_table
-from noctis_lab.reports._panels import show_figure as _show_figure
+from noctis_lab.reports._panels import (
+    cover_html,
+    figure_html,
+    message_html,
+    safe_call,
+    status_html,
+    styled_table,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -122,13 +132,14 @@ class HuReport:
                 self.latest[key] = self.history.get(last_id)
         self.overview = hu_overview_frame(self.history)
         self.overview = self.overview[self.overview["Key"].isin(self.scanner_keys)]
+        self.labels: dict[str, str] = dict(
+            zip(self.overview["Key"].astype(str), self.overview["Scanner"].astype(str), strict=True)
+        )
         self.verdict = self._verdict()
 
     # -- facts ------------------------------------------------------------------------
     def _verdict(self) -> str:
-        from noctis_lab.hu._result import worst_status
-
-        return str(worst_status(r.status for r in self.latest.values()))
+        return report_verdict([r.status for r in self.latest.values()])
 
     def facts(self) -> dict[str, Any]:
         """Machine-readable facts for ``summary.json``."""
@@ -140,6 +151,7 @@ class HuReport:
         return {
             "verdict": self.verdict,
             "scanners": self.scanner_keys,
+            "stations": [self.label(k) for k in self.scanner_keys],
             "since": self.since,
             "until": self.until,
             "counts": counts,
@@ -153,74 +165,176 @@ class HuReport:
         write_facts(path, self.facts())
 
     # -- sections ---------------------------------------------------------------------
-    def show_header(self) -> None:
-        """Title block: verdict, scanners, period, store and time."""
-        from noctis_lab.reports._panels import status_badge
+    def label(self, key: str) -> str:
+        """A scanner as a reader knows it: ``station — manufacturer model (serial)``."""
+        return self.labels.get(key, key)
 
-        names = ", ".join(
-            scanner_label(self.overview[self.overview["Key"] == k].iloc[0])
-            for k in self.scanner_keys
+    def period(self) -> str:
+        """The period asked for, or else the dates the calibrations span."""
+        if self.since is None and self.until is None and not self.records.empty:
+            times = self.records["time"]
+            return f"{times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}"
+        return period_text(self.since, self.until)
+
+    def show_cover(self) -> None:
+        """The cover: verdict, scanners, period, profile with its source, sign-off fields."""
+        _show(_html(self.cover_html()))
+
+    show_header = show_cover
+
+    def cover_html(self) -> str:
+        """HTML of :meth:`show_cover`."""
+        from noctis_lab import __version__
+
+        scanners = "".join(
+            f"<li>{html.escape(self.label(k))} — latest #{r.id} on {r.time:%Y-%m-%d}: "
+            f"{status_html(r.status)}</li>"
+            for k, r in self.latest.items()
         )
-        _show(
-            _html(
-                f"<h2>HU QA report — verdict: <span style='{status_badge(self.verdict)};"
-                f"padding:2px 8px'>{html.escape(self.verdict.upper())}</span></h2>"
-                f"<p><b>Scanners:</b> {html.escape(names)}<br>"
-                f"<b>Period:</b> {html.escape(period_text(self.since, self.until))} "
-                f"({len(self.records)} calibrations)<br>"
-                f"<b>History:</b> {html.escape(self.history.url)}<br>"
-                f"<b>Generated:</b> {self.generated_at:%Y-%m-%d %H:%M} UTC</p>"
+        phantoms = ", ".join(sorted({str(p) for p in self.records["phantom"]}))
+        profiles = []
+        for name in sorted({str(p) for p in self.records["profile"]}):
+            facts = profile_facts(name)
+            judges = "; ".join(facts["judges"])
+            sources = "".join(f"<li>{html.escape(src)}</li>" for src in facts["sources"])
+            profiles.append(
+                f"<b>{html.escape(name)}</b> v{html.escape(facts['version'])} — "
+                f"{html.escape(facts['title'])}. It judges: {html.escape(judges)}. "
+                "Inserts of other materials are measured and shown, marked "
+                "<i>not checked</i> (no criterion of this profile applies to them)."
+                f"<br>Sources:<ul class='noctis-sources'>{sources}</ul>"
             )
+        reviews = []
+        for key, rec in self.latest.items():
+            for rv in rec.reviews:
+                reviews.append(
+                    f"<li>{html.escape(self.label(key))} #{rec.id}: {html.escape(rv.decision)} "
+                    f"by {html.escape(rv.reviewer)} on {rv.reviewed_at:%Y-%m-%d}"
+                    f"{' — ' + html.escape(rv.comment) if rv.comment else ''}</li>"
+                )
+        recorded = (
+            f"<p>Reviews already recorded: <ul>{''.join(reviews)}</ul></p>" if reviews else ""
         )
+        rows = [
+            ("Verdict", f"{status_html(self.verdict, '2px 10px')} (worst latest status)"),
+            ("Scanners", f"<ul class='noctis-scanners'>{scanners}</ul>"),
+            ("Period", f"{html.escape(self.period())} ({len(self.records)} calibrations)"),
+            ("Phantoms", html.escape(phantoms)),
+            ("Tolerance profile", "<br>".join(profiles)),
+            (
+                "Generated",
+                f"{self.generated_at:%Y-%m-%d %H:%M} UTC by Noctis Lab {html.escape(__version__)}",
+            ),
+        ]
+        return cover_html("HU QA report", rows, recorded)
 
     def show_summary(self) -> None:
         """One row per scanner: latest status, last date, overdue marker, drift alarm."""
-        _show(_html(styled_table(self.overview.drop(columns=["Key"]))))
+        _show(
+            _html(
+                "<h2>Summary per scanner</h2>" + styled_table(self.overview.drop(columns=["Key"]))
+            )
+        )
 
     def show_checks(self) -> None:
         """Every check of the latest calibration of each scanner, with its source."""
+        parts = ["<h2>Checks of the latest calibration</h2>"]
         for key, rec in self.latest.items():
-            _show(
-                _html(
-                    f"<h3>{html.escape(key)} — calibration #{rec.id} "
-                    f"({rec.time:%Y-%m-%d}, {html.escape(rec.phantom)}, profile "
-                    f"{html.escape(rec.profile)} v{html.escape(rec.profile_version)}): "
-                    f"{html.escape(rec.status)}</h3>"
-                )
+            head = (
+                f"<h3>{html.escape(self.label(key))} — calibration #{rec.id} "
+                f"({rec.time:%Y-%m-%d}, {html.escape(rec.phantom)}, profile "
+                f"{html.escape(rec.profile)} v{html.escape(rec.profile_version)}): "
+                f"{status_html(rec.status)}</h3>"
             )
             frame, err = safe_call(partial(hu_checks_frame, rec), "checks")
-            _show(_html(message_html(err, "error") if err else styled_table(frame)))
+            body = message_html(err, "error") if err else _checks_table(frame)
+            skipped = not_checked_rois(rec)
+            note = (
+                f"<p class='noctis-note'>{html.escape(not_checked_note(rec.result))} "
+                f"Not checked here: {html.escape(', '.join(skipped))}; their values are in "
+                "the annotated image.</p>"
+                if skipped
+                else ""
+            )
+            parts.append(f"<div class='noctis-keep'>{head}{body}</div>{note}")
+            _show(_html("".join(parts)))
+            parts = []
 
     def show_images(self) -> None:
         """The annotated slice (ROIs by status) and the linearity plot of each latest result."""
+        first = True
         for key, rec in self.latest.items():
-            _show(_html(f"<h3>{html.escape(key)} — calibration #{rec.id}</h3>"))
+            title = "<h2>Annotated images</h2>" if first else ""
+            first = False
+            head = f"<h3>{html.escape(self.label(key))} — calibration #{rec.id}</h3>"
             fig, err = safe_call(partial(hu_slice_figure, rec), "annotated slice")
-            if err:
-                _show(_html(message_html(err, "error")))
-            else:
-                _show_figure(fig)
+            imgs = [message_html(err, "error") if err else figure_html(fig, alt="annotated slice")]
             if rec.result.linearity is not None:
                 fig, err = safe_call(rec.result.plot_linearity, "linearity plot")
-                if err:
-                    _show(_html(message_html(err, "error")))
-                else:
-                    _show_figure(fig)
+                imgs.append(
+                    message_html(err, "error") if err else figure_html(fig, alt="linearity")
+                )
+            row = "<div class='noctis-row'>" + "".join(f"<div>{i}</div>" for i in imgs) + "</div>"
+            _show(_html(f"{title}<div class='noctis-keep'>{head}{row}</div>"))
 
     def show_trends(self) -> None:
         """HU per material over time with tolerance bands and drift alarms, per scanner."""
+        first = True
         for key in self.scanner_keys:
-            _show(_html(f"<h3>{html.escape(key)}</h3>"))
-            fig, err = safe_call(partial(self.history.plot_trend, key), "trend")
-            if err:
-                _show(_html(message_html(err, "error")))
+            title = (
+                "<h2>Trends and drift</h2><p>Measured HU per material over time, with the "
+                "tolerance band. Drift is judged by two tests: a CUSUM against the "
+                "scanner's baseline (its first ten records) and a trend test (the slope of "
+                "the last twelve records with its 95 % confidence interval), which works "
+                "from five records.</p>"
+                if first
+                else ""
+            )
+            first = False
+            head = f"<h3>{html.escape(self.label(key))}</h3>"
+            fig, err = safe_call(
+                partial(self.history.plot_trend, key, title=f"HU trend: {self.label(key)}"),
+                "trend",
+            )
+            img = message_html(err, "error") if err else figure_html(fig, alt="trend")
+            drifts, derr = safe_call(partial(self.history.drift, key), "drift")
+            if derr:
+                table = message_html(derr, "error")
             else:
-                _show_figure(fig)
+                frame = hu_drift_frame(drifts)
+                table = (
+                    "<div class='noctis-keep'><p><b>Drift alarms</b></p>"
+                    + styled_table(frame)
+                    + "</div>"
+                    if len(frame)
+                    else "<p>No drift alarm.</p>"
+                )
+            _show(_html(f"{title}<div class='noctis-keep'>{head}{img}</div>{table}"))
 
     def show_recommendations(self) -> None:
         """The latest recommendations of each scanner, in words."""
-        parts = []
+        parts = ["<h2>Recommendations</h2>"]
         for key, rec in self.latest.items():
             items = "".join(f"<li>{html.escape(t)}</li>" for t in hu_recommendations(rec))
-            parts.append(f"<h3>{html.escape(key)} ({html.escape(rec.status)})</h3><ul>{items}</ul>")
+            parts.append(
+                f"<div class='noctis-keep'><h3>{html.escape(self.label(key))} "
+                f"({status_html(rec.status)})</h3><ul>{items}</ul></div>"
+            )
         _show(_html("".join(parts)))
+
+
+def _checks_table(frame: pd.DataFrame) -> str:
+    """The checks with short source ids, and each cited source once below."""
+    if frame.empty:
+        return message_html("No check was made.", "empty")
+    table = frame.copy()
+    cites: dict[str, str] = {}
+    if "Source" in table:
+        short = []
+        for text in table["Source"].astype(str):
+            sid, _, cite = text.partition(": ")
+            cites.setdefault(sid, cite or text)
+            short.append(sid)
+        table["Source"] = short
+    notes = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in cites.items())
+    return styled_table(table) + (f"<ul class='noctis-sources'>{notes}</ul>" if notes else "")

@@ -10,12 +10,16 @@ from typing import Any
 from noctis_lab._errors import NoctisError
 
 __all__ = [
+    "cover_html",
+    "figure_html",
     "figure_image",
     "message_html",
     "render_into",
     "safe_call",
     "show_figure",
     "status_badge",
+    "status_html",
+    "status_text",
     "styled_table",
 ]
 
@@ -30,7 +34,15 @@ _COLOURS = {
     "fail": ("#b71c1c", "#ffebee"),
     "failing": ("#b71c1c", "#ffebee"),
     "error": ("#b71c1c", "#ffebee"),
+    # HU "review": the localisation is doubtful, so no confident verdict (neither
+    # pass nor fail): its own colour, violet.
+    "review": ("#4a148c", "#f3e5f5"),
+    "needs review": ("#4a148c", "#f3e5f5"),
+    "not_checked": ("#455a64", "#eceff1"),
+    "not checked": ("#455a64", "#eceff1"),
 }
+#: How a status reads on a page (the stored value stays the key).
+_WORDS = {"review": "needs review", "not_checked": "not checked"}
 _LEVELS = {
     "info": ("#0d47a1", "#e3f2fd", "ℹ"),
     "empty": ("#37474f", "#eceff1", "∅"),
@@ -55,9 +67,29 @@ def status_badge(status: object) -> str:
     return f"color:{fg};background-color:{bg};font-weight:600"
 
 
+def status_text(status: object) -> str:
+    """A status as a reader sees it: ``review`` reads "needs review"."""
+    return _WORDS.get(str(status), str(status))
+
+
+def status_html(status: object, pad: str = "1px 6px") -> str:
+    """A coloured badge for a status (escaped)."""
+    return (
+        f"<span class='noctis-status noctis-status-{html.escape(str(status))}' "
+        f"style='{status_badge(status)};padding:{pad}'>{html.escape(status_text(status))}</span>"
+    )
+
+
 def styled_table(frame: Any, status_columns: tuple[str, ...] = ("Status",)) -> str:
-    """HTML of a display frame with status cells coloured and user text escaped."""
+    """HTML of a display frame with status cells coloured and user text escaped.
+
+    Status values are shown in words (``review`` reads "needs review").
+    """
     cols = [c for c in status_columns if c in frame.columns]
+    if cols:
+        frame = frame.copy()
+        for c in cols:
+            frame[c] = frame[c].map(status_text)
     styler = frame.style.hide(axis="index").format(na_rep="—", precision=2, escape="html")
     if cols:
         styler = styler.map(status_badge, subset=cols)
@@ -124,8 +156,48 @@ def figure_image(fig: Any, dpi: int = 90) -> Any:
     return Image(data=buf.getvalue(), format="png")
 
 
+def figure_html(fig: Any, dpi: int = 90, alt: str = "") -> str:
+    """A matplotlib figure as an ``<img>`` with the PNG embedded (the figure is closed).
+
+    Used where a heading and its figure must stay together (one HTML output).
+    """
+    import base64
+
+    data = base64.b64encode(figure_image(fig, dpi).data).decode("ascii")
+    return (
+        f'<img class="noctis-figure" alt="{html.escape(alt)}" '
+        f'src="data:image/png;base64,{data}" style="max-width:100%;height:auto">'
+    )
+
+
 def show_figure(fig: Any, dpi: int = 90) -> None:
     """Display a matplotlib figure as PNG (see :func:`figure_image`)."""
     from IPython.display import display
 
     display(figure_image(fig, dpi))
+
+
+def cover_html(title: str, facts: list[tuple[str, str]], extra: str = "") -> str:
+    """A report's cover: title, a facts table (values are HTML) and the sign-off fields.
+
+    The sign-off is what a physicist fills in and signs on the printed report.
+    """
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in facts)
+    blank = "<td class='noctis-blank'>&nbsp;</td>"
+    return (
+        "<section class='noctis-cover'>"
+        f"<h1>{html.escape(title)}</h1>"
+        f"<table class='noctis-facts'>{rows}</table>"
+        "<h2>Review and sign-off</h2>"
+        "<p>I have reviewed the content of this report.</p>"
+        "<table class='noctis-signoff'>"
+        f"<tr><th>Reviewed by (name, role)</th>{blank}</tr>"
+        "<tr><th>Decision</th><td>&#9744; accepted &nbsp; &#9744; accepted with actions "
+        "&nbsp; &#9744; not accepted</td></tr>"
+        f"<tr><th>Actions / comments</th>{blank}</tr>"
+        f"<tr><th>Date</th>{blank}</tr>"
+        f"<tr><th>Signature</th>{blank}</tr>"
+        "</table>"
+        f"{extra}"
+        "</section>"
+    )

@@ -48,6 +48,14 @@ _TITLES = {"hu": "HU QA report", "ai": "AI performance report"}
 _TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _CHROMIUM = CHROMIUM
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Cell tag of what a notebook reader needs but a report reader does not.
+NOTEBOOK_ONLY = "notebook-only"
+_FOOTER = (
+    '<div style="font-size:8px;width:100%;padding:0 12mm;color:#455a64;'
+    'font-family:DejaVu Sans,Arial,sans-serif;display:flex;justify-content:space-between">'
+    '<span class="title"></span><span>page <span class="pageNumber"></span> of '
+    '<span class="totalPages"></span></span></div>'
+)
 
 
 def notebooks_dir() -> Path:
@@ -100,13 +108,15 @@ def _iso_date(value: str | date | None, name: str) -> str | None:
 def notebook_to_html(notebook: Path, html: Path, *, title: str | None = None) -> Path:
     """Write ``notebook`` as one self-contained HTML file without code cells.
 
-    Code and prompts are left out, warnings printed on stderr are dropped, images are
+    Code and prompts are left out, warnings printed on stderr are dropped, cells
+    tagged ``notebook-only`` (how to run the notebook) are left out, images are
     embedded as base64 and no script is fetched from the network.
     """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
+    nb.cells = [c for c in nb.cells if NOTEBOOK_ONLY not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("name") != "stderr"]
@@ -147,7 +157,16 @@ def html_to_pdf(html: Path, pdf: Path, *, browser: Path | None = None) -> Path:
                 page = b.new_page()
                 page.goto(html.resolve().as_uri(), wait_until="load")
                 page.emulate_media(media="print")
-                page.pdf(path=str(pdf), format="A4", print_background=True)
+                page.pdf(
+                    path=str(pdf),
+                    format="A4",
+                    print_background=True,
+                    prefer_css_page_size=True,
+                    display_header_footer=True,
+                    header_template="<span></span>",
+                    footer_template=_FOOTER,
+                    margin={"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"},
+                )
             finally:
                 b.close()
     except Exception as exc:  # playwright raises its own Error types

@@ -29,6 +29,7 @@ __all__ = [
     "free_port",
     "start_voila",
     "voila_command",
+    "voila_env",
 ]
 
 #: JupyterLab front-end extensions kept off the dashboard pages: they are made for the
@@ -53,6 +54,21 @@ DASHBOARDS: dict[str, str] = {
 def dashboards_dir() -> Path:
     """The folder Voila serves."""
     return notebooks_dir() / "dashboards"
+
+
+#: Our Voila template (``jupyter/voila/templates/noctis``): lab, minus the CDN links.
+TEMPLATE = "noctis"
+#: The Jupyter data folder holding it (added to ``JUPYTER_PATH`` of the server).
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
+
+
+def voila_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: ``env`` (default: this process's) with our templates found."""
+    run_env = dict(os.environ if env is None else env)
+    paths = [str(JUPYTER_DATA), *filter(None, run_env.get("JUPYTER_PATH", "").split(os.pathsep))]
+    run_env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    run_env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    return run_env
 
 
 def free_port() -> int:
@@ -80,7 +96,7 @@ def voila_command(
         "--Voila.ip=127.0.0.1",
         f"--port={port}",
         f"--token={token}",
-        "--template=lab",
+        f"--template={TEMPLATE}",
         "--show_tracebacks=False",
         *[f"--VoilaConfiguration.extension_denylist={x}" for x in LAB_ONLY_EXTENSIONS],
     ]
@@ -163,8 +179,7 @@ def start_voila(
     port = port or free_port()
     token = token or secrets.token_hex(24)
     cmd = voila_command(folder, port=port, token=token, preheat=preheat, pool_size=pool_size)
-    run_env = dict(os.environ if env is None else env)
-    run_env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    run_env = voila_env(env)
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
     proc = subprocess.Popen(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from typing import TYPE_CHECKING, Any
@@ -89,16 +90,37 @@ def profile_table(profile: str | Profile) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@functools.cache
+def _shown_figure() -> type[Figure]:
+    """A Figure class that shows itself as PNG as a cell's last value.
+
+    A bare ``matplotlib.figure.Figure`` (no pyplot, so no inline backend) displays
+    as ``<Figure size 520x520 with 1 Axes>``; IPython displays this one through
+    ``_repr_png_`` in JupyterLab, Voila and papermill alike.
+    """
+
+    from matplotlib.figure import Figure
+
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            import io
+
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", dpi=90)
+            return buf.getvalue()
+
+    return ShownFigure
+
+
 def plot_phantom_module(phantom: str | Phantom, module: str | None = None) -> Figure:
     """The layout of one module (default: the reference module): body and ROIs, in mm."""
-    from matplotlib.figure import Figure
     from matplotlib.patches import Circle, Ellipse
 
     from noctis_lab.hu import load_phantom
 
     ph = load_phantom(phantom)
     mod = ph.module(module)
-    fig = Figure(figsize=(5.2, 5.2), layout="constrained")
+    fig = _shown_figure()(figsize=(5.2, 5.2), layout="constrained")
     ax = fig.add_subplot()
     ax_x, ax_y = ph.body.half_axes_mm
     ax.add_patch(Ellipse((0, 0), 2 * ax_x, 2 * ax_y, fill=False, lw=1.5, color="#444"))

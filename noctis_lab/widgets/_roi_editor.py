@@ -130,6 +130,7 @@ class RoiEditor(anywidget.AnyWidget):
     selected = t.Unicode("").tag(sync=True)
     operator = t.Unicode("").tag(sync=True)
     message = t.Unicode("").tag(sync=True)
+    profile_note = t.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -152,6 +153,7 @@ class RoiEditor(anywidget.AnyWidget):
         self._history = history
         self._judge = _Judge(vol, result, baseline)
         self._geometry: dict[str, tuple[float, float, float]] = {}
+        self._recorded: tuple[Any, str] | None = None  # (record id, status) of the last record
         self.last_update_s = 0.0
         nz, ny, nx = vol.shape
         super().__init__(
@@ -164,6 +166,9 @@ class RoiEditor(anywidget.AnyWidget):
             status_colours=dict(STATUS_COLOURS),
             operator=operator,
         )
+        from noctis_lab.reports._dashboard_data import not_checked_note
+
+        self.profile_note = not_checked_note(result)
         self._render_image()
         self.rois = self._initial_rois()
         self.on_msg(self._on_frontend_msg)
@@ -285,6 +290,7 @@ class RoiEditor(anywidget.AnyWidget):
         else:
             record_id = self._history.record(self._result, operator=who, notes=text)
         self.operator = who
+        self._recorded = (record_id, self._result.status)
         self.message = f"Recorded {self._result.status.upper()} as record {record_id} by {who}."
         return record_id
 
@@ -385,7 +391,20 @@ class RoiEditor(anywidget.AnyWidget):
             return
         self._result = self._judge.judge(dict(self._geometry), self.adjusted)
         self._publish()
+        self._stale_message()
         self.last_update_s = time.perf_counter() - t0
+
+    def _stale_message(self) -> None:
+        """After an edit, no message may speak of a state the ROIs have left."""
+        recorded = self._recorded
+        if recorded is None:
+            self.message = ""
+            return
+        record_id, status = recorded
+        self.message = (
+            f"Changed since record {record_id} ({status.upper()}): now "
+            f"{self._result.status.upper()}, not recorded."
+        )
 
     def _publish(self) -> None:
         res = self._result

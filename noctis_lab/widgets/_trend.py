@@ -61,7 +61,13 @@ class TrendView(w.VBox):
             if history is not None and not isinstance(history, str)
             else CalibrationHistory(history)
         )
-        scanners = [str(k) for k in self._history.scanners(drift=False)["scanner"]]
+        from noctis_lab.reports._dashboard_data import scanner_label
+
+        table = self._history.scanners(drift=False)
+        scanners = [str(k) for k in table["scanner"]]
+        self.labels: dict[str, str] = {
+            str(r["scanner"]): scanner_label(r) for _, r in table.iterrows()
+        }
         if scanner is not None and scanner not in scanners:
             raise ValueError(
                 f"TrendView: scanner {scanner!r} has no records in the history "
@@ -73,7 +79,7 @@ class TrendView(w.VBox):
         self._png = b""
         self.drift: list[Any] = []
         self.scanner_select = w.Dropdown(
-            options=scanners,
+            options=[(self.labels[k], k) for k in scanners],
             value=scanner if scanner is not None else (scanners[0] if scanners else None),
             description="Scanner",
             layout=w.Layout(width="460px"),
@@ -133,15 +139,20 @@ class TrendView(w.VBox):
         df = self.trend
         self.drift = drift_from_trend(df)
         alarms = [d for d in self.drift if d.alarm]
+        name = self.labels.get(self.scanner, self.scanner)
         if alarms:
             items = "".join(f"<li>{html.escape(d.message)}</li>" for d in alarms)
-            self.message.value = f"<b style='color:#c62828'>Drift alarm</b><ul>{items}</ul>"
+            self.message.value = (
+                f"<div class='noctis-drift-alarm'><b style='color:#c62828'>⚠ {html.escape(name)} "
+                f"is drifting</b> ({len(alarms)} of {len(self.drift)} materials)"
+                f"<details><summary>details</summary><ul>{items}</ul></details></div>"
+            )
         else:
             self.message.value = (
-                f"{df['record_id'].nunique()} records, no drift alarm "
-                f"({html.escape(self.scanner)})."
+                f"{df['record_id'].nunique()} records of {html.escape(name)}, no drift alarm "
+                "(CUSUM and trend test)."
             )
-        self.figure = plot_trend(df)
+        self.figure = plot_trend(df, title=f"HU trend: {name}")
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=80)
         self._png = buf.getvalue()

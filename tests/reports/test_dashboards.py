@@ -47,6 +47,42 @@ def test_voila_command_is_loopback_with_token(tmp_path: Path) -> None:
     assert "--show_tracebacks=False" in cmd and "--pool_size=2" in cmd
 
 
+RELATIVE = "series-rel/ct-onc-1/2026-11-24"
+
+
+def _record_relative(home: Path) -> None:
+    """One more calibration of CT-ONC-1, recorded with a source relative to the home.
+
+    As ``make demo`` records ``data/demo/...``: the dashboard's kernel runs in another
+    folder and must still find the images.
+    """
+    import os
+    from dataclasses import replace
+
+    from noctis_lab.hu import analyze
+    from noctis_lab.hu._demo_set import demo_plan
+    from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.hu.synthetic import generate, write
+
+    plan = next(p for p in demo_plan() if p["slug"] == "ct-onc-1" and p["phantom"] == "catphan604")
+    kwargs = {
+        **plan["kwargs"],
+        "seed": 4242,
+        "acquisition_datetime": "2026-11-24T07:30:00",
+        "scanner": replace(plan["kwargs"]["scanner"]),
+    }
+    write(generate("catphan604", **kwargs), home / RELATIVE, overwrite=True)
+    cwd = Path.cwd()
+    os.chdir(home)
+    try:
+        result = analyze(Path(RELATIVE), phantom="catphan604", profile="seed")
+    finally:
+        os.chdir(cwd)
+    assert result.source == RELATIVE
+    with CalibrationHistory(f"sqlite:///{home / 'data' / 'noctis.db'}") as history:
+        history.record(result, operator="test")
+
+
 @pytest.fixture(scope="module")
 def voila(
     store: tuple[Path, dict[str, object]], tmp_path_factory: pytest.TempPathFactory
@@ -57,6 +93,7 @@ def voila(
     home = tmp_path_factory.mktemp("voila-home")
     shutil.copytree(src / "data", home / "data")
     shutil.copytree(src / "mlflow", home / "mlflow")
+    _record_relative(home)
     env = dict(os.environ, NOCTIS_HOME=str(home), MLFLOW_DISABLE_TELEMETRY="true")
     env.pop("NOCTIS_DB_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -99,42 +136,56 @@ def test_hu_dashboard_in_chromium(
     voila: tuple[VoilaServer, Path], browser: object, test_output: Path
 ) -> None:
     from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.reports._dashboard_data import hu_overview_frame
+    from noctis_lab.reports._panels import status_text
 
     server, home = voila
     out = test_output / "dashboards"
     out.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-    page.goto(server.url("hu_dashboard.ipynb"))
-    page.wait_for_selector(".noctis-hu-overview table", timeout=180_000)
-    page.wait_for_selector(".noctis-hu-slice img", timeout=180_000)
+    # Voila streams the page while the kernel runs the notebook: wait for the widgets
+    page.goto(server.url("hu_dashboard.ipynb"), timeout=300_000, wait_until="commit")
+    page.wait_for_selector(".noctis-hu-overview .noctis-scanner-row", timeout=300_000)
+    page.wait_for_selector(".noctis-hu-slice img", timeout=300_000)
     history = CalibrationHistory(f"sqlite:///{home / 'data' / 'noctis.db'}")
-    scanners = history.scanners(drift=False)
-    table = page.inner_text(".noctis-hu-overview table")
-    for key, status in zip(scanners["scanner"], scanners["latest_status"], strict=True):
-        assert key in table and status in table
-    assert page.locator(".noctis-hu-trend img").count() >= 1
-    assert "Traceback" not in page.content()
-    page.screenshot(path=str(out / "hu_dashboard.png"), full_page=True)
-    # select the other scanner: the trend and the latest slice follow
-    first = page.inner_text(".noctis-hu-caption")
+    frame = hu_overview_frame(history)
+    labels = dict(zip(frame["Key"], frame["Scanner"], strict=True))
+    table = page.inner_text(".noctis-hu-overview")
+    for key, status in zip(frame["Key"], frame["Status"], strict=True):
+        station, _, model = labels[key].partition(" — ")
+        assert station in table and model in table and status_text(status) in table
+        assert key not in table  # station names, not keys
+    # the dropdown names the scanners as the table does
     select = page.locator(".noctis-hu-trend select").first
     options = [o.replace("\xa0", " ") for o in select.locator("option").all_inner_texts()]
-    index, other = next((i, o) for i, o in enumerate(options) if o not in first)
-    old_src = page.locator(".noctis-hu-trend img").first.get_attribute("src")
-    select.select_option(index=index)
-    page.wait_for_function(
-        "k => document.querySelector('.noctis-hu-caption').innerText.includes(k)",
-        arg=other,
-        timeout=60_000,
-    )
-    page.wait_for_function(
-        "s => document.querySelector('.noctis-hu-trend img') &&"
-        " document.querySelector('.noctis-hu-trend img').src !== s",
-        arg=old_src,
-        timeout=60_000,
-    )
-    assert other in page.inner_text(".noctis-hu-trend")
-    page.screenshot(path=str(out / "hu_dashboard_other_scanner.png"), full_page=True)
+    assert sorted(options) == sorted(labels.values())
+    assert page.locator(".noctis-hu-trend img").count() >= 1
+    assert "Traceback" not in page.content()
+    # CT-ONC-1's latest calibration was recorded with a source relative to the home
+    # (data/demo/... in the demo): its annotated slice shows, with no warning
+    onc = next(k for k, v in labels.items() if v.startswith("CT-ONC-1"))
+    assert history.latest(onc).source == RELATIVE
+    other = next(k for k in labels if k != onc)
+    for key in (onc, other):  # a click on a scanner row opens it
+        old = page.locator(".noctis-hu-slice img").first.get_attribute("src")
+        page.locator(".noctis-scanner-row", has_text=labels[key].split(" — ")[0]).click()
+        page.wait_for_function(
+            "k => document.querySelector('.noctis-hu-caption').innerText.includes(k)",
+            arg=labels[key],
+            timeout=60_000,
+        )
+        page.wait_for_function(
+            "s => { const i = document.querySelector('.noctis-hu-slice img');"
+            " return i && i.src !== s; }",
+            arg=old,
+            timeout=60_000,
+        )
+        assert page.locator(".noctis-hu-slice .noctis-msg-error").count() == 0
+        assert "not available" not in page.inner_text(".noctis-hu-slice")
+        assert labels[key] in page.inner_text(".noctis-hu-trend")
+        assert select.input_value() == key
+        name = labels[key].split(" — ")[0]
+        page.screenshot(path=str(out / f"hu_dashboard_{name}.png"), full_page=True)
     # a broken record (its images gone) is a message in its panel, after Refresh
     rec = history.latest(other)
     moved = Path(rec.source).with_name(Path(rec.source).name + ".moved")
@@ -156,6 +207,48 @@ def test_hu_dashboard_in_chromium(
 
 @pytest.mark.browser
 @pytest.mark.server
+def test_dashboards_work_offline(
+    voila: tuple[VoilaServer, Path], browser: object, test_output: Path
+) -> None:
+    """With every request off the machine blocked, the pages are whole and nothing fails."""
+    from urllib.parse import urlparse
+
+    server, _ = voila
+    out = test_output / "dashboards"
+    out.mkdir(parents=True, exist_ok=True)
+    ready = {
+        "hu_dashboard.ipynb": ".noctis-hu-slice img",
+        "ai_dashboard.ipynb": ".noctis-ai-trend img",
+    }
+    for notebook, selector in ready.items():
+        outside: list[str] = []
+        failed: list[str] = []
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+
+        def route(r: object, outside: list[str] = outside) -> None:
+            url = r.request.url  # type: ignore[attr-defined]
+            host = urlparse(url).hostname
+            if url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+                r.continue_()  # type: ignore[attr-defined]
+            else:
+                outside.append(url)
+                r.abort()  # type: ignore[attr-defined]
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("requestfailed", lambda r, failed=failed: failed.append(r.url))
+        page.goto(server.url(notebook), timeout=300_000, wait_until="commit")
+        page.wait_for_selector(selector, timeout=300_000)
+        page.wait_for_load_state("networkidle", timeout=60_000)
+        page.screenshot(path=str(out / f"offline_{notebook[:-6]}.png"), full_page=True)
+        assert outside == [], f"{notebook} asked for {outside}"
+        assert failed == [], f"{notebook}: failed requests {failed}"
+        assert "Traceback" not in page.content()
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.server
 def test_ai_dashboard_feedback_in_chromium(
     voila: tuple[VoilaServer, Path], browser: object, test_output: Path
 ) -> None:
@@ -164,7 +257,7 @@ def test_ai_dashboard_feedback_in_chromium(
     server, home = voila
     db = f"sqlite:///{home / 'data' / 'noctis.db'}"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-    page.goto(server.url("ai_dashboard.ipynb"))
+    page.goto(server.url("ai_dashboard.ipynb"), timeout=300_000, wait_until="commit")
     page.wait_for_selector(".noctis-ai-overview table", timeout=180_000)
     page.wait_for_selector(".noctis-ai-trend img", timeout=180_000)
     model = page.locator(".noctis-ai-model select").input_value()

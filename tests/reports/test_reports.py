@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _pdf import missing_from_pdf, orphaned_headings, pdf_pages, row_line
 
 from noctis_lab._errors import ReportError
 from noctis_lab.reports import ReportOutput, notebooks_dir, run_report
@@ -37,8 +39,14 @@ def _latest_statuses() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_hu_report_all_scanners(store_home: Path, tmp_path: Path) -> None:
+@pytest.mark.browser
+def test_hu_report_all_scanners(
+    store_home: Path, tmp_path: Path, chromium_path: Path, test_output: Path
+) -> None:
     from noctis_lab.hu._result import worst_status
+    from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.reports._dashboard_data import hu_checks_frame, hu_overview_frame
+    from noctis_lab.reports._panels import status_text
 
     out = run_report("hu", tmp_path / "reports", day=DAY)
     assert out.ok, out.error
@@ -49,22 +57,60 @@ def test_hu_report_all_scanners(store_home: Path, tmp_path: Path) -> None:
     assert Path(out.out_dir) == folder
     text = (folder / "hu-report.html").read_text()
     assert text.count('src="data:image/png;base64,') >= 3 * len(latest)  # slice, linearity, trend
+    history = CalibrationHistory()
+    names = dict(zip(*(hu_overview_frame(history)[c] for c in ("Key", "Scanner")), strict=True))
     for key, status in latest.items():
-        assert key in text
-        assert f">{status}<" in text
-    assert "verdict: <span" in text and out.verdict.upper() in text
+        assert names[key] in text  # station names, not "None"
+        assert f">{status_text(status)}<" in text
+    assert "None, None" not in text and "Scanners" in text
     assert "Recommendations" in text and "Tolerance" in text and "Source" in text
     assert "report = hu_report(" not in text  # no code
     assert '<script src="http' not in text  # self-contained
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["verdict"] == out.verdict
     assert summary["counts"]["calibrations"] == 6
-    assert sum(summary["counts"][k] for k in ("pass", "warning", "fail")) == 6
+    assert sum(summary["counts"][k] for k in ("pass", "warning", "fail", "review")) == 6
     assert ReportOutput.read(folder / "summary.json") == out
-    if out.pdf is not None:
-        assert Path(out.pdf).read_bytes()[:5] == b"%PDF-"
-    else:
-        assert any("PDF" in n for n in out.notes)
+    assert out.pdf is not None, out.notes
+    pdf = Path(out.pdf)
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    shutil.copy(pdf, test_output / "hu-report.pdf")
+    pages = pdf_pages(pdf)
+    whole = "\n".join(pages)
+    # the cover: scanners by station, period, profile with its source, sign-off fields
+    cover = pages[0]
+    for key in latest:
+        assert names[key].split(" — ")[0] in cover
+    for field in (
+        "Period",
+        "Tolerance profile",
+        "seed v1.0",
+        "Sources",
+        "Reviewed by",
+        "Decision",
+        "Signature",
+        "Date",
+    ):
+        assert field in cover, field
+    # page numbers, no developer hints, no database path
+    assert all(f"page {i} of {len(pages)}" in p for i, p in enumerate(pages, start=1))
+    for hint in ("Run it with", "noctis-lab report", "sqlite:", "noctis.db", "None, None"):
+        assert hint not in whole, hint
+    # every column of every check row of every scanner is on the page (nothing cut)
+    for key in latest:
+        rec = history.latest(key)
+        frame = hu_checks_frame(rec)
+        assert len(frame) >= 4
+        for _, row in frame.iterrows():
+            cells = [row[c] for c in frame.columns]
+            cells[list(frame.columns).index("Status")] = status_text(row["Status"])
+            cells[-1] = str(row["Source"]).partition(": ")[0]
+            assert row_line(pages, cells) is not None, f"row cut or missing: {cells}"
+    assert not orphaned_headings(pages), orphaned_headings(pages)
+    # the HTML and the PDF carry the same content
+    assert not missing_from_pdf(text, pages_raw := pdf_pages(pdf, layout=False)), missing_from_pdf(
+        text, pages_raw
+    )
 
 
 @pytest.mark.slow
@@ -102,12 +148,20 @@ def test_hu_report_one_scanner_rerun_replaces_and_posts(store_home: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_ai_report(store_home: Path, store: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+@pytest.mark.browser
+def test_ai_report(
+    store_home: Path,
+    store: tuple[Path, dict[str, object]],
+    tmp_path: Path,
+    chromium_path: Path,
+    test_output: Path,
+) -> None:
     from noctis_lab.ai import model_status
+    from noctis_lab.reports._dashboard_data import ai_overview_frame
 
     model = str(store[1]["ai"]["model"])  # type: ignore[index]
     status = model_status(model)
-    out = run_report("ai", tmp_path, day=DAY, pdf=False)
+    out = run_report("ai", tmp_path, day=DAY)
     assert out.ok, out.error
     assert out.verdict == status.status and out.models == (model,)
     assert out.counts["degradation_alarms"] == sum(d.alarm for d in status.drift)
@@ -116,6 +170,18 @@ def test_ai_report(store_home: Path, store: tuple[Path, dict[str, object]], tmp_
     assert 'src="data:image/png;base64,' in text
     for name in status.metrics:
         assert name in text
+    assert out.pdf is not None, out.notes
+    shutil.copy(out.pdf, test_output / "ai-report.pdf")
+    pages = pdf_pages(Path(out.pdf))
+    whole = "\n".join(pages)
+    assert "Reviewed by" in pages[0] and "Signature" in pages[0] and model in pages[0]
+    assert all(f"page {i} of {len(pages)}" in p for i, p in enumerate(pages, start=1))
+    assert "Run it with" not in whole and "sqlite:" not in whole
+    overview = ai_overview_frame([status])
+    for _, row in overview.iterrows():
+        cells = [str(v) for v in row]
+        assert row_line(pages, cells) is not None, f"models row cut: {cells}"
+    assert not orphaned_headings(pages), orphaned_headings(pages)
 
 
 @pytest.mark.slow

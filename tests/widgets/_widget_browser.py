@@ -88,9 +88,11 @@ def check_drag_changes_verdict(page: Any, shots: Any, prefix: str) -> None:
     The same scenario in JupyterLab and in Voila (screenshots ``<prefix>_before/after``).
     """
     key = "CTP404/air_top"
+    page.set_viewport_size({"width": 1400, "height": 1100})
     editor = page.locator(".noctis-roi-editor")
     editor.scroll_into_view_if_needed()
     assert page.locator(".noctis-roi-table tbody tr").count() >= 10
+    assert not clipped_cells(page), clipped_cells(page)
     mean0, verdict0 = roi_cell(page, key, "mean"), roi_cell(page, key, "verdict")
     assert float(mean0) < -900 and verdict0.lower() == "pass"
     editor.screenshot(path=str(shots / f"{prefix}_before.png"))
@@ -101,6 +103,21 @@ def check_drag_changes_verdict(page: Any, shots: Any, prefix: str) -> None:
     assert float(roi_cell(page, key, "mean")) > -200
     assert page.locator(".noctis-roi-status").inner_text().lower() == "fail"
     editor.screenshot(path=str(shots / f"{prefix}_after_drag.png"))
+
+
+def clipped_cells(page: Any) -> list[str]:
+    """Cells of the ROI table that stick out of the editor's right column or the window."""
+    return list(
+        page.evaluate(
+            """() => {
+          const box = document.querySelector('.noctis-roi-right').getBoundingClientRect();
+          const right = Math.min(box.right, window.innerWidth) + 1;
+          return [...document.querySelectorAll('.noctis-roi-table th, .noctis-roi-table td')]
+            .filter((c) => c.getBoundingClientRect().right > right)
+            .map((c) => c.innerText);
+        }"""
+        )
+    )
 
 
 def check_volume_view(page: Any, shots: Any, name: str) -> None:

@@ -47,6 +47,12 @@ def test_notebook_runs_top_to_bottom(notebook_home: Path, tmp_path: Path, name: 
     nb = json.loads(out.read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors
+    # every figure is drawn, none is left as its text repr ("<Figure size 520x520 ...>")
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            if "<Figure size" in "".join(data.get("text/plain", [])):
+                assert "image/png" in data, f"{name}: a figure shown as text: {cell['source']}"
     if name == "hu_calibration.ipynb":
         text = json.dumps(nb)
         assert "application/vnd.jupyter.widget-view+json" in text  # the widgets were shown

@@ -103,7 +103,7 @@ def test_uniformity_module_edit_updates_uniformity(editor: RoiEditor) -> None:
     u0 = editor.result.uniformity
     assert u0 is not None
     # drag the top edge ROI out of the phantom into air
-    editor.move_roi("CTP486/top", dy_mm=-45.0)
+    editor.move_roi("CTP486/top", dy_mm=-55.0)
     u1 = editor.result.uniformity
     assert u1 is not None and u1.edges_hu["top"] < -500
     assert editor.result.uniformity.max_difference_roi == "top"
@@ -187,6 +187,26 @@ def test_record_button_message_records_and_reports_errors(
     assert "already recorded" in editor.message
     with CalibrationHistory() as history:
         assert len(history) == 1
+
+
+def test_message_follows_an_edit_after_recording(editor: RoiEditor, noctis_home: Path) -> None:
+    record_id = editor.record("B. Curie")
+    assert editor.status == "pass" and editor.message.startswith("Recorded PASS")
+    editor.move_roi("air_top", dx_mm=15.0)  # a drag into the phantom body: FAIL
+    assert editor.status == "fail"
+    assert "Recorded PASS" not in editor.message
+    assert editor.message == f"Changed since record {record_id} (PASS): now FAIL, not recorded."
+    editor._on_frontend_msg(editor, {"event": "reset"}, [])
+    assert editor.message == "ROIs reset to the analysis positions."
+
+
+def test_not_checked_rois_are_explained(editor: RoiEditor) -> None:
+    skipped = [r for r in editor.rows if r["status"] == "not_checked"]
+    assert skipped, "the seed profile leaves some inserts unjudged"
+    note = editor.profile_note
+    assert f"{len(skipped)} ROIs are measured but not checked" in note
+    assert "profile seed" in note and "water CT number 0 ± 5 HU" in note
+    assert "'manufacturer'" in note
 
 
 def test_record_without_operator_raises(editor: RoiEditor, noctis_home: Path) -> None:

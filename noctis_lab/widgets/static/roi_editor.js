@@ -55,11 +55,14 @@ function render({ model, el: root }) {
 
   const statusBadge = el("span", { class: "noctis-roi-status" });
   const table = el("table", { class: "noctis-roi-table" });
+  // why some ROIs read "not checked" (the profile has no criterion for them)
+  const profileNote = el("div", { class: "noctis-roi-profile-note" });
   const checks = el("ul", { class: "noctis-roi-checks" });
   const recs = el("ul", { class: "noctis-roi-recs" });
   const right = el("div", { class: "noctis-roi-right" }, [
     el("div", { class: "noctis-roi-heading" }, [el("span", { text: "Overall: " }), statusBadge]),
     table,
+    profileNote,
     el("div", { class: "noctis-roi-subheading", text: "Checks not passed" }),
     checks,
     el("div", { class: "noctis-roi-subheading", text: "Recommendations" }),
@@ -206,6 +209,7 @@ function render({ model, el: root }) {
     levelCtl.out.textContent = fmt(model.get("level"), 0);
     if (document.activeElement !== operator) operator.value = model.get("operator") || "";
     message.textContent = model.get("message") || "";
+    profileNote.textContent = model.get("profile_note") || "";
   }
 
   function selectRoi(key) {
@@ -321,7 +325,7 @@ function render({ model, el: root }) {
     ["selected", onSelected],
     ["checks", renderChecks],
     ["recommendations", renderChecks],
-    ...["slice_index", "window", "level", "operator", "message", "n_slices"].map(
+    ...["slice_index", "window", "level", "operator", "message", "n_slices", "profile_note"].map(
       (name) => [name, syncControls],
     ),
   ];
