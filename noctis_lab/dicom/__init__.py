@@ -14,11 +14,25 @@ from typing import TYPE_CHECKING, Any
 from noctis_lab.dicom._volume import ScannerInfo, Volume
 
 if TYPE_CHECKING:
-    from noctis_lab.dicom._load import SeriesInfo, list_series, load_series, write_series
+    from noctis_lab.dicom._load import (
+        SeriesInfo,
+        list_acquisitions,
+        list_series,
+        load_series,
+        write_series,
+    )
 
-__all__ = ["ScannerInfo", "SeriesInfo", "Volume", "list_series", "load_series", "write_series"]
+__all__ = [
+    "ScannerInfo",
+    "SeriesInfo",
+    "Volume",
+    "list_acquisitions",
+    "list_series",
+    "load_series",
+    "write_series",
+]
 
-_LAZY = {"SeriesInfo", "list_series", "load_series", "write_series"}
+_LAZY = {"SeriesInfo", "list_acquisitions", "list_series", "load_series", "write_series"}
 
 
 def __getattr__(name: str) -> Any:

@@ -74,6 +74,15 @@ Source: TypeAlias = PathLike | Dataset | Sequence[PathLike | Dataset]
 #: Largest angle (degrees) between the slice normal and the patient z axis that
 #: still counts as axial: covers gantry tilt.
 MAX_AXIAL_TILT_DEG = 30.0
+#: Largest slice accepted (pixels): a header claiming more is refused before any memory
+#: is set aside for it (CT slices are 512² to 1024², micro-CT up to 4096²).
+MAX_SLICE_PIXELS = 4096 * 4096
+#: Largest volume accepted, bytes of float32 HU.
+MAX_VOLUME_BYTES = 8 * 1024**3
+#: Largest zip member read (bytes, uncompressed), and the compression ratio above which
+#: a large member is taken for a zip bomb.
+MAX_ZIP_MEMBER_BYTES = 1024**3
+MAX_ZIP_RATIO = 200.0
 #: Two slices closer than this along the normal (mm) are duplicates.
 DUPLICATE_TOLERANCE_MM = 1e-3
 #: A step that differs from the most common step by more than this fraction is reported.
@@ -188,14 +197,27 @@ def _collect_path(path: Path) -> list[_Item]:
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
+                members = [i for i in zf.infolist() if not i.is_dir()]
+                for info in members:
+                    _check_zip_member(path, info)
                 return [
                     _Item(name=f"{path}!/{info.filename}", data=zf.read(info))
-                    for info in sorted(zf.infolist(), key=lambda i: i.filename)
-                    if not info.is_dir()
+                    for info in sorted(members, key=lambda i: i.filename)
                 ]
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise DicomError(f"'{path}' is a damaged zip archive: {exc}") from exc
     return [_Item(name=str(path), path=path)]
+
+
+def _check_zip_member(path: Path, info: zipfile.ZipInfo) -> None:
+    """Refuse a member too large to read, or so compressed it is a zip bomb (before reading)."""
+    size, packed = info.file_size, max(info.compress_size, 1)
+    if size > MAX_ZIP_MEMBER_BYTES or (size > 16 * 1024**2 and size / packed > MAX_ZIP_RATIO):
+        raise DicomError(
+            f"'{path}!/{info.filename}' unpacks to {size / 1024**2:.0f} MiB from "
+            f"{packed / 1024**2:.1f} MiB (ratio {size / packed:.0f}): refused as a zip bomb "
+            f"(at most {MAX_ZIP_MEMBER_BYTES // 1024**2} MiB a member, ratio {MAX_ZIP_RATIO:g})"
+        )
 
 
 # --------------------------------------------------------------------------- pass 1
@@ -387,6 +409,43 @@ def _acquisition_datetime(ds: Dataset) -> str:
     return _iso_datetime(dt[:8], dt[8:]) if dt else ""
 
 
+#: Words in ImageType, SeriesDescription, ProtocolName or ManufacturerModelName that name
+#: a cone-beam acquisition (Elekta XVI writes "CBCT" in the series description, Varian's
+#: iCBCT and Siemens' syngo DynaCT say so in the image type or protocol).
+_CONE_BEAM_WORDS = ("CBCT", "CONE BEAM", "CONE-BEAM", "CONEBEAM", "XVI", "ON-BOARD IMAGER")
+#: Makers of treatment machines whose CT images are cone-beam (they build no fan-beam
+#: diagnostic CT scanner): their CT series are cone-beam CT for image guidance.
+_CONE_BEAM_MAKERS = ("VARIAN", "ELEKTA")
+
+
+def cone_beam_evidence(ds: Dataset) -> str:
+    """Why a CT dataset is cone-beam CT, in words; empty when nothing in the header says so.
+
+    Evidence, in order: a cone-beam word in ImageType, SeriesDescription,
+    ProtocolName or ManufacturerModelName; then a manufacturer that builds cone-beam
+    CT on treatment machines and no fan-beam diagnostic CT.
+    """
+    image_type = ds.get("ImageType")
+    fields = {
+        "ImageType": "\\".join(str(v) for v in image_type) if image_type else "",
+        "SeriesDescription": _text(ds, "SeriesDescription"),
+        "ProtocolName": _text(ds, "ProtocolName"),
+        "ManufacturerModelName": _text(ds, "ManufacturerModelName"),
+    }
+    for keyword, value in fields.items():
+        upper = value.upper()
+        for word in _CONE_BEAM_WORDS:
+            if word in upper:
+                return f"{keyword} {value!r} names a cone-beam acquisition"
+    maker = _text(ds, "Manufacturer")
+    if any(m in maker.upper() for m in _CONE_BEAM_MAKERS):
+        return (
+            f"Manufacturer {maker!r} builds cone-beam CT on treatment machines "
+            "(no fan-beam diagnostic CT)"
+        )
+    return ""
+
+
 def scanner_info(ds: Dataset) -> ScannerInfo:
     """Scanner and acquisition metadata of one dataset (empty fields where tags are absent)."""
     tube = _number(ds, "XRayTubeCurrentInmA")
@@ -403,6 +462,7 @@ def scanner_info(ds: Dataset) -> ScannerInfo:
         slice_thickness_mm=_number(ds, "SliceThickness"),
         acquisition_datetime=_acquisition_datetime(ds),
         series_description=_text(ds, "SeriesDescription"),
+        cone_beam_evidence=cone_beam_evidence(ds),
     )
 
 
@@ -479,40 +539,125 @@ def list_series(source: Source) -> list[SeriesInfo]:
     return sorted(infos, key=lambda s: (s.modality.upper() != "CT", s.description, s.uid))
 
 
-def _choose(groups: dict[str, list[_Header]], label: str, series_uid: str | None) -> list[_Header]:
+def _acquisition_key(ds: Dataset) -> tuple[object, ...]:
+    """What series of one acquisition share: study, frame of reference, grid, orientation."""
+
+    def rounded(keyword: str) -> tuple[float, ...]:
+        v = ds.get(keyword)
+        try:
+            return tuple(round(float(x), 3) for x in v) if v is not None else ()
+        except (TypeError, ValueError):
+            return ()
+
+    return (
+        _text(ds, "StudyInstanceUID"),
+        _text(ds, "FrameOfReferenceUID"),
+        ds.get("Rows"),
+        ds.get("Columns"),
+        rounded("PixelSpacing"),
+        rounded("ImageOrientationPatient"),
+    )
+
+
+def _positions_overlap(members: list[_Header]) -> bool:
+    """Whether two images of these series lie at the same position (two reconstructions)."""
+    seen: set[tuple[float, ...]] = set()
+    for h in members:
+        v = h.ds.get("ImagePositionPatient")
+        try:
+            key = tuple(round(float(x), 2) for x in v) if v is not None else None
+        except (TypeError, ValueError):
+            key = None
+        if key is None or key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def _acquisitions(ct: dict[str, list[_Header]]) -> list[tuple[str, ...]]:
+    """CT series grouped into acquisitions: same study, frame of reference and grid, and
+    no two images at one position (a sequence protocol exported one series per module)."""
+    by_key: dict[tuple[object, ...], list[str]] = {}
+    for uid, members in ct.items():
+        by_key.setdefault(_acquisition_key(members[0].ds), []).append(uid)
+    out: list[tuple[str, ...]] = []
+    for uids in by_key.values():
+        merged = [h for u in uids for h in ct[u]]
+        if len(uids) > 1 and not _positions_overlap(merged):
+            out.append(tuple(sorted(uids)))
+        else:
+            out.extend((u,) for u in sorted(uids))
+    return out
+
+
+def list_acquisitions(source: Source) -> list[tuple[SeriesInfo, ...]]:
+    """The CT acquisitions in ``source``: series that belong together, each as a tuple.
+
+    Series of one study and frame of reference with the same image grid and no two
+    images at one position are one acquisition (a sequence protocol that exports one
+    series per phantom module); every other CT series is an acquisition of its own.
+
+    Parameters
+    ----------
+    source : path, zip file, list of paths, or pydicom Dataset(s)
+        Same as :func:`load_series`.
+
+    Returns
+    -------
+    list of tuple of SeriesInfo
+        Pass ``[s.uid for s in acquisition]`` as ``series_uid=`` to :func:`load_series`.
+    """
+    groups, _ = _scan(source)
+    ct = {uid: m for uid, m in groups.items() if _is_ct(m[0].ds)}
+    return [tuple(_series_info(u, ct[u]) for u in acq) for acq in _acquisitions(ct)]
+
+
+def _not_ct(members: list[_Header]) -> DicomError:
+    ds = members[0].ds
+    return DicomError(
+        f"'{members[0].item.name}' is {_text(ds, 'Modality') or 'no modality'} "
+        f"({UID(str(ds.get('SOPClassUID', ''))).name or 'unknown SOP class'}), not CT"
+    )
+
+
+def _choose(
+    groups: dict[str, list[_Header]], label: str, series_uid: str | Sequence[str] | None
+) -> list[_Header]:
     if series_uid is not None:
-        if series_uid not in groups:
+        wanted = [series_uid] if isinstance(series_uid, str) else list(series_uid)
+        missing = [u for u in wanted if u not in groups]
+        if missing or not wanted:
             found = ", ".join(sorted(groups)) or "none"
             raise NoFilesFoundError(
-                f"series {series_uid!r} is not in {label}; series found: {found}"
+                f"series {', '.join(missing) or '(none given)'} not in {label}; "
+                f"series found: {found}"
             )
-        members = groups[series_uid]
-        if not _is_ct(members[0].ds):
-            ds = members[0].ds
-            raise DicomError(
-                f"'{members[0].item.name}' is {_text(ds, 'Modality') or 'no modality'} "
-                f"({UID(str(ds.get('SOPClassUID', ''))).name or 'unknown SOP class'}), not CT"
+        for u in wanted:
+            if not _is_ct(groups[u][0].ds):
+                raise _not_ct(groups[u])
+        members = [h for u in wanted for h in groups[u]]
+        if len(wanted) > 1 and _positions_overlap(members):
+            raise SeriesGeometryError(
+                f"series {', '.join(wanted)} cannot be read as one acquisition: "
+                "images of two of them lie at the same position"
             )
         return members
     ct = {uid: m for uid, m in groups.items() if _is_ct(m[0].ds)}
     if not ct:
-        first = next(iter(groups.values()))[0]
-        ds = first.ds
-        raise DicomError(
-            f"'{first.item.name}' is {_text(ds, 'Modality') or 'no modality'} "
-            f"({UID(str(ds.get('SOPClassUID', ''))).name or 'unknown SOP class'}), not CT; "
-            f"no CT series in {label}"
-        )
-    if len(ct) > 1:
+        first = next(iter(groups.values()))
+        raise DicomError(f"{_not_ct(first)}; no CT series in {label}")
+    acquisitions = _acquisitions(ct)
+    if len(acquisitions) > 1:
         infos = sorted((_series_info(u, m) for u, m in ct.items()), key=lambda s: s.uid)
         listing = "; ".join(
             f"{s.uid} ({s.description or 'no description'}, {s.n_slices} slices)" for s in infos
         )
         raise AmbiguousSeriesError(
-            f"{len(ct)} CT series in {label}; pass series_uid= one of: {listing}",
+            f"{len(ct)} CT series in {label} that are not one acquisition; choose one "
+            f"(--series UID on the command line, series_uid= in Python): {listing}",
             series={s.uid: s.description for s in infos},
         )
-    return next(iter(ct.values()))
+    return [h for u in acquisitions[0] for h in ct[u]]
 
 
 # --------------------------------------------------------------------------- geometry
@@ -628,6 +773,17 @@ def _check_frames(members: list[_Header]) -> tuple[int, int, tuple[float, float]
             )
     if shape[0] < 1 or shape[1] < 1:
         raise DicomError(f"'{first.item.name}' has no image size (Rows/Columns missing)")
+    if shape[0] * shape[1] > MAX_SLICE_PIXELS:
+        raise DicomError(
+            f"'{first.item.name}' claims {shape[0]}x{shape[1]} pixels per slice: more than "
+            f"the {MAX_SLICE_PIXELS:,} a CT slice can have; refused before reading"
+        )
+    total = 4 * shape[0] * shape[1] * len(members)
+    if total > MAX_VOLUME_BYTES:
+        raise DicomError(
+            f"{len(members)} slices of {shape[0]}x{shape[1]} need {total / 1024**3:.1f} GiB: "
+            f"more than the {MAX_VOLUME_BYTES / 1024**3:.0f} GiB limit; load fewer slices"
+        )
     pixel_spacing = _numbers(first.ds, "PixelSpacing", 2, first.item)
     for h in members[1:]:
         ps = _numbers(h.ds, "PixelSpacing", 2, h.item)
@@ -821,7 +977,7 @@ def _decode_all(
 def load_series(
     source: Source,
     *,
-    series_uid: str | None = None,
+    series_uid: str | Sequence[str] | None = None,
     workers: int | None = None,
     progress: bool = False,
     assume_rescale: tuple[float, float] | None = None,
@@ -835,9 +991,11 @@ def load_series(
         paths (files or folders) or in-memory pydicom datasets. Files that are
         not DICOM images (``README.txt``, ``DICOMDIR``) are skipped when images
         exist; a file that claims DICOM and is truncated is an error.
-    series_uid : str, optional
-        SeriesInstanceUID to load when ``source`` holds several CT series
-        (see :func:`list_series`).
+    series_uid : str or sequence of str, optional
+        SeriesInstanceUID to load when ``source`` holds several CT series (see
+        :func:`list_series`); several UIDs are read as one acquisition. Without it,
+        series of one acquisition (:func:`list_acquisitions`: a sequence protocol's
+        one series per module) are read together.
     workers : int, optional
         Parallel decoders (default: one per core; ``1`` runs everything in
         this thread). Uncompressed slices are read in this thread (one read and
@@ -863,7 +1021,7 @@ def load_series(
     NoFilesFoundError
         Nothing usable in ``source``, or ``series_uid`` not found.
     AmbiguousSeriesError
-        Several CT series and no ``series_uid``.
+        Several CT acquisitions and no ``series_uid``.
     DicomError
         Not DICOM, truncated, not CT, no pixel data, missing or non-numeric
         rescale tags, undecodable pixels.
@@ -895,6 +1053,7 @@ def load_series(
     _decode_all(members, hu, rescale, _workers(workers), progress)
 
     first = members[0].ds
+    uids = sorted({_text(h.ds, "SeriesInstanceUID") for h in members})
     return Volume(
         hu=hu,
         spacing=(float(dz), float(dy), float(dx)),
@@ -902,7 +1061,7 @@ def load_series(
         orientation=tuple(float(v) for v in iop),
         slice_positions=tuple(float(p) for p in positions),
         scanner=scanner_info(first),
-        series_uid=_text(first, "SeriesInstanceUID"),
+        series_uid="+".join(uids),
         study_uid=_text(first, "StudyInstanceUID"),
         sources=tuple(h.item.name for h in members),
     )

@@ -32,6 +32,12 @@ class ScannerInfo:
     slice_thickness_mm: float | None = None
     acquisition_datetime: str = ""
     series_description: str = ""
+    cone_beam_evidence: str = ""
+
+    @property
+    def cone_beam(self) -> bool:
+        """Whether the header shows a cone-beam acquisition (see :func:`cone_beam_evidence`)."""
+        return bool(self.cone_beam_evidence)
 
     @property
     def key(self) -> str:

@@ -18,6 +18,7 @@ The calibration history and the synthetic phantom generator are the modules
 from __future__ import annotations
 
 from noctis_lab.hu._analyze import analyze, judge
+from noctis_lab.hu._identify import Candidate, Identification, identify
 from noctis_lab.hu._phantoms import (
     Feature,
     Module,
@@ -41,10 +42,12 @@ from noctis_lab.hu._result import (
 
 __all__ = [
     "CalibrationResult",
+    "Candidate",
     "Check",
     "Criterion",
     "EdPoint",
     "Feature",
+    "Identification",
     "Linearity",
     "Localisation",
     "Module",
@@ -57,6 +60,7 @@ __all__ = [
     "Source",
     "Uniformity",
     "analyze",
+    "identify",
     "judge",
     "list_phantoms",
     "list_profiles",

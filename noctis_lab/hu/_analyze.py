@@ -6,18 +6,20 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from noctis_lab.dicom._volume import ScannerInfo, Volume
 from noctis_lab.hu._checks import check_baseline, run_checks
-from noctis_lab.hu._locate import MIN_LOCALISATION_SCORE, is_doubtful, locate
+from noctis_lab.hu._find import coarse_grid
+from noctis_lab.hu._identify import identify
+from noctis_lab.hu._locate import MIN_LOCALISATION_SCORE, check_volume, is_doubtful, locate
 from noctis_lab.hu._measure import Measurements, derive, measure
 from noctis_lab.hu._phantoms import Phantom, load_phantom
 from noctis_lab.hu._profiles import Profile, load_profile
 from noctis_lab.hu._recommend import recommend
-from noctis_lab.hu._result import CalibrationResult, Check, Localisation, worst_status
+from noctis_lab.hu._result import CalibrationResult, Check, Localisation, RoiStatus, worst_status
 
-__all__ = ["analyze", "judge", "localisation_check"]
+__all__ = ["AUTO", "analyze", "default_profile", "judge", "localisation_check"]
 
 LOCALISATION_SOURCE = (
     "noctis-localisation: Noctis Lab localisation diagnostics (insert-pattern correlation "
@@ -39,10 +41,19 @@ def _as_volume(volume_or_path: Volume | str | Path | Any) -> tuple[Volume, str]:
     return loaded, str(volume_or_path)
 
 
+#: ``phantom=`` value that asks for the phantom to be identified from the images.
+AUTO = "auto"
+
+
+def default_profile(scanner: ScannerInfo) -> str:
+    """The profile used when none is given: ``cbct`` for cone-beam series, else ``seed``."""
+    return "cbct" if scanner.cone_beam else "seed"
+
+
 def analyze(
     volume_or_path: Volume | str | Path,
-    phantom: str | Path | Phantom = "catphan604",
-    profile: str | Path | Profile = "seed",
+    phantom: str | Path | Phantom = AUTO,
+    profile: str | Path | Profile | None = None,
     *,
     baseline: CalibrationResult | None = None,
     slice: int | None = None,
@@ -58,10 +69,15 @@ def analyze(
         A loaded :class:`~noctis_lab.dicom.Volume` (or a ``SyntheticSeries``), or
         a folder / zip / file list that :func:`noctis_lab.dicom.load_series` reads.
     phantom : str, Path or Phantom
-        Built-in phantom name (see :func:`noctis_lab.hu.list_phantoms`) or file.
-    profile : str, Path or Profile
-        Tolerance profile: ``seed``, ``acr-2017``, ``manufacturer``, ``baseline``
-        or a profile file (see :func:`noctis_lab.hu.load_profile`).
+        ``"auto"`` (the default) identifies the phantom from the images
+        (:func:`noctis_lab.hu.identify`; the evidence is the first localisation
+        note); else a built-in phantom name (see :func:`noctis_lab.hu.list_phantoms`)
+        or file.
+    profile : str, Path or Profile, optional
+        Tolerance profile: ``seed``, ``cbct``, ``acr-2017``, ``manufacturer``,
+        ``baseline`` or a profile file (see :func:`noctis_lab.hu.load_profile`).
+        Default: ``cbct`` when the DICOM header shows a cone-beam acquisition
+        (:attr:`noctis_lab.dicom.ScannerInfo.cone_beam_evidence`), else ``seed``.
     baseline : CalibrationResult, optional
         The scanner's commissioning result; required by the ``baseline`` profile.
     slice : int, optional
@@ -87,11 +103,34 @@ def analyze(
     DicomError
         The series cannot be read, or holds NaN/infinite values.
     """
-    ph = load_phantom(phantom)
-    prof = load_profile(profile)
-    check_baseline(prof, ph, baseline)  # before the expensive part
+    auto = isinstance(phantom, str) and phantom == AUTO
+    ph = None if auto else load_phantom(phantom)
+    prof = None if profile is None else load_profile(profile)
+    if prof is not None and ph is not None:
+        check_baseline(prof, ph, baseline)  # before the expensive part
     vol, source = _as_volume(volume_or_path)
-    placement = locate(vol, ph, slice=slice, centre=centre, roll=roll, module_slices=module_slices)
+    check_volume(vol)
+    coarse = coarse_grid(vol)
+    found_by = ""
+    if ph is None:
+        ident = identify(vol, coarse)
+        ph = load_phantom(ident.phantom)
+        found_by = f"identified from the images as {ident.evidence}"
+    if prof is None:
+        prof = load_profile(default_profile(vol.scanner))
+        if vol.scanner.cone_beam:
+            found_by += ("; " if found_by else "") + (
+                f"profile cbct chosen: cone-beam CT ({vol.scanner.cone_beam_evidence})"
+            )
+    check_baseline(prof, ph, baseline)
+    placement = locate(
+        vol, ph, slice=slice, centre=centre, roll=roll, module_slices=module_slices, coarse=coarse
+    )
+    if found_by:
+        loc = placement.localisation
+        placement = dataclasses.replace(
+            placement, localisation=dataclasses.replace(loc, notes=(found_by, *loc.notes))
+        )
     return judge(
         measure(vol, ph, placement),
         ph,
@@ -106,7 +145,7 @@ def analyze(
 
 
 def localisation_check(loc: Localisation, phantom: Phantom) -> Check | None:
-    """A warning when the phantom was found with doubts, else None."""
+    """A ``review`` check when the phantom was found with doubts, else None."""
     if not is_doubtful(loc):
         return None
     return Check(
@@ -119,7 +158,7 @@ def localisation_check(loc: Localisation, phantom: Phantom) -> Check | None:
         high=None,
         deviation=None,
         unit="ratio",
-        status="warning",
+        status="review",
         tolerance=(
             f"phantom found without doubts (pattern correlation ≥ {MIN_LOCALISATION_SCORE:g})"
         ),
@@ -146,7 +185,8 @@ def judge(
     CNR, linearity, uniformity, noise and the electron-density curve from the ROI
     statistics (:func:`noctis_lab.hu._measure.derive`, so measurements whose ROIs
     were replaced are consistent), runs the profile's checks, adds a localisation
-    warning when the phantom was found with doubts, gives each ROI the worst
+    ``review`` check when the phantom was found with doubts (the result's status is then
+    ``review``: no verdict on the scanner until the overlay is checked), gives each ROI the worst
     status of the checks that judged it, and writes the recommendations.
 
     Parameters
@@ -192,7 +232,7 @@ def judge(
     rois = tuple(
         r
         if (st := by_target.get((r.module, r.name))) is None
-        else dataclasses.replace(r, status=worst_status(st))
+        else dataclasses.replace(r, status=cast(RoiStatus, worst_status(st)))
         for r in meas.rois
     )
     return CalibrationResult(

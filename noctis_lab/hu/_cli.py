@@ -15,6 +15,7 @@ import argparse
 import getpass
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,33 +24,91 @@ from noctis_lab._errors import HistoryError
 __all__ = ["register"]
 
 
-def _analyze_handler(args: argparse.Namespace) -> int:
-    from noctis_lab.hu._analyze import analyze
+def _read_baseline(path: str | None) -> Any:
+    if path is None:
+        return None
+    from pathlib import Path
+
+    from noctis_lab._errors import ProfileError
     from noctis_lab.hu._result import CalibrationResult
 
-    baseline = None
-    if args.baseline is not None:
-        from pathlib import Path
+    p = Path(path)
+    try:
+        return CalibrationResult.from_json(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProfileError(f"--baseline {p} cannot be read: {exc}") from None
 
-        from noctis_lab._errors import ProfileError
 
-        p = Path(args.baseline)
-        try:
-            baseline = CalibrationResult.from_json(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ProfileError(f"baseline result {p} cannot be read: {exc}") from None
+def _phantom_series(args: argparse.Namespace, baseline: Any) -> tuple[list[Any], list[str]]:
+    """Analyse the series asked for, or every acquisition of a multi-series folder.
+
+    Returns the results and one line per acquisition that was skipped, with why.
+    """
+    from noctis_lab._errors import AmbiguousSeriesError, PhantomNotFoundError
+    from noctis_lab.dicom import list_acquisitions, load_series
+    from noctis_lab.hu._analyze import analyze
+
     centre = (args.centre[0], args.centre[1]) if args.centre is not None else None
-    result = analyze(
-        args.path,
-        phantom=args.phantom,
-        profile=args.profile,
-        baseline=baseline,
-        slice=args.slice,
-        centre=centre,
-        roll=args.roll,
-    )
+    manual = {"slice": args.slice, "centre": centre, "roll": args.roll}
+
+    def run(volume: Any) -> Any:
+        return analyze(
+            volume, phantom=args.phantom, profile=args.profile, baseline=baseline, **manual
+        )
+
+    if args.series:
+        return [run(load_series(args.path, series_uid=args.series))], []
+    try:
+        volume = load_series(args.path)
+    except AmbiguousSeriesError:
+        pass
+    else:
+        return [run(volume)], []
+    results, skipped = [], []
+    for acq in list_acquisitions(args.path):
+        uids = [s.uid for s in acq]
+        label = " + ".join(f"{s.uid} ({s.description or 'no description'})" for s in acq)
+        try:
+            results.append(run(load_series(args.path, series_uid=uids)))
+        except PhantomNotFoundError as exc:
+            skipped.append(f"{label}: {exc}")
+    if not results:
+        raise PhantomNotFoundError(
+            f"no phantom in any of the {len(skipped)} CT acquisitions of {args.path} "
+            f"({'; '.join(skipped)}); choose one with --series UID"
+        )
+    return results, skipped
+
+
+def _analyze_handler(args: argparse.Namespace) -> int:
+    baseline = _read_baseline(args.baseline)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results, skipped = _phantom_series(args, baseline)
+    # warnings about the files (a slice gap, a malformed tag) become one line each,
+    # and only when the command ran: an error stays the one line that explains it
+    for text in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
+        print(f"noctis-lab hu analyze: note: {text}", file=sys.stderr)
+    for line in skipped:
+        print(f"noctis-lab hu analyze: skipped {line}", file=sys.stderr)
+    outputs = [_record_and_plot(args, result) for result in results]
+    if args.json:
+        docs = [d for d, _ in outputs]
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        return 0
+    for result, (_, lines) in zip(results, outputs, strict=True):
+        if len(results) > 1:
+            print(f"\n=== series {result.series_uid}")
+        _print_result(result)
+        for line in lines:
+            print(line)
+    return 0
+
+
+def _record_and_plot(args: argparse.Namespace, result: Any) -> tuple[dict[str, Any], list[str]]:
+    """Record and plot one result as asked; its JSON document and the lines to print."""
+    lines: list[str] = []
     record_id = None
-    alert_note = None
     if args.record:
         try:
             from noctis_lab.hu.history import CalibrationHistory
@@ -63,29 +122,24 @@ def _analyze_handler(args: argparse.Namespace) -> int:
             close = getattr(history, "close", None)
             if callable(close):
                 close()
+        lines.append(f"\nrecorded as history record {record_id}")
         alert_note = _post_alert(result, record_id, args.db)
+        if alert_note is not None:
+            lines.append(alert_note)
     if args.plot is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         from noctis_lab.dicom import load_series
 
-        fig = result.plot_slice(load_series(args.path))
+        series = result.series_uid.split("+") if result.series_uid else None
+        fig = result.plot_slice(load_series(args.path, series_uid=series))
         fig.savefig(args.plot, dpi=110)
-    if args.json:
-        d = json.loads(result.to_json())
-        if record_id is not None:
-            d["record_id"] = record_id
-        print(json.dumps(d, indent=2))
-        return 0
-    _print_result(result)
+        lines.append(f"overlay written to {args.plot}")
+    d = json.loads(result.to_json())
     if record_id is not None:
-        print(f"\nrecorded as history record {record_id}")
-    if alert_note is not None:
-        print(alert_note)
-    if args.plot is not None:
-        print(f"overlay written to {args.plot}")
-    return 0
+        d["record_id"] = record_id
+    return d, lines
 
 
 def _post_alert(result: Any, record_id: int, db: str | None) -> str | None:
@@ -134,6 +188,14 @@ def _print_result(result: Any) -> None:
     print("\nrecommendations:")
     for line in result.recommendations:
         print(f"  - {line}")
+    if result.status == "review":
+        loc = result.localisation
+        print(
+            "\nto place the ROIs by hand: --slice N (reference module's central slice), "
+            "--centre X Y (pixels), --roll DEG; found here: --slice "
+            f"{loc.reference_slice} --centre {loc.centre_px[0]:.1f} {loc.centre_px[1]:.1f} "
+            f"--roll {loc.roll_deg:.1f}"
+        )
 
 
 def _phantoms_handler(args: argparse.Namespace) -> int:
@@ -199,16 +261,35 @@ def _register_analyze(sub: Any) -> None:
             "verdict; 2 when it could not run."
         ),
     )
-    p.add_argument("path", help="folder, zip or file of the DICOM series")
+    p.add_argument(
+        "path",
+        help=(
+            "folder, zip or file of the DICOM series; a folder with several series "
+            "analyses every phantom acquisition in it (one series per module is read "
+            "as one acquisition)"
+        ),
+    )
     p.add_argument(
         "--phantom",
-        default="catphan604",
-        help="phantom name or file (default catphan604; see 'noctis-lab hu phantoms')",
+        default="auto",
+        help=(
+            "phantom name or file (default: identified from the images; "
+            "see 'noctis-lab hu phantoms')"
+        ),
     )
     p.add_argument(
         "--profile",
-        default="seed",
-        help="tolerance profile name or file (default seed; see 'noctis-lab hu profiles')",
+        default=None,
+        help=(
+            "tolerance profile name or file (default: cbct for cone-beam series, else seed; "
+            "see 'noctis-lab hu profiles')"
+        ),
+    )
+    p.add_argument(
+        "--series",
+        action="append",
+        metavar="UID",
+        help="SeriesInstanceUID to analyse (repeat to read several series as one acquisition)",
     )
     p.add_argument(
         "--baseline",

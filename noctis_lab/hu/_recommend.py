@@ -28,6 +28,8 @@ __all__ = ["recommend"]
 
 #: Slope departures below this are not called a scale error (0.5%).
 SLOPE_NOTICE = 0.005
+#: Without a linearity criterion, a slope this far from 1 is called a scale error (2 %).
+SCALE_WITHOUT_CRITERION = 0.02
 #: Intercepts below this are not called an offset (HU).
 OFFSET_NOTICE = 3.0
 
@@ -65,6 +67,16 @@ def robust_line(lin: Linearity) -> tuple[float, float, list[str]]:
     return float(slope), float(icpt), out
 
 
+def _outside_linearity(checks: Sequence[Check], slope: float) -> bool:
+    """Whether ``slope`` (the line without outlying inserts) fails the linearity check too."""
+    for c in checks:
+        if c.kind == "linearity" and c.unit == "ratio":
+            below = c.low is not None and slope < c.low
+            above = c.high is not None and slope > c.high
+            return below or above
+    return True
+
+
 def _hu_checks(checks: Sequence[Check]) -> list[Check]:
     return [c for c in checks if c.kind in ("hu", "constancy_hu")]
 
@@ -75,7 +87,26 @@ def recommend(
     loc: Localisation,
     extra_notes: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Plain-language advice for the failures and warnings in ``checks``."""
+    """Plain-language advice for the failures and warnings in ``checks``.
+
+    Advice follows the checks: a scale error is named only when the linearity
+    check fails (or, with no linearity criterion, when the judged materials deviate
+    in proportion to density by 2 % or more), an offset with its size and sign. A
+    doubtful localisation gives only the localisation advice: no verdict on the
+    scanner, and no service advice, until the ROI overlay has been checked. The text
+    names no API or command-line option: each interface adds its own how-to.
+    """
+    if is_doubtful(loc):
+        doubts = [n for n in loc.notes if n.startswith("doubt")] or [
+            f"the insert pattern correlates only {loc.score:.3f} with the nominal values"
+        ]
+        return (
+            "Needs review: the phantom was found with doubts ("
+            + "; ".join(d.removeprefix("doubt: ") for d in doubts)
+            + "). No verdict is given on the scanner: check the ROI overlay, and if the ROIs "
+            "are off give the reference slice, the phantom centre or its roll by hand.",
+            *extra_notes,
+        )
     out: list[str] = []
     failing = [c for c in checks if c.status == "fail"]
     warning = [c for c in checks if c.status == "warning"]
@@ -83,16 +114,21 @@ def recommend(
     lin = meas.linearity
     scale_flag = False
     offset_flag = False
+    lin_judged = any(c.kind == "linearity" for c in checks)
     lin_bad = any(c.kind == "linearity" and c.status != "pass" for c in checks)
 
     outliers: list[str] = []
     if lin is not None:
         slope, intercept, outliers = robust_line(lin)
         slope_err = slope - 1.0
-        scale_flag = abs(slope_err) >= SLOPE_NOTICE and (lin_bad or bool(hu_bad))
-        offset_flag = (
-            abs(intercept) >= OFFSET_NOTICE and abs(slope_err) < SLOPE_NOTICE and bool(hu_bad)
-        )
+        scale_flag = (
+            lin_bad and _outside_linearity(checks, slope)
+            if lin_judged
+            else bool(hu_bad) and abs(slope_err) >= SCALE_WITHOUT_CRITERION
+        ) and abs(slope_err) >= SLOPE_NOTICE
+        if lin_bad and not scale_flag and outliers:
+            hu_bad = hu_bad or [c for c in checks if c.kind == "linearity"]
+        offset_flag = abs(intercept) >= OFFSET_NOTICE and not scale_flag and bool(hu_bad)
         if outliers and not lin_bad:
             # failures explained by outlying inserts alone are not a scanner pattern
             bad_materials = {c.target.split("(")[-1].rstrip(")") for c in hu_bad}
@@ -103,7 +139,8 @@ def recommend(
             light = min(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
             out.append(
                 f"Scale error: the CT numbers deviate in proportion to density (fit slope "
-                f"{slope:.3f}, i.e. {100 * slope_err:+.1f}%; the densest insert reads "
+                f"{slope:.3f} without outlying inserts, i.e. {100 * slope_err:+.1f}%; "
+                "the densest insert reads "
                 f"{dense[1] - dense[0]:+.0f} HU, the lightest {light[1] - light[0]:+.0f} HU "
                 f"from nominal; intercept {intercept:+.1f} HU). A uniform offset would not "
                 "do this: check that the protocol's kVp and reconstruction kernel are ones "
@@ -196,17 +233,6 @@ def recommend(
                 f"({c.status}). Check that the protocol matches the baseline acquisition; a "
                 "changed noise at the same protocol means changed dose or detector performance."
             )
-
-    if is_doubtful(loc):
-        doubts = [n for n in loc.notes if n.startswith("doubt")] or [
-            f"the insert pattern correlates only {loc.score:.3f} with the nominal values"
-        ]
-        out.append(
-            "Localisation doubt: "
-            + "; ".join(d.removeprefix("doubt: ") for d in doubts)
-            + ". Check the ROI overlay (result.plot_slice(volume)); if the ROIs are off, give "
-            "slice=, centre= or roll= to analyze()."
-        )
 
     if not failing and not warning:
         out.insert(0, "All criteria pass: no action needed.")

@@ -7,8 +7,9 @@ the calibration history stores. Every piece is a frozen dataclass with
 and draws itself (``plot_slice(volume)``, ``plot_linearity()``).
 
 Statuses are ``"pass"``, ``"warning"`` (within tolerance but beyond the profile's
-warning fraction of it) and ``"fail"``. A ROI that no criterion judged has status
-``"not_checked"``.
+warning fraction of it), ``"fail"`` and ``"review"`` ("needs review": the phantom was
+found with doubts, so no verdict is given on the scanner until a physicist has looked
+at the ROI overlay). A ROI that no criterion judged has status ``"not_checked"``.
 """
 
 from __future__ import annotations
@@ -41,14 +42,18 @@ __all__ = [
     "worst_status",
 ]
 
-Status = Literal["pass", "warning", "fail"]
+Status = Literal["pass", "warning", "fail", "review"]
 RoiStatus = Literal["pass", "warning", "fail", "not_checked"]
 
-_ORDER = {"pass": 0, "not_checked": 0, "warning": 1, "fail": 2}
+_ORDER = {"pass": 0, "not_checked": 0, "warning": 1, "fail": 2, "review": 3}
 
 
 def worst_status(statuses: Any) -> Status:
-    """The worst of several statuses (``fail`` > ``warning`` > ``pass``); ``pass`` if none."""
+    """The worst of several statuses (``review`` > ``fail`` > ``warning`` > ``pass``).
+
+    ``pass`` if there are none. ``review`` ranks first: a doubtful localisation leaves
+    every other verdict unconfirmed.
+    """
     worst = "pass"
     for s in statuses:
         if _ORDER.get(s, 0) > _ORDER[worst]:

@@ -7,10 +7,12 @@ from typing import Final
 
 __all__ = ["STATUS_COLOURS"]
 
-#: Verdict -> colour (``"#rrggbb"``): ``pass``, ``warning``, ``fail`` and ``not_checked``
-#: (a ROI no criterion judged). Read-only; callers that need a dict copy it.
+#: Verdict -> colour (``"#rrggbb"``): ``pass``, ``warning``, ``fail``, ``review`` (needs
+#: review: the phantom was found with doubts, no verdict yet) and ``not_checked`` (a ROI
+#: no criterion judged). Read-only; callers that need a dict copy it.
 STATUS_COLOURS: Final = MappingProxyType(
     {
+        "review": "#6a1b9a",
         "pass": "#2e7d32",
         "warning": "#ef8f00",
         "fail": "#c62828",

@@ -196,14 +196,16 @@ def test_no_files_found(tmp_path):
 def test_several_series_without_a_choice(make_series, tmp_path):
     one = make_series("two/a", description="Head 5mm")
     two = make_series("two/b", description="Abdomen 1mm", n=3)
-    with pytest.raises(AmbiguousSeriesError, match=r"2 CT series .*pass series_uid=") as info:
+    with pytest.raises(
+        AmbiguousSeriesError, match=r"2 CT series .*not one acquisition.*--series UID.*series_uid="
+    ) as info:
         load_series(tmp_path / "two")
     assert info.value.series == {one.series_uid: "Head 5mm", two.series_uid: "Abdomen 1mm"}
     assert "Abdomen 1mm, 3 slices" in str(info.value)
 
 
 def test_unknown_series_uid(axial_series):
-    with pytest.raises(NoFilesFoundError, match=r"series '1\.2\.3' is not in .*series found: "):
+    with pytest.raises(NoFilesFoundError, match=r"series 1\.2\.3 not in .*series found: "):
         load_series(axial_series.folder, series_uid="1.2.3")
 
 
@@ -223,3 +225,28 @@ def test_single_slice_without_thickness(kit, tmp_path):
 def test_workers_must_be_positive(axial_series):
     with pytest.raises(ValueError, match=r"workers must be at least 1, got 0"):
         load_series(axial_series.folder, workers=0)
+
+
+def test_header_claiming_a_huge_image_is_refused_before_allocating(make_series):
+    def huge(_k, ds):
+        ds.Rows = 65535
+        ds.Columns = 65535
+
+    series = make_series("huge", n=2, tweak=huge)
+    with pytest.raises(DicomError, match=r"claims 65535x65535 pixels per slice"):
+        load_series(series.folder)
+
+
+def test_zip_bomb_is_refused_before_unpacking(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.zip"
+    with (
+        zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("slice.dcm", "w", force_zip64=True) as member,
+    ):
+        block = b"\0" * (1 << 20)
+        for _ in range(64):  # 64 MiB of zeros packs to about 64 KiB
+            member.write(block)
+    with pytest.raises(DicomError, match=r"refused as a zip bomb"):
+        load_series(bomb)

@@ -17,17 +17,39 @@ from noctis_lab._errors import (
 from noctis_lab.hu import analyze, load_phantom
 
 
-def test_water_phantom_analysed_as_catphan(make):
+def _only_uniformity(result) -> None:
+    assert {r.module for r in result.rois} == {"CTP486"}
+    assert any("CTP404 module is not in the series" in n for n in result.localisation.notes)
+    assert result.uniformity is not None
+
+
+def test_water_phantom_analysed_as_catphan_measures_the_uniform_module(make):
+    # a uniform 200 mm cylinder is all a CatPhan's CTP486 shows: measured, and said so
     s = make("water", noise_sd_hu=3.0, seed=41)
-    with pytest.raises(PhantomNotFoundError, match=r"CTP404 module \(inserts .*Teflon.*\) was not"):
-        analyze(s.volume, "catphan604")
+    _only_uniformity(analyze(s.volume, "catphan604"))
 
 
-def test_series_missing_the_module(make):
+def test_series_with_only_the_uniformity_module(make):
     # only the uniformity module (CTP486 at -80 mm) is scanned
     s = make(noise_sd_hu=3.0, z_range_mm=(-100.0, -60.0), seed=42)
-    with pytest.raises(PhantomNotFoundError, match=r"may miss the CTP404 module"):
-        analyze(s.volume)
+    result = analyze(s.volume, "catphan604")
+    _only_uniformity(result)
+    centre = next(r for r in result.rois if r.name == "centre")
+    assert abs(centre.mean) < 1.5
+
+
+def test_patient_like_series_is_not_a_phantom(make):
+    # a body with structure but no insert ring and no uniform module
+    s = make(noise_sd_hu=3.0, seed=44)
+    hu = s.volume.hu.copy()
+    rng = np.random.default_rng(3)
+    n = hu.shape[1]
+    for _ in range(40):  # bone- and air-like blobs all over the slices
+        y, x = rng.integers(n // 4, 3 * n // 4, size=2)
+        hu[:, y - 6 : y + 6, x - 6 : x + 6] = rng.choice([-800.0, 900.0])
+    hu[:, n // 2 - 140 : n // 2 + 140, n // 2 - 3 : n // 2 + 3] = 700.0  # a "spine"
+    with pytest.raises(PhantomNotFoundError, match=r"not in the series.*nor is its uniform"):
+        analyze(dataclasses.replace(s.volume, hu=hu), "catphan604")
 
 
 def test_module_cut_off_by_series_end(make):
@@ -49,7 +71,7 @@ def test_air_only_series(catphan):
         hu=(-1000 + 5 * rng.standard_normal(catphan.volume.hu.shape)).astype(np.float32),
     )
     with pytest.raises(PhantomNotFoundError, match="no phantom body"):
-        analyze(air)
+        analyze(air, "catphan604")
 
 
 def test_nan_after_rescale(catphan):

@@ -63,9 +63,11 @@ def test_analyze_text_record_and_exit_codes(series_dir, tmp_path, capsys):
 
     with CalibrationHistory(db) as h:
         assert len(h.records()) == 1
+    # the wrong phantom forced: it ran (exit 0), but the verdict is "needs review"
+    assert main(["hu", "analyze", str(series_dir), "--phantom", "water"]) == 0
+    out = capsys.readouterr().out
+    assert "STATUS: REVIEW" in out and "not uniform" in out and "--slice" in out
     # could not run: exit 2 with one clear line
-    assert main(["hu", "analyze", str(series_dir), "--phantom", "water"]) == 2
-    assert "should be uniform but is not" in capsys.readouterr().err
     assert main(["hu", "analyze", str(series_dir), "--profile", "nope"]) == 2
     assert "unknown profile 'nope'" in capsys.readouterr().err
 

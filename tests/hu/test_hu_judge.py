@@ -72,7 +72,7 @@ def test_derive_is_idempotent_and_recomputes_after_replacement(located):
     assert merged.noise_hu == meas.noise_hu and merged.noise_roi == meas.noise_roi
 
 
-def test_judge_warns_on_doubtful_localisation(located):
+def test_judge_gives_review_on_doubtful_localisation(located):
     s, ph, placement, meas = located
     loc = dataclasses.replace(
         placement.localisation,
@@ -80,7 +80,7 @@ def test_judge_warns_on_doubtful_localisation(located):
     )
     res = judge(meas, ph, "seed", loc, scanner=s.volume.scanner)
     check = next(c for c in res.checks if c.id == "localisation")
-    assert check.status == "warning"
+    assert check.status == "review" and res.status == "review"
     assert any("test doubt about the roll" in t for t in res.recommendations)
 
 
@@ -114,7 +114,7 @@ def test_one_status_colour_table():
     from noctis_lab.hu._style import STATUS_COLOURS
     from noctis_lab.widgets import _style as widget_style
 
-    assert set(STATUS_COLOURS) == {"pass", "warning", "fail", "not_checked"}
+    assert set(STATUS_COLOURS) == {"pass", "warning", "fail", "review", "not_checked"}
     assert _plot.STATUS_COLOURS is STATUS_COLOURS
     assert _history_plot.STATUS_COLOURS is STATUS_COLOURS
     assert widget_style.STATUS_COLOURS is STATUS_COLOURS
