@@ -7,10 +7,15 @@
   refuse to run as root, so when this runs as root the server runs as an unprivileged user
   (``postgres`` when that account exists, else ``nobody``) through ``runuser``. Unix sockets
   are switched off: the only way in is TCP on 127.0.0.1 with a SCRAM-SHA-256 password.
-  Three roles with generated passwords: an admin (superuser, only used here), ``noctis``
-  (owns database ``noctis``: the calibration history and AI analyses) and ``mlflow`` (owns
-  database ``mlflow``: the tracking server's store). Each database refuses connections from
-  the other roles. The passwords are in ``<dir>/credentials.json`` (mode 0600).
+  Four roles with generated passwords: an admin (superuser, only used here),
+  ``noctis_owner`` (owns database ``noctis`` and its tables: the calibration history, AI
+  analyses, QA bot alerts; runs the migrations, only here), ``noctis`` (what the
+  application and the team connect as: ``SELECT`` and ``INSERT`` on the record tables and
+  nothing else, so it can neither change a record nor alter or disable the append-only
+  triggers, which only a table's owner may do) and ``mlflow`` (owns database ``mlflow``: the
+  tracking server's store). Each database refuses connections from the other roles. The
+  passwords are in ``<dir>/credentials.json`` (mode 0600). A cluster made before the owner
+  role existed is converted on the next ``up`` (its objects are reassigned to the owner).
 * an MLflow tracking server on PostgreSQL, serving (proxying) artifacts from
   ``<dir>/mlflow-artifacts``, with telemetry off and the Host header restricted to the
   loopback names. Its database URL (with the password) reaches it through the environment
@@ -54,6 +59,7 @@ __all__ = [
     "ServicesReport",
     "default_dir",
     "free_port",
+    "migrate_stores",
     "pg_bindir",
     "pg_url",
     "port_is_free",
@@ -68,6 +74,7 @@ HOST = "127.0.0.1"
 #: Role names in the services' cluster.
 ADMIN_ROLE = "noctis_admin"
 APP_ROLE = "noctis"
+OWNER_ROLE = "noctis_owner"
 MLFLOW_ROLE = "mlflow"
 
 _CREDENTIALS = "credentials.json"
@@ -415,6 +422,100 @@ class PostgresServer:
             return self.url(name)
         return self.url(name, owner, owner_password)
 
+    def ensure_app_database(
+        self,
+        name: str,
+        owner: str,
+        owner_password: str | None,
+        app: str,
+        app_password: str | None,
+    ) -> tuple[str, str]:
+        """Database ``name`` owned by ``owner``, used by ``app`` with SELECT and INSERT only.
+
+        The owner runs the migrations and owns every table (so only it, or a superuser,
+        may alter or disable their triggers); ``app`` may connect, read and append: no
+        ``UPDATE``, ``DELETE``, ``TRUNCATE``, ``TRIGGER`` or ``CREATE``. Objects ``app``
+        owned (a database set up before the owner role existed) are handed to ``owner``.
+        Idempotent.
+
+        Returns
+        -------
+        tuple of str
+            The owner's URL and the application's URL.
+        """
+        from psycopg import sql
+
+        self.ensure_database(name, owner, owner_password)
+        ident = sql.Identifier
+        with self.connect() as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (app,)).fetchone()
+            conn.execute(
+                sql.SQL(
+                    ("ALTER" if exists else "CREATE")
+                    + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
+                ).format(ident(app))
+            )
+            if app_password is not None:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        ident(app), sql.Literal(app_password)
+                    )
+                )
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(ident(name), ident(owner)))
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(ident(name), ident(app))
+            )
+        with self.connect(name) as conn:
+            for stmt in (
+                "REASSIGN OWNED BY {app} TO {owner}",
+                "ALTER SCHEMA public OWNER TO {owner}",
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                "GRANT USAGE ON SCHEMA public TO {app}",
+                "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {app}",
+                "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {app}",
+                "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                "GRANT SELECT, INSERT ON TABLES TO {app}",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
+                "GRANT USAGE, SELECT ON SEQUENCES TO {app}",
+            ):
+                conn.execute(sql.SQL(stmt).format(app=ident(app), owner=ident(owner)))
+        return self.url(name, owner, owner_password), self.url(name, app, app_password)
+
+
+def migrate_stores(owner_url: str) -> list[str]:
+    """Create or migrate every store's tables in one database, as its owner.
+
+    The calibration history runs its Alembic migrations; the AI store and the QA bot's
+    ``alerts_posted`` create their tables; on PostgreSQL every record table gets the
+    append-only triggers of :mod:`noctis_lab.records` (a no-op when present).
+
+    Returns
+    -------
+    list of str
+        The record tables present afterwards.
+    """
+    from sqlalchemy import inspect
+
+    from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.records import append_only_ddl
+    from noctis_lab.records._stores import PENDING
+
+    with CalibrationHistory(owner_url) as history:
+        engine = history._engine
+        from noctis_lab.ai._store import get_engine
+        from noctis_lab.alerts import _Store
+
+        get_engine(owner_url)  # creates the ai_* tables (the engine is cached by URL)
+
+        _Store(owner_url).close()
+        with engine.begin() as conn:
+            present = set(inspect(conn).get_table_names())
+            for table in sorted(set(PENDING) & present):
+                for stmt in append_only_ddl(table, conn.dialect.name):
+                    conn.exec_driver_sql(stmt)
+        return sorted(present)
+
 
 # ----------------------------------------------------------------------------- state files
 @dataclass(frozen=True)
@@ -475,13 +576,19 @@ def _credentials(lay: _Layout, create: bool) -> dict[str, Any]:
             raise ServiceError(
                 f"{lay.credentials} is readable by other users; run `chmod 600` on it"
             )
-        return creds
+        return _add_missing_roles(lay, creds) if create else creds
     if not create:
         return {}
-    creds = {
-        role: {"user": role, "password": secrets.token_urlsafe(24)}
-        for role in (ADMIN_ROLE, APP_ROLE, MLFLOW_ROLE)
-    }
+    creds = {}
+    return _add_missing_roles(lay, creds)
+
+
+def _add_missing_roles(lay: _Layout, creds: dict[str, Any]) -> dict[str, Any]:
+    """Give every role a generated password (older state folders lack the owner role)."""
+    missing = [r for r in (ADMIN_ROLE, OWNER_ROLE, APP_ROLE, MLFLOW_ROLE) if r not in creds]
+    if not missing:
+        return creds
+    creds = {**creds, **{r: {"user": r, "password": secrets.token_urlsafe(24)} for r in missing}}
     _write_private(lay.credentials, creds)
     return creds
 
@@ -833,9 +940,13 @@ def services_up(
         say(f"starting PostgreSQL on {HOST}:{pg_port}")
         server.start(timeout=timeout)
         actions.append("start postgresql")
-    # roles and databases: cheap, and repairs a half-finished first run
-    for db, role in (("noctis", APP_ROLE), ("mlflow", MLFLOW_ROLE)):
-        server.ensure_database(db, role, creds[role]["password"])
+    # roles, databases and schema: cheap, and repairs a half-finished first run
+    owner, app = creds[OWNER_ROLE], creds[APP_ROLE]
+    owner_url, _ = server.ensure_app_database(
+        "noctis", owner["user"], owner["password"], app["user"], app["password"]
+    )
+    migrate_stores(owner_url)  # new tables get the app's grants by default privileges
+    server.ensure_database("mlflow", MLFLOW_ROLE, creds[MLFLOW_ROLE]["password"])
     if not before.mlflow.running:
         say(f"starting the MLflow server on {HOST}:{mlflow_port}")
         ml = creds[MLFLOW_ROLE]

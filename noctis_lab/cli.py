@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from noctis_lab import _paths
 from noctis_lab._errors import NoctisError
@@ -29,11 +31,20 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "dashboards": ("noctis_lab.reports._dashboards_cli", "serve the Voila dashboards"),
     "lab": ("noctis_lab._lab", "start JupyterLab with collaboration and chat"),
     "alerts": ("noctis_lab._alerts_cli", "post QA alerts to chat rooms"),
+    "mlflow": ("noctis_lab._mlflow_cli", "open the MLflow UI on the project's store (runs view)"),
     "services": (
         "noctis_lab._services_cli",
         "shared PostgreSQL and MLflow server for a team (up/status/down/env)",
     ),
+    "verify": ("noctis_lab.records._cli", "check that no record was rewritten, deleted or moved"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr and exit 2, like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -42,7 +53,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     Only the subcommand named by ``only`` is imported and fully built; the others
     appear in the top-level help as one line each, so ``--help`` stays fast.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="noctis-lab",
         description="Noctis Lab: CT HU quality assurance and AI verification.",
     )
@@ -77,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _paths.pinned_home():
             return int(handler(args) or 0)
     except NoctisError as exc:
-        print(f"noctis-lab {command or ''}: error: {exc}".replace(" :", ":"), file=sys.stderr)
+        words = list(itertools.takewhile(lambda a: not a.startswith("-"), args_list))[:2]
+        where = " ".join(["noctis-lab", *words]) if command else "noctis-lab"
+        print(f"{where}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

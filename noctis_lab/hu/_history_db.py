@@ -151,6 +151,31 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for migrations; on SQLite with foreign keys off while it runs.
+
+    Re-creating a table that other tables reference (how SQLite alters a constraint)
+    is only possible with foreign keys off, which SQLite allows outside a transaction
+    only; the keys are checked before the commit (``PRAGMA foreign_key_check``).
+    """
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            conn = conn.execution_options(noctis_write=True)
+            with conn.begin():
+                yield conn
+                if raw is not None:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise HistoryError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = ON")
+
+
 def _alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
@@ -200,7 +225,7 @@ def upgrade(engine: Engine) -> str:
         return head
 
     def migrate() -> str:
-        with write_transaction(engine) as conn:
+        with _migration_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             if _current_revision(conn) != head:

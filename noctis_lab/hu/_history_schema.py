@@ -6,14 +6,18 @@ describe the same tables for queries and for Alembic's autogenerate, which is
 scoped to :data:`HISTORY_TABLES` so other areas' tables in the same database
 (the AI helper's ``ai_*`` tables) are left alone.
 
-Append-only is enforced twice:
+Every table is a record table of :mod:`noctis_lab.records`: hash-chained
+(``row_hash``, ``prev_hash``; rows are written with :func:`noctis_lab.records.append`)
+and append-only three times over:
 
 * in Python, by SQLAlchemy event hooks (:func:`install_guards`) that raise
   :class:`~noctis_lab.HistoryError` on any ORM flush that would update or delete
   a row and on any Core/ORM ``UPDATE`` or ``DELETE`` statement aimed at these
   tables;
-* in the database, by triggers created in the migration (SQLite and PostgreSQL),
-  so even a plain ``sqlite3``/``psql`` session cannot change or remove a record.
+* in the database, by triggers created in the migrations (SQLite and PostgreSQL),
+  so even a plain ``sqlite3``/``psql`` session cannot change or remove a record;
+* after the fact, by ``noctis-lab verify``, which recomputes the chains and names
+  any record rewritten, deleted or reordered behind the triggers' back.
 """
 
 from __future__ import annotations
@@ -31,13 +35,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
-from sqlalchemy.sql import Delete, Update
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from noctis_lab._errors import HistoryError
+from noctis_lab.records import guard_engine, mark_append_only, refuse_orm_changes
 
 __all__ = [
     "HISTORY_TABLES",
@@ -55,6 +57,10 @@ __all__ = [
 #: Alembic's version table for the history (its own, so other areas may keep theirs).
 VERSION_TABLE = "hu_alembic_version"
 
+#: The record statuses the table accepts ("review": localisation doubtful, needs review).
+STATUSES: tuple[str, ...] = ("pass", "warning", "fail", "review")
+STATUS_SQL = ", ".join(f"'{s}'" for s in STATUSES)
+
 _NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -70,7 +76,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
 
 
-class CalibrationRow(Base):
+class _Chained:
+    """The hash-chain columns every history table carries (see :mod:`noctis_lab.records`)."""
+
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class CalibrationRow(_Chained, Base):
     """One recorded calibration (``kind='calibration'``) or a correction of one."""
 
     __tablename__ = "hu_calibrations"
@@ -81,7 +94,7 @@ class CalibrationRow(Base):
             "(kind = 'calibration' AND supersedes IS NULL)",
             name="correction_links",
         ),
-        CheckConstraint("status IN ('pass', 'warning', 'fail')", name="status"),
+        CheckConstraint(f"status IN ({STATUS_SQL})", name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -115,7 +128,7 @@ class CalibrationRow(Base):
     result_json: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class RoiRow(Base):
+class RoiRow(_Chained, Base):
     """One ROI measurement of a recorded calibration."""
 
     __tablename__ = "hu_roi_measurements"
@@ -143,7 +156,7 @@ class RoiRow(Base):
     check_id: Mapped[str] = mapped_column(String(128), nullable=False, default="")
 
 
-class CheckRow(Base):
+class CheckRow(_Chained, Base):
     """One check (criterion applied to a measurement) of a recorded calibration."""
 
     __tablename__ = "hu_checks"
@@ -167,7 +180,7 @@ class CheckRow(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
-class ReviewRow(Base):
+class ReviewRow(_Chained, Base):
     """A review of a recorded calibration: who judged it, when, and the decision."""
 
     __tablename__ = "hu_reviews"
@@ -208,38 +221,15 @@ def include_object(
     return True
 
 
-def _refuse_flush(mapper: Mapper[Any], connection: Any, target: Any) -> None:
-    table = getattr(mapper.persist_selectable, "name", "?")
-    raise HistoryError(
-        f"the calibration history is append-only: refusing to change or delete "
-        f"{mapper.class_.__name__} id={getattr(target, 'id', None)} in table "
-        f"{table!r}; record a correction or a review instead"
-    )
-
+#: How the guards name this store, and what to do instead of a change.
+_WHAT = "the calibration history"
+_HINT = "record a correction or a review instead"
 
 for _cls in (CalibrationRow, RoiRow, CheckRow, ReviewRow):
-    event.listen(_cls, "before_update", _refuse_flush)
-    event.listen(_cls, "before_delete", _refuse_flush)
-
-
-def _refuse_statement(
-    conn: Any,
-    clauseelement: Any,
-    multiparams: Any,
-    params: Any,
-    execution_options: Any,
-) -> None:
-    if isinstance(clauseelement, Update | Delete):
-        table = getattr(clauseelement.table, "name", None)
-        if table in HISTORY_TABLES:
-            verb = "UPDATE" if isinstance(clauseelement, Update) else "DELETE"
-            raise HistoryError(
-                f"the calibration history is append-only: refusing {verb} on table "
-                f"{table!r}; record a correction or a review instead"
-            )
+    mark_append_only(Base.metadata.tables[_cls.__tablename__], what=_WHAT, hint=_HINT)
+    refuse_orm_changes(_cls)
 
 
 def install_guards(engine: Engine) -> None:
     """Refuse Core and ORM-bulk ``UPDATE``/``DELETE`` statements on the history tables."""
-    if not event.contains(engine, "before_execute", _refuse_statement):
-        event.listen(engine, "before_execute", _refuse_statement)
+    guard_engine(engine)

@@ -36,15 +36,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import String, Table, func, insert, select, type_coerce
+from sqlalchemy import String, Table, func, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from noctis_lab._errors import HistoryError
 from noctis_lab.hu._drift import DriftResult, detect_drift
-from noctis_lab.hu._history_cli import register_history_commands
 from noctis_lab.hu._history_db import default_url, open_engine, retrying, upgrade, write_transaction
 from noctis_lab.hu._history_schema import Base, CalibrationRow, CheckRow, ReviewRow, RoiRow
+from noctis_lab.records import append
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -62,7 +62,6 @@ __all__ = [
     "default_url",
     "detect_drift",
     "plot_trend",
-    "register_history_commands",
 ]
 
 #: Days after the latest calibration before a scanner is flagged overdue (monthly QA + grace).
@@ -393,11 +392,8 @@ _REV: Table = Base.metadata.tables[ReviewRow.__tablename__]
 
 
 def _new_id(conn: Connection, table: Table, values: dict[str, Any]) -> int:
-    """Insert one row and return its primary key."""
-    pk = conn.execute(insert(table).values(**values)).inserted_primary_key
-    if pk is None or pk[0] is None:  # pragma: no cover - every supported dialect reports it
-        raise HistoryError(f"the database did not report the id of the new {table.name} row")
-    return int(pk[0])
+    """Append one row to its hash chain and return its id."""
+    return append(conn, table, [values])[0]
 
 
 _RECORD_COLUMNS = [
@@ -518,10 +514,8 @@ class CalibrationHistory:
                         )
                 cal_id = _new_id(conn, _CAL, values)
                 rois, checks = _child_rows(result, cal_id)
-                if rois:
-                    conn.execute(insert(_ROI), rois)
-                if checks:
-                    conn.execute(insert(_CHK), checks)
+                append(conn, _ROI, rois)
+                append(conn, _CHK, checks)
                 return cal_id
 
         try:

@@ -39,6 +39,13 @@ class _TestServer(PostgresServer):
     def create_database(self) -> str:
         return self.ensure_database(f"noctis_test_{next(_counter)}")
 
+    def create_owned_database(self) -> tuple[str, str]:
+        """A fresh database set up like ``services up``: (owner URL, application URL)."""
+        n = next(_counter)
+        return self.ensure_app_database(
+            f"noctis_test_{n}", f"owner_{n}", "owner-pw", f"app_{n}", "app-pw"
+        )
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[_TestServer]:

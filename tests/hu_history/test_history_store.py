@@ -212,7 +212,7 @@ def test_postgresql_refuses_truncate(pg_server: Any) -> None:
 def test_migrations_ship_with_the_package() -> None:
     folder = resources.files("noctis_lab.hu") / "migrations"
     assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_upgrade_from_empty_and_idempotent_reopen(db_url: str) -> None:
@@ -223,13 +223,13 @@ def test_upgrade_from_empty_and_idempotent_reopen(db_url: str) -> None:
                 conn.dialect.has_table(conn, t) for t in (*HISTORY_TABLES, VERSION_TABLE)
             )
         with CalibrationHistory(db_url) as history:
-            assert history.revision == "0001"
+            assert history.revision == "0002"
             history.record(make_result(T0), "me")
         with CalibrationHistory(db_url) as again:  # re-open: nothing migrates twice
-            assert again.revision == "0001" and len(again) == 1
+            assert again.revision == "0002" and len(again) == 1
         with engine.connect() as conn:
             assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [
-                ("0001",)
+                ("0002",)
             ]
     finally:
         engine.dispose()

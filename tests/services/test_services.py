@@ -98,7 +98,7 @@ def test_up_binds_loopback_with_private_credentials(
     creds = services_dir / "credentials.json"
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
     passwords = {r["password"] for r in json.loads(creds.read_text()).values()}
-    assert len(passwords) == 3 and all(len(p) >= 32 for p in passwords)
+    assert len(passwords) == 4 and all(len(p) >= 32 for p in passwords)  # admin, owner, app, mlflow
     db = services.env["NOCTIS_DB_URL"]
     assert db.startswith("postgresql+psycopg://noctis:") and db.endswith(f":{pg.port}/noctis")
     assert services.env["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{ml.port}"
@@ -200,6 +200,65 @@ def test_calibration_history_on_the_services_postgres(services: ServicesReport) 
     assert back.operator == "physicist"
     assert back.result.id == result.id and back.result.scanner.key == "GE/Revolution/SVC-1"
     assert back.result.rois == result.rois
+
+
+def test_the_app_role_appends_only_and_an_owner_rewrite_is_named(
+    services: ServicesReport, services_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The team's role cannot change a record or the triggers; the owner can, and is caught."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from noctis_lab._services import OWNER_ROLE, pg_url
+    from noctis_lab.cli import main
+    from noctis_lab.hu.history import CalibrationHistory
+
+    app_url = services.env["NOCTIS_DB_URL"]
+    owner = json.loads((services_dir / "credentials.json").read_text())[OWNER_ROLE]
+    owner_url = pg_url(services.postgres.port or 0, "noctis", owner["user"], owner["password"])
+    with CalibrationHistory(app_url) as history:
+        rid = history.record(
+            make_result(datetime(2026, 3, 9, 8, 30), serial="SVC-2", offsets={"Teflon": 40.0}),
+            "physicist",
+        )
+        assert history.get(rid).status == "fail"
+    app, own = create_engine(app_url), create_engine(owner_url)
+    try:
+        with app.connect() as conn:
+            tables = set(
+                conn.exec_driver_sql(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tableowner = %(o)s",
+                    {"o": OWNER_ROLE},
+                ).scalars()
+            )
+        assert {"hu_calibrations", "ai_feedback", "alerts_posted"} <= tables
+        for sql, error in (
+            ("ALTER TABLE hu_calibrations DISABLE TRIGGER ALL", "must be owner"),
+            ("ALTER TABLE ai_feedback DISABLE TRIGGER USER", "must be owner"),
+            (f"UPDATE hu_calibrations SET status = 'pass' WHERE id = {rid}", "permission denied"),
+            ("UPDATE ai_feedback SET verdict = 'agree'", "permission denied"),
+            ("DELETE FROM alerts_posted", "permission denied"),
+            ("CREATE TABLE intruder (id int)", "permission denied"),
+        ):
+            with pytest.raises(DBAPIError, match=error), app.begin() as conn:
+                conn.exec_driver_sql(sql)
+        # even the owner meets the triggers on every record table ...
+        with pytest.raises(DBAPIError, match="append-only"), own.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE ai_feedback")
+        # ... until it disables them: a FAIL becomes a PASS
+        with own.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE hu_calibrations DISABLE TRIGGER USER")
+            conn.exec_driver_sql(f"UPDATE hu_calibrations SET status = 'pass' WHERE id = {rid}")
+            conn.exec_driver_sql("ALTER TABLE hu_calibrations ENABLE TRIGGER USER")
+    finally:
+        app.dispose()
+        own.dispose()
+    assert main(["verify", "--db", app_url, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "tampered"
+    assert [(f["table"], f["record_id"]) for f in report["findings"]] == [("hu_calibrations", rid)]
+    assert owner["password"] not in json.dumps(report)
 
 
 def test_clear_errors(
