@@ -134,22 +134,20 @@ def _sampled_slices(vol: Volume, c: Coarse, thickness_mm: float) -> np.ndarray:
     return body[::every]
 
 
-def _layout_score(vol: Volume, c: Coarse, ph: Phantom) -> tuple[float, str, int, float, float]:
-    """How well the phantom's ring layout explains the series; evidence, slice, z, roll."""
+def _layout_score(
+    vol: Volume, c: Coarse, ph: Phantom
+) -> tuple[float, str, float, tuple[float, float]]:
+    """How well the phantom's ring layout explains the series; evidence, z and centre."""
     ref = ph.module()
     ring, radius = ring_inserts(ref)
     scan = scan_ring(c, _sampled_slices(vol, c, ref.thickness_mm), ref)
+    nowhere = (math.nan, math.nan)
     if scan is None:
-        return math.nan, "no slice holds material", -1, math.nan, math.nan
+        return math.nan, "no slice holds material", math.nan, nowhere
     k = int(np.argmax(scan.strength))
     if not (scan.corr[k] >= 0.6 and scan.amp[k] >= 0.25):
-        return (
-            math.nan,
-            f"no {ref.name} ring (best pattern correlation {scan.corr[k]:.2f})",
-            -1,
-            math.nan,
-            math.nan,
-        )
+        why = f"no {ref.name} ring (best pattern correlation {scan.corr[k]:.2f})"
+        return math.nan, why, math.nan, nowhere
     s = int(scan.slices[k])
     img = np.asarray(vol.hu[s], dtype=np.float32)
     mat = img[img > BODY_HU]
@@ -178,18 +176,19 @@ def _layout_score(vol: Volume, c: Coarse, ph: Phantom) -> tuple[float, str, int,
     m, e = np.asarray(meas), np.asarray(exp)
     ok = np.isfinite(m)
     if ok.sum() < 4:
-        return math.nan, f"{ref.name} ring outside the image", s, math.nan, roll
+        return math.nan, f"{ref.name} ring outside the image", math.nan, nowhere
     r = float(np.corrcoef(m[ok], e[ok])[0, 1])
     return (
         r,
         f"{ref.name} ring on slice {s}: layout correlation {r:.3f} over {int(ok.sum())} positions",
-        s,
         float(vol.slice_positions[s]),
-        roll,
+        centre,
     )
 
 
-def _module_score(vol: Volume, c: Coarse, ph: Phantom, z_ref: float) -> tuple[int, str]:
+def _module_score(
+    vol: Volume, c: Coarse, ph: Phantom, z_ref: float, centre: tuple[float, float]
+) -> tuple[int, str]:
     """+1 per uniform module uniform at its offset, -1 per one seen there but not uniform.
 
     Either z direction counts (a phantom set up the other way round); a module with
@@ -205,10 +204,9 @@ def _module_score(vol: Volume, c: Coarse, ph: Phantom, z_ref: float) -> tuple[in
             z = z_ref + sign * m.z_offset_mm
             idx = np.flatnonzero(np.abs(pos - z) <= 0.4 * m.thickness_mm).astype(np.intp)
             idx = idx[c.material[idx] > 0.05]
-            start = body_start(c, int(idx[idx.size // 2])) if idx.size else None
-            if start is None:
+            if idx.size == 0:
                 continue
-            flags, _ = uniform_content(c, idx, start, 0.6 * min(ph.body.half_axes_mm))
+            flags, _ = uniform_content(c, idx, centre, 0.6 * min(ph.body.half_axes_mm))
             seen.append(1 if flags.mean() >= 0.5 else -1)
         if seen:
             best = max(seen)
@@ -285,11 +283,11 @@ def identify(vol: Volume, coarse: Coarse | None = None) -> Identification:
         ph = load_phantom(name)
         if not ring_inserts(ph.module())[0]:
             continue
-        layout, why, _s, z, _roll = _layout_score(vol, c, ph)
+        layout, why, z, centre = _layout_score(vol, c, ph)
         if math.isnan(layout):
             cands.append(Candidate(ph.name, ph.title, math.nan, 0, why))
             continue
-        mods, mwhy = _module_score(vol, c, ph, z)
+        mods, mwhy = _module_score(vol, c, ph, z, centre)
         cands.append(
             Candidate(ph.name, ph.title, layout, mods, why + (f"; {mwhy}" if mwhy else ""))
         )
