@@ -14,12 +14,15 @@ honoured (a measured value must then equal the expected value exactly).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from noctis_lab._errors import ProfileError
 from noctis_lab.hu._measure import Measurements
 from noctis_lab.hu._phantoms import Phantom
 from noctis_lab.hu._profiles import Criterion, Profile
-from noctis_lab.hu._result import CalibrationResult, Check, Status
+from noctis_lab.hu._result import CalibrationResult, Check, RoiMeasurement, Status
 
 __all__ = ["check_baseline", "judge", "run_checks"]
 
@@ -121,14 +124,174 @@ def check_baseline(profile: Profile, phantom: Phantom, baseline: CalibrationResu
         return
     if baseline is None:
         raise ProfileError(
-            f"profile {profile.name!r} judges constancy and needs a baseline result: "
-            "analyze(..., baseline=<the commissioning CalibrationResult>)"
+            f"profile {profile.name!r} judges constancy and needs a baseline result "
+            "(the commissioning result: --baseline RESULT_JSON on the command line, "
+            "baseline= in Python)"
         )
     if baseline.phantom != phantom.name:
         raise ProfileError(
             f"the baseline was measured on phantom {baseline.phantom!r}, "
             f"not {phantom.name!r}: constancy needs the same phantom"
         )
+
+
+@dataclass(frozen=True)
+class _Judging:
+    """What every per-kind check function needs."""
+
+    meas: Measurements
+    profile: Profile
+    baseline: CalibrationResult | None
+
+
+def _hu_bounds(
+    crit: Criterion, r: RoiMeasurement
+) -> tuple[float, float | None, float | None] | None:
+    """Expected value and accepted interval of a ``hu`` criterion for one ROI (None: n/a)."""
+    if crit.use_phantom_range:
+        if r.range_hu is None:
+            return None
+        lo, hi = r.range_hu
+        return (r.nominal_hu if r.nominal_hu is not None else 0.5 * (lo + hi)), lo, hi
+    exp = crit.expected if crit.expected is not None else r.nominal_hu
+    if exp is None:
+        return None
+    if crit.tolerance is not None:
+        return exp, exp - crit.tolerance, exp + crit.tolerance
+    return exp, crit.low, crit.high
+
+
+def _hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
+    out = []
+    for r in j.meas.rois:
+        if crit.materials is None and r.nominal_hu is None:
+            continue
+        if not crit.selects(r.material, r.role, r.nominal_hu):
+            continue
+        bounds = _hu_bounds(crit, r)
+        if bounds is None:
+            continue
+        exp, lo, hi = bounds
+        target = f"{r.module}/{r.name} ({r.material})"
+        cid = f"{crit.id}.{r.module}.{r.name}"
+        out.append(_check(j.profile, crit, cid, target, r.mean, exp, lo, hi, "HU"))
+    return out
+
+
+def _uniformity_checks(j: _Judging, crit: Criterion) -> list[Check]:
+    u = j.meas.uniformity
+    if u is None or crit.tolerance is None:
+        return []
+    t = crit.tolerance
+    return [
+        _check(
+            j.profile,
+            crit,
+            f"{crit.id}.{u.module}.{name}",
+            f"{u.module}/{name} minus centre",
+            edge - u.centre_hu,
+            0.0,
+            -t,
+            t,
+            "HU",
+        )
+        for name, edge in u.edges_hu.items()
+    ]
+
+
+def _noise_checks(j: _Judging, crit: Criterion) -> list[Check]:
+    m = j.meas
+    if m.noise_hu is None:
+        return []
+    target = f"noise SD in {m.noise_roi}"
+    return [
+        _check(
+            j.profile,
+            crit,
+            crit.id,
+            target,
+            m.noise_hu,
+            None,
+            crit.low,
+            crit.high,
+            "HU",
+            ref_for_warning=0.0,
+        )
+    ]
+
+
+def _linearity_checks(j: _Judging, crit: Criterion) -> list[Check]:
+    lin = j.meas.linearity
+    if lin is None:
+        return []
+    p = j.profile
+    if crit.metric == "slope":
+        exp = crit.expected if crit.expected is not None else 1.0
+        lo, hi = (
+            (exp - crit.tolerance, exp + crit.tolerance)
+            if crit.tolerance is not None
+            else (crit.low, crit.high)
+        )
+        target = f"slope of measured vs nominal HU ({len(lin.materials)} inserts)"
+        return [_check(p, crit, crit.id, target, lin.slope, exp, lo, hi, "ratio")]
+    if crit.metric == "max_deviation_pct":
+        target = f"largest deviation from the fit ({lin.max_deviation_material})"
+        return [
+            _check(
+                p,
+                crit,
+                crit.id,
+                target,
+                lin.max_deviation_pct,
+                None,
+                crit.low,
+                crit.high,
+                "%",
+                ref_for_warning=0.0,
+            )
+        ]
+    target = "R² of measured vs nominal HU"
+    return [_check(p, crit, crit.id, target, lin.r_squared, 1.0, crit.low, crit.high, "ratio")]
+
+
+def _constancy_hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
+    assert j.baseline is not None and crit.tolerance is not None
+    base = {(r.module, r.name): r for r in j.baseline.rois}
+    t = crit.tolerance
+    out = []
+    for r in j.meas.rois:
+        b = base.get((r.module, r.name))
+        if b is None or not crit.selects(r.material, r.role, r.nominal_hu):
+            continue
+        target = f"{r.module}/{r.name} ({r.material}) vs baseline"
+        cid = f"{crit.id}.{r.module}.{r.name}"
+        out.append(
+            _check(j.profile, crit, cid, target, r.mean, b.mean, b.mean - t, b.mean + t, "HU")
+        )
+    return out
+
+
+def _constancy_noise_checks(j: _Judging, crit: Criterion) -> list[Check]:
+    assert j.baseline is not None and crit.tolerance is not None
+    m, bn = j.meas, j.baseline.noise_hu
+    if m.noise_hu is None or bn is None:
+        return []
+    t = crit.tolerance * bn
+    target = f"noise SD in {m.noise_roi} vs baseline"
+    return [_check(j.profile, crit, crit.id, target, m.noise_hu, bn, bn - t, bn + t, "HU")]
+
+
+#: Criterion kind -> the function that applies it (one place per kind).
+_BY_KIND: Mapping[str, Callable[[_Judging, Criterion], list[Check]]] = MappingProxyType(
+    {
+        "hu": _hu_checks,
+        "uniformity": _uniformity_checks,
+        "noise": _noise_checks,
+        "linearity": _linearity_checks,
+        "constancy_hu": _constancy_hu_checks,
+        "constancy_noise": _constancy_noise_checks,
+    }
+)
 
 
 def run_checks(
@@ -139,6 +302,24 @@ def run_checks(
 ) -> tuple[tuple[Check, ...], list[str]]:
     """All checks of ``profile`` that apply, and notes on criteria that did not apply.
 
+    Parameters
+    ----------
+    meas : Measurements
+        What was measured.
+    phantom : Phantom
+        The phantom measured.
+    profile : Profile
+        The tolerance profile; each criterion is applied by the function of its kind.
+    baseline : CalibrationResult, optional
+        The commissioning result, for constancy criteria.
+
+    Returns
+    -------
+    checks : tuple of Check
+        One per criterion and measurement it applies to.
+    notes : list of str
+        Criteria that applied to nothing on this phantom or series.
+
     Raises
     ------
     ProfileError
@@ -146,187 +327,14 @@ def run_checks(
         or no criterion of the profile applies to this phantom.
     """
     check_baseline(profile, phantom, baseline)
+    judging = _Judging(meas, profile, baseline)
     checks: list[Check] = []
     skipped: list[str] = []
     for crit in profile.criteria:
-        before = len(checks)
-        if crit.kind == "hu":
-            for r in meas.rois:
-                if crit.materials is None and r.nominal_hu is None:
-                    continue
-                if not crit.selects(r.material, r.role, r.nominal_hu):
-                    continue
-                target = f"{r.module}/{r.name} ({r.material})"
-                exp: float | None
-                lo: float | None
-                hi: float | None
-                if crit.use_phantom_range:
-                    if r.range_hu is None:
-                        continue
-                    lo, hi = r.range_hu
-                    exp = r.nominal_hu if r.nominal_hu is not None else 0.5 * (lo + hi)
-                elif crit.tolerance is not None:
-                    exp = crit.expected if crit.expected is not None else r.nominal_hu
-                    if exp is None:
-                        continue
-                    lo, hi = exp - crit.tolerance, exp + crit.tolerance
-                else:
-                    lo_c, hi_c = crit.low, crit.high
-                    exp = crit.expected if crit.expected is not None else r.nominal_hu
-                    checks.append(
-                        _check(
-                            profile,
-                            crit,
-                            f"{crit.id}.{r.module}.{r.name}",
-                            target,
-                            r.mean,
-                            exp,
-                            lo_c,
-                            hi_c,
-                            "HU",
-                        )
-                    )
-                    continue
-                checks.append(
-                    _check(
-                        profile,
-                        crit,
-                        f"{crit.id}.{r.module}.{r.name}",
-                        target,
-                        r.mean,
-                        exp,
-                        lo,
-                        hi,
-                        "HU",
-                    )
-                )
-        elif crit.kind == "uniformity":
-            u = meas.uniformity
-            if u is not None and crit.tolerance is not None:
-                t = crit.tolerance
-                for name, edge in u.edges_hu.items():
-                    checks.append(
-                        _check(
-                            profile,
-                            crit,
-                            f"{crit.id}.{u.module}.{name}",
-                            f"{u.module}/{name} minus centre",
-                            edge - u.centre_hu,
-                            0.0,
-                            -t,
-                            t,
-                            "HU",
-                        )
-                    )
-        elif crit.kind == "noise":
-            if meas.noise_hu is not None:
-                checks.append(
-                    _check(
-                        profile,
-                        crit,
-                        crit.id,
-                        f"noise SD in {meas.noise_roi}",
-                        meas.noise_hu,
-                        None,
-                        crit.low,
-                        crit.high,
-                        "HU",
-                        ref_for_warning=0.0,
-                    )
-                )
-        elif crit.kind == "linearity":
-            lin = meas.linearity
-            if lin is not None:
-                if crit.metric == "slope":
-                    exp = crit.expected if crit.expected is not None else 1.0
-                    if crit.tolerance is not None:
-                        lo, hi = exp - crit.tolerance, exp + crit.tolerance
-                    else:
-                        lo, hi = crit.low, crit.high
-                    checks.append(
-                        _check(
-                            profile,
-                            crit,
-                            crit.id,
-                            f"slope of measured vs nominal HU ({len(lin.materials)} inserts)",
-                            lin.slope,
-                            exp,
-                            lo,
-                            hi,
-                            "ratio",
-                        )
-                    )
-                elif crit.metric == "max_deviation_pct":
-                    checks.append(
-                        _check(
-                            profile,
-                            crit,
-                            crit.id,
-                            f"largest deviation from the fit ({lin.max_deviation_material})",
-                            lin.max_deviation_pct,
-                            None,
-                            crit.low,
-                            crit.high,
-                            "%",
-                            ref_for_warning=0.0,
-                        )
-                    )
-                else:
-                    checks.append(
-                        _check(
-                            profile,
-                            crit,
-                            crit.id,
-                            "R² of measured vs nominal HU",
-                            lin.r_squared,
-                            1.0,
-                            crit.low,
-                            crit.high,
-                            "ratio",
-                        )
-                    )
-        elif crit.kind == "constancy_hu":
-            assert baseline is not None and crit.tolerance is not None
-            base = {(r.module, r.name): r for r in baseline.rois}
-            for r in meas.rois:
-                b = base.get((r.module, r.name))
-                if b is None or not crit.selects(r.material, r.role, r.nominal_hu):
-                    continue
-                t = crit.tolerance
-                checks.append(
-                    _check(
-                        profile,
-                        crit,
-                        f"{crit.id}.{r.module}.{r.name}",
-                        f"{r.module}/{r.name} ({r.material}) vs baseline",
-                        r.mean,
-                        b.mean,
-                        b.mean - t,
-                        b.mean + t,
-                        "HU",
-                    )
-                )
-        elif crit.kind == "constancy_noise":
-            assert baseline is not None and crit.tolerance is not None
-            if meas.noise_hu is not None and baseline.noise_hu is not None:
-                bn = baseline.noise_hu
-                t = crit.tolerance * bn
-                checks.append(
-                    _check(
-                        profile,
-                        crit,
-                        crit.id,
-                        f"noise SD in {meas.noise_roi} vs baseline",
-                        meas.noise_hu,
-                        bn,
-                        bn - t,
-                        bn + t,
-                        "HU",
-                    )
-                )
-        if len(checks) == before:
-            what = crit.description or crit.id
-            skipped.append(f"{profile.name}/{crit.id} ({what})")
+        got = _BY_KIND[crit.kind](judging, crit)
+        if not got:
+            skipped.append(f"{profile.name}/{crit.id} ({crit.description or crit.id})")
+        checks.extend(got)
     if not checks:
         raise ProfileError(
             f"no criterion of profile {profile.name!r} applies to phantom {phantom.name!r} "
