@@ -117,7 +117,12 @@ HU_NOTEBOOK = "hu_calibration.ipynb"
 Kind = Literal["calibration", "drift", "ai_status"]
 Outcome = Literal["posted", "dry_run", "already_posted", "noted", "failed"]
 
-_AI_LEVELS = {"fail": ("error",), "warning": ("warning",), "pass": ("excellent", "good")}
+_AI_LEVELS = {
+    "fail": ("error",),
+    "review": (),
+    "warning": ("warning",),
+    "pass": ("excellent", "good"),
+}
 _MAX_CHECKS = 6
 
 
@@ -162,8 +167,9 @@ class AlertConfig(BaseModel):
     rooms : AlertRooms
         Room per kind (``hu``: calibrations, ``drift``: drift alarms, ``ai``: AI status).
     notify_on : tuple of str
-        Calibration statuses to announce (``fail``, ``warning``, ``pass``); they also set
-        the AI statuses worth a message (``fail`` = ``error``).
+        Calibration statuses to announce (``fail``, ``review``, ``warning``, ``pass``;
+        ``review``: the phantom was found with doubts, so a physicist must look before
+        any verdict); they also set the AI statuses worth a message (``fail`` = ``error``).
     lookback_days : float
         Only records recorded within this many days are announced (default 14).
     open_path : str or None
@@ -175,7 +181,11 @@ class AlertConfig(BaseModel):
 
     chat_root: str = "."
     rooms: AlertRooms = Field(default_factory=AlertRooms)
-    notify_on: tuple[Literal["fail", "warning", "pass"], ...] = ("fail", "warning")
+    notify_on: tuple[Literal["fail", "review", "warning", "pass"], ...] = (
+        "fail",
+        "review",
+        "warning",
+    )
     lookback_days: float = Field(14.0, gt=0)
     open_path: str | None = None
 
@@ -183,7 +193,7 @@ class AlertConfig(BaseModel):
     @classmethod
     def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
-            raise ValueError("list at least one status (fail, warning, pass)")
+            raise ValueError("list at least one status (fail, review, warning, pass)")
         return tuple(dict.fromkeys(value))
 
     @field_validator("open_path")
@@ -535,17 +545,21 @@ def calibration_text(result: CalibrationResult, record_id: int | None = None) ->
     """The message announcing a calibration: verdict, what is out, and the advice.
 
     E.g. ``CT-RT-4 (Canon Aquilion Prime SP) FAILED its CatPhan 604 QA on 2026-11-20:
-    Water-equivalent +12.2 HU (tolerance 0 ± 5 HU). Recommendation: ...``
+    Water-equivalent +12.2 HU (tolerance 0 ± 5 HU). Recommendation: ...``; a doubtful
+    localisation reads ``... NEEDS REVIEW after its CatPhan 604 QA ...`` with no verdict.
     """
-    verdict = {"fail": "FAILED", "warning": "passed with WARNINGS", "pass": "PASSED"}.get(
-        result.status, result.status.upper()
-    )
+    verdict = {
+        "fail": "FAILED",
+        "review": "NEEDS REVIEW after",
+        "warning": "passed with WARNINGS",
+        "pass": "PASSED",
+    }.get(result.status, result.status.upper())
     head = f"{_scanner_name(result)} {verdict} its {result.phantom_title} QA on {_qa_date(result)}"
-    order = {"fail": 0, "warning": 1}
+    order = {"review": 0, "fail": 1, "warning": 2}
     bad = sorted(
         (c for c in result.checks if c.status in order), key=lambda c: order[str(c.status)]
     )
-    parts = [_check_text(c) + ("" if c.status == "fail" else " [warning]") for c in bad]
+    parts = [_check_text(c) + ("" if c.status == "fail" else f" [{c.status}]") for c in bad]
     if len(parts) > _MAX_CHECKS:
         parts = [*parts[:_MAX_CHECKS], f"and {len(parts) - _MAX_CHECKS} more"]
     text = head + (": " + "; ".join(parts) if parts else "") + "."

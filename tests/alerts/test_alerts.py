@@ -326,3 +326,16 @@ def test_ai_status_changes_are_posted_against_the_last_one_seen(home: Path) -> N
     assert "changed status from ERROR to WARNING" in messages(room)[-1]["body"]
     assert ai_run() == []
     assert len(messages(room)) == 3
+
+
+def test_a_calibration_that_needs_review_is_announced_as_such(analysed: Any) -> None:
+    from noctis_lab.alerts import AlertConfig, calibration_text
+    from noctis_lab.hu import analyze
+
+    base = analysed["pass"].result
+    assert "review" in AlertConfig().notify_on
+    doubtful = analyze(str(analysed["pass"].folder), base.phantom, roll=15.0)  # a wrong roll
+    assert doubtful.status == "review"
+    text = calibration_text(doubtful, 7)
+    assert " NEEDS REVIEW after its " in text and "[review]" in text
+    assert "FAILED" not in text and "vendor" not in text
