@@ -117,15 +117,24 @@ def _record_and_plot(args: argparse.Namespace, result: Any) -> tuple[dict[str, A
         operator = args.operator or getpass.getuser()
         history = CalibrationHistory(args.db) if args.db else CalibrationHistory()
         try:
-            record_id = history.record(result, operator=operator, notes=args.notes or "")
+            existing = history.recorded_as(result)  # same series, phantom and profile
+            record_id = existing
+            if existing is None:
+                record_id = history.record(result, operator=operator, notes=args.notes or "")
         finally:
             close = getattr(history, "close", None)
             if callable(close):
                 close()
-        lines.append(f"\nrecorded as history record {record_id}")
-        alert_note = _post_alert(result, record_id, args.db)
-        if alert_note is not None:
-            lines.append(alert_note)
+        if existing is not None:
+            lines.append(
+                f"\nalready recorded as history record {existing} (same series, phantom and "
+                "profile): nothing stored"
+            )
+        elif record_id is not None:
+            lines.append(f"\nrecorded as history record {record_id}")
+            alert_note = _post_alert(result, record_id, args.db)
+            if alert_note is not None:
+                lines.append(alert_note)
     if args.plot is not None:
         import matplotlib
 

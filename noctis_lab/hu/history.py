@@ -31,6 +31,7 @@ import dataclasses
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -45,6 +46,7 @@ from noctis_lab.hu._drift import DriftResult, detect_drift
 from noctis_lab.hu._history_db import default_url, open_engine, retrying, upgrade, write_transaction
 from noctis_lab.hu._history_schema import Base, CalibrationRow, CheckRow, ReviewRow, RoiRow
 from noctis_lab.records import append
+from noctis_lab.records._chain import chain_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -55,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DECISIONS",
     "DEFAULT_OVERDUE_DAYS",
+    "AlreadyRecordedWarning",
     "CalibrationHistory",
     "DriftResult",
     "HistoryRecord",
@@ -396,6 +399,38 @@ def _new_id(conn: Connection, table: Table, values: dict[str, Any]) -> int:
     return append(conn, table, [values])[0]
 
 
+class AlreadyRecordedWarning(UserWarning):
+    """:meth:`CalibrationHistory.record` stored nothing: the series is already recorded."""
+
+
+def _same_series(conn: Connection, values: dict[str, Any]) -> int | None:
+    """The calibration record of the same series, phantom, profile and version, if any."""
+    if not values["series_uid"]:
+        return None
+    hit = conn.execute(
+        select(_CAL.c.id)
+        .where(
+            _CAL.c.kind == "calibration",
+            _CAL.c.series_uid == values["series_uid"],
+            _CAL.c.phantom == values["phantom"],
+            _CAL.c.profile == values["profile"],
+            _CAL.c.profile_version == values["profile_version"],
+        )
+        .order_by(_CAL.c.id)
+        .limit(1)
+    ).scalar()
+    return None if hit is None else int(hit)
+
+
+def _already_message(result: CalibrationResult, rid: int) -> str:
+    version = f" {result.profile_version}" if result.profile_version else ""
+    return (
+        f"series {result.series_uid} ({result.phantom}, profile {result.profile}{version}) "
+        f"is already recorded as record {rid}: nothing stored "
+        f"(use correct({rid}, ...) to replace it, review({rid}, ...) to judge it)"
+    )
+
+
 _RECORD_COLUMNS = [
     "id",
     "time",
@@ -498,10 +533,18 @@ class CalibrationHistory:
         return f"CalibrationHistory({self.url!r}, revision={self.revision!r})"
 
     # -- writing -------------------------------------------------------------------
-    def _insert(self, values: dict[str, Any], result: CalibrationResult, what: str) -> int:
-        def write() -> int:
+    def _insert(
+        self, values: dict[str, Any], result: CalibrationResult, what: str
+    ) -> tuple[int, bool]:
+        """Store a calibration or correction: (its id, True), or (the existing id, False)."""
+
+        def write() -> tuple[int, bool]:
             with write_transaction(self._engine) as conn:
+                chain_lock(conn, _CAL)  # the duplicate checks and the append see one state
                 if values["kind"] == "calibration":
+                    same = _same_series(conn, values)
+                    if same is not None:
+                        return same, False
                     dup = conn.execute(
                         select(_CAL.c.id).where(
                             _CAL.c.result_uid == values["result_uid"], _CAL.c.kind == "calibration"
@@ -516,7 +559,7 @@ class CalibrationHistory:
                 rois, checks = _child_rows(result, cal_id)
                 append(conn, _ROI, rois)
                 append(conn, _CHK, checks)
-                return cal_id
+                return cal_id, True
 
         try:
             return retrying(write, what=what)
@@ -540,6 +583,14 @@ class CalibrationHistory:
             Mark it as the scanner's commissioning/baseline record (drift detection
             then judges later records against the marked ones).
 
+        Returns
+        -------
+        int
+            The new record's id; or, when this series is already recorded with the same
+            phantom, profile and profile version, that record's id: nothing is stored
+            and an :class:`AlreadyRecordedWarning` says so (a re-run notebook or batch
+            never duplicates a calibration; use :meth:`correct` to replace one).
+
         Raises
         ------
         HistoryError
@@ -556,7 +607,32 @@ class CalibrationHistory:
             baseline=baseline,
             supersedes=None,
         )
-        return self._insert(values, result, f"record result {result.id} of {result.scanner.key}")
+        rid, stored = self._insert(
+            values, result, f"record result {result.id} of {result.scanner.key}"
+        )
+        if not stored:  # the same series, phantom and profile: a no-op
+            warnings.warn(_already_message(result, rid), AlreadyRecordedWarning, stacklevel=2)
+        return rid
+
+    def recorded_as(self, result: CalibrationResult) -> int | None:
+        """The record that already holds this series with this phantom and profile, if any.
+
+        The same SeriesInstanceUID analysed with the same phantom, profile and profile
+        version is one calibration: :meth:`record` stores it once and afterwards
+        returns this id (with an :class:`AlreadyRecordedWarning`).
+        """
+        result = _require_result(result)
+        values = _calibration_values(
+            result,
+            kind="calibration",
+            operator="-",
+            notes="",
+            reason="",
+            baseline=False,
+            supersedes=None,
+        )
+        with self._engine.connect() as conn:
+            return _same_series(conn, values)
 
     def correct(self, record_id: int, result: CalibrationResult, operator: str, reason: str) -> int:
         """Store ``result`` as a correction of record ``record_id``; returns the new id.
@@ -589,7 +665,7 @@ class CalibrationHistory:
             baseline=bool(old["baseline"]),
             supersedes=int(record_id),
         )
-        return self._insert(values, result, f"record a correction of record {record_id}")
+        return self._insert(values, result, f"record a correction of record {record_id}")[0]
 
     def review(self, record_id: int, reviewer: str, decision: Decision, comment: str = "") -> int:
         """Record a review of record ``record_id``; returns the review id.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+import warnings
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -35,7 +37,7 @@ from noctis_lab.hu._history_schema import (
     include_name,
     include_object,
 )
-from noctis_lab.hu.history import CalibrationHistory
+from noctis_lab.hu.history import AlreadyRecordedWarning, CalibrationHistory
 
 T0 = datetime(2026, 1, 1, 9, 0, 0)
 KEY = "GE/Revolution/123"
@@ -84,10 +86,64 @@ def test_record_refuses_bad_input_and_duplicates(tmp_path: Path) -> None:
         with pytest.raises(HistoryError, match="stores CalibrationResult objects, got dict"):
             history.record(result.to_dict(), operator="me")  # type: ignore[arg-type]
         rid = history.record(result, operator="me")
-        with pytest.raises(HistoryError, match=f"already recorded as record {rid}"):
-            history.record(result, operator="me")
-        with pytest.raises(HistoryError, match=r"no calibration record 99 .*from 1 to 1"):
+        # the same result without a series UID cannot be told apart by series: refused
+        bare = dataclasses.replace(result, series_uid="", id="bare-analysis")
+        bare_id = history.record(bare, operator="me")
+        with pytest.raises(HistoryError, match=f"already recorded as record {bare_id}"):
+            history.record(bare, operator="me")
+        with pytest.raises(HistoryError, match=r"no calibration record 99 .*from 1 to 2"):
             history.get(99)
+        assert len(history) == 2 and rid == 1
+
+
+# --------------------------------------------------------------------- idempotent recording
+def test_recording_a_series_again_is_a_no_op_with_a_message(db_url: str) -> None:
+    """Issue 15: a re-run notebook records the same series once; corrections stay linked."""
+    result = make_result(T0)
+    with CalibrationHistory(db_url) as history:
+        assert history.recorded_as(result) is None
+        rid = history.record(result, "me")
+        # a new analysis of the same series (new result id), same phantom and profile
+        again = dataclasses.replace(result, id="another-analysis")
+        assert history.recorded_as(again) == rid
+        with pytest.warns(AlreadyRecordedWarning, match=rf"already recorded as record {rid}"):
+            assert history.record(again, "me") == rid
+        assert len(history) == 1
+        # another profile version, phantom or series is another calibration
+        for other in (
+            dataclasses.replace(again, id="a2", profile_version="2.0"),
+            dataclasses.replace(again, id="a3", profile="other-profile"),
+            make_result(T0, series_uid="1.2.3.999"),
+        ):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert history.record(other, "me") not in (None, rid)
+        assert len(history) == 4
+        # a correction and a review of the first record are linked records, as before
+        cid = history.correct(rid, again, "me", "ROI moved off the bead")
+        history.review(cid, "lead", "approved")
+        assert history.get(cid).supersedes == rid and len(history) == 5
+        with pytest.warns(AlreadyRecordedWarning):
+            assert history.record(result, "me") == rid
+        assert len(history) == 5
+
+
+def test_cli_says_when_a_series_is_already_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from noctis_lab.cli import main
+    from noctis_lab.hu.synthetic import generate, write
+
+    series = tmp_path / "series"
+    write(generate("catphan604", matrix=256, pixel_size_mm=1.0, slice_thickness_mm=5.0), series)
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    argv = ["hu", "analyze", str(series), "--record", "--operator", "me", "--db", db]
+    assert main(argv) == 0
+    assert "recorded as history record 1" in capsys.readouterr().out
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "already recorded as history record 1" in out and "nothing stored" in out
+    with CalibrationHistory(db) as history:
         assert len(history) == 1
 
 
