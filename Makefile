@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NOCTIS_HOME
 
-.PHONY: help setup lab test lint format bench demo chromium postgresql clean doctor report dashboards services
+.PHONY: help setup lab test lint format bench demo chromium postgresql bubblewrap clean doctor report dashboards services
 
 help:
 	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
@@ -74,13 +74,22 @@ postgresql:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# bubblewrap (Debian) for the AI sandbox: untrusted TorchScript / torch.export model files
+# are checked and evaluated only in a worker without network or write access.
+bubblewrap:
+	@if command -v bwrap >/dev/null 2>&1; then :; else \
+		echo "Installing Debian's bubblewrap for the AI model sandbox"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap >/dev/null; \
+	fi
+
 # A throwaway JupyterHub (own venv + configurable-http-proxy) for the multi-user test;
 # kept out of the project venv on purpose (docs/jupyterhub/README.md).
 $(HUB_STAMP): $(STAMP) docs/jupyterhub/make_test_env.sh
 	sh docs/jupyterhub/make_test_env.sh $(CURDIR)/$(HUB_ENV) >/dev/null
 	@touch $@
 
-test: $(DEMO_STAMP) $(HUB_STAMP) chromium postgresql
+test: $(DEMO_STAMP) $(HUB_STAMP) chromium postgresql bubblewrap
 	NOCTIS_JUPYTERHUB=$(CURDIR)/$(HUB_ENV)/venv/bin/jupyterhub \
 	NOCTIS_CHP=$(CURDIR)/$(HUB_ENV)/chp/node_modules/.bin/configurable-http-proxy \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

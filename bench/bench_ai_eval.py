@@ -47,6 +47,7 @@ def main() -> None:
     from noctis_lab.ai import ModelSpec, load_model, load_test_set, save_model
     from noctis_lab.ai._demo_data import make_batch, write_test_set
     from noctis_lab.ai._nets import train_network
+    from noctis_lab.ai._runners import TorchRunner
 
     torch.set_num_threads(2)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ai-"))
@@ -60,20 +61,22 @@ def main() -> None:
         net = train_network(factory, train.images, target.astype(np.float32), epochs=1, seed=0)
         spec = save_model(
             net,
-            tmp / f"{task}.pt2",
+            tmp / f"{task}.safetensors",
             ModelSpec(
                 task=task,
+                format="safetensors",
                 factory=factory,
                 output_shape=(1, 1) if task == "classification" else (1, 1, 64, 64),
             ),
         )
-        module = load_model(tmp / f"{task}.pt2", spec)
+        module = load_model(tmp / f"{task}.safetensors", spec)  # in-process weights
         ts = load_test_set(write_test_set(tmp / task, task, n, seed=3))  # type: ignore[arg-type]
 
         results.append(_measure(task, module, spec, ts, tmp, args.repeat))
         if task == "segmentation":
             _distance_peer(module, ts)
-            unet, spec256, ts256 = _unet_row(module, spec, ts, args.n_unet)
+            assert isinstance(module, TorchRunner)
+            unet, spec256, ts256 = _unet_row(module.module, spec, ts, args.n_unet)
             results.append(_measure("seg UNet 256²", unet, spec256, ts256, tmp, args.repeat))
     print(
         f"{'row':15} {'cases':>6} {'bare loop s':>12} {'harness s':>10} {'ratio':>7} "

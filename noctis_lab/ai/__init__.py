@@ -1,10 +1,13 @@
 """AI model verification and reporting: registry, file checks, evaluation, status, feedback.
 
-Models are registered in MLflow (aliases ``@champion`` / ``@candidate`` and ``noctis.*``
-tags) with their spec and SHA-256; every load goes through safe checks. Evaluations compute
+Models are registered in MLflow as pyfunc models (aliases ``@champion`` / ``@candidate``
+and ``noctis.*`` tags) with their spec and SHA-256; no model file runs code in our process
+(safetensors / weights-only state dicts into trusted architectures, ONNX in onnxruntime,
+TorchScript and ``torch.export`` only in a bubblewrap sandbox). Evaluations compute
 Metrics-Reloaded-style metrics with MONAI and scikit-learn, bootstrap 95% CIs over cases,
-and are logged as MLflow runs. Status combines file checks, the latest evaluation, recent
-analyses and a CUSUM on the run history; an error is never hidden.
+and are logged as MLflow runs with the model and the test set as inputs. Status is per
+model version and test set: file checks, the latest evaluation, recent analyses and a
+degradation test that includes the baseline's uncertainty; an error is never hidden.
 
 Heavy libraries (torch, mlflow, monai, sklearn, matplotlib) load lazily, on first use.
 """
@@ -60,6 +63,7 @@ from noctis_lab.ai._status import (
     DriftResult,
     ModelStatus,
     StatusThresholds,
+    compare_runs,
     cusum_drift,
     metric_history,
     model_status,
@@ -96,6 +100,7 @@ __all__ = [
     "check_model",
     "check_model_file",
     "classification_metrics",
+    "compare_runs",
     "cusum_drift",
     "db_url",
     "describe_output",

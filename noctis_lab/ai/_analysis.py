@@ -176,7 +176,9 @@ class Analyzer:
                 out = self.module(torch.from_numpy(arr)[None, None]).numpy()
             if not np.isfinite(out).all():
                 raise ValueError("model output holds NaN or infinite values")
-            findings, conf = describe_output(self.spec, out, spacing)
+            from noctis_lab.ai._evaluate import apply_activation
+
+            findings, conf = describe_output(self.spec, apply_activation(out, self.spec), spacing)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - t0
@@ -294,25 +296,67 @@ def record_feedback(
 ) -> int:
     """Append a clinician's feedback on a result; return its id.
 
-    ``verdict`` is ``agree``, ``false_positive`` or ``false_negative``; ``rating`` 1-5.
+    ``verdict`` is ``agree``, ``false_positive`` or ``false_negative``; ``rating`` 1-5;
+    ``user`` the identity of the person giving it (the logged-in user on a dashboard):
+    required. A double submit (the same user, model version, result, verdict, rating and
+    comment: on the same ``analysis_id``, or within ``DUPLICATE_WINDOW`` without one) is
+    not stored twice: the first record's id is returned.
+
+    Raises
+    ------
+    IdentityError
+        ``user`` is empty: anonymous feedback is refused.
+    ValueError
+        Unknown verdict or a rating outside 1..5.
     """
+    from noctis_lab._errors import IdentityError
+
+    who = (user or "").strip()
+    if not who:
+        raise IdentityError(
+            f"feedback on {model_name} v{model_version} refused: no user identity given "
+            "(anonymous feedback is not recorded)"
+        )
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
     if rating is not None and (isinstance(rating, bool) or rating not in range(1, 6)):
         raise ValueError(f"rating must be an integer 1..5, not {rating!r}")
-    return append_row(
-        ai_feedback,
-        {
-            "model_name": model_name,
-            "model_version": str(model_version),
-            "verdict": verdict,
-            "rating": rating,
-            "comment": comment,
-            "analysis_id": analysis_id,
-            "user": user,
-        },
-        url=db_url,
+    row = {
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "verdict": verdict,
+        "rating": rating,
+        "comment": comment,
+        "analysis_id": analysis_id,
+        "user": who,
+    }
+    earlier = _same_feedback(row, db_url)
+    if earlier is not None:
+        return earlier
+    return append_row(ai_feedback, row, url=db_url)
+
+
+#: Identical feedback without a result id within this time counts as a double submit.
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+
+def _same_feedback(row: dict[str, Any], db_url: str | None) -> int | None:
+    c = ai_feedback.c
+    q = select(c.id).where(
+        c.model_name == row["model_name"],
+        c.model_version == row["model_version"],
+        c.verdict == row["verdict"],
+        c.comment == row["comment"],
+        c.user == row["user"],
+        c.rating.is_(None) if row["rating"] is None else c.rating == row["rating"],
     )
+    if row["analysis_id"] is None:
+        q = q.where(c.analysis_id.is_(None), c.created_at >= utcnow() - DUPLICATE_WINDOW)
+    else:
+        q = q.where(c.analysis_id == row["analysis_id"])
+    with get_engine(db_url).connect() as conn:
+        found = conn.execute(q.order_by(c.id).limit(1)).scalar()
+    return None if found is None else int(found)
 
 
 @dataclass(frozen=True)

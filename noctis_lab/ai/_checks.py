@@ -1,10 +1,11 @@
 """Model file checks and the safe loader.
 
 Order (each step reported): the file exists and is not empty; its SHA-256 matches the
-registered one; it loads without unpickling arbitrary code (``torch.jit.load``,
-``torch.export.load``, or ``torch.load(weights_only=True)`` + ``load_state_dict(strict=True)``
-into a network built by our own named factory); a dummy input gives the declared output
-shape and dtype with finite values in the declared range; two runs agree.
+registered one; it opens without running code in our process (safetensors or
+``torch.load(weights_only=True)`` + ``load_state_dict(strict=True)`` into a network built
+from trusted code named at registration; ONNX through onnxruntime; TorchScript and
+``torch.export`` files only inside the sandboxed worker); a dummy input gives the declared
+output shape and dtype with finite values in the declared range; two runs agree.
 
 A file whose hash does not match is never loaded.
 """
@@ -12,17 +13,24 @@ A file whose hash does not match is never loaded.
 from __future__ import annotations
 
 import json
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from noctis_lab._errors import ModelCheckError
+from noctis_lab.ai._runners import ModelRunner, SandboxRunner, TorchRunner, onnx_runner
 from noctis_lab.ai._spec import ModelSpec, sha256_file, spec_sidecar
 from noctis_lab.ai._types import Issue, Status, worst_status
 
-__all__ = ["CheckItem", "CheckReport", "check_model_file", "load_model", "sniff_format"]
+__all__ = [
+    "FORMAT_HANDLING",
+    "CheckItem",
+    "CheckReport",
+    "check_model_file",
+    "load_model",
+    "sniff_format",
+]
 
 CheckState = Literal["pass", "fail", "skipped"]
 
@@ -89,14 +97,29 @@ class CheckReport:
         return json.dumps(self.to_dict(), indent=2)
 
 
+def _is_safetensors(p: Path) -> bool:
+    """A safetensors file: 8-byte little-endian header length, then a JSON object."""
+    with p.open("rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return head[8:9] == b"{" and 0 < n <= p.stat().st_size - 8
+
+
 def sniff_format(path: str | Path) -> str:
     """Guess how a model file is stored without loading it.
 
-    Returns ``"torchscript"`` (zip with ``code/``), ``"export"`` (a ``.pt2`` archive),
-    ``"state_dict"`` (a ``torch.save`` zip) or ``"legacy"`` (not a zip: a bare pickle stream,
-    which only ``torch.load(weights_only=True)`` may touch).
+    Returns ``"safetensors"``, ``"onnx"`` (by its ``.onnx`` suffix), ``"torchscript"`` (zip
+    with ``code/``), ``"export"`` (a ``.pt2`` archive), ``"state_dict"`` (a ``torch.save``
+    zip) or ``"legacy"`` (not a zip: a bare pickle stream, which only
+    ``torch.load(weights_only=True)`` may touch).
     """
     p = Path(path)
+    if _is_safetensors(p):
+        return "safetensors"
+    if p.suffix.lower() == ".onnx":
+        return "onnx"
     if not zipfile.is_zipfile(p):
         return "legacy"
     with zipfile.ZipFile(p) as zf:
@@ -108,71 +131,93 @@ def sniff_format(path: str | Path) -> str:
     return "state_dict"
 
 
-def load_model(path: str | Path, spec: ModelSpec | None = None) -> Any:
-    """Load a model file safely and return a callable module in eval mode.
+#: Where each format is loaded: weights and graphs here, files that may carry code only in
+#: the sandboxed worker.
+FORMAT_HANDLING: dict[str, str] = {
+    "safetensors": "accepted: tensors only (safetensors), architecture from trusted code",
+    "state_dict": "accepted: torch.load(weights_only=True), architecture from trusted code",
+    "onnx": "accepted: graph only, run by onnxruntime",
+    "torchscript": "sandboxed: loaded and run only in the bubblewrap worker",
+    "export": "sandboxed: loaded and run only in the bubblewrap worker",
+    "legacy": "refused unless a tensor-only state dict (torch.load weights_only=True)",
+}
+
+
+def load_model(path: str | Path, spec: ModelSpec | None = None) -> ModelRunner:
+    """Open a model file safely and return a runner (callable like a module).
 
     Parameters
     ----------
     path : str or Path
-        TorchScript file, ``torch.export`` archive, or ``torch.save`` state dict.
+        A weights file (``safetensors`` / ``state_dict``, with the architecture named in
+        ``spec.factory``), an ONNX file, or a TorchScript / ``torch.export`` file.
     spec : ModelSpec, optional
-        Declared format (and ``factory`` for state dicts); without it the format is sniffed.
+        Declared format (and ``factory`` for weights); without it the format is sniffed.
+
+    Returns
+    -------
+    ModelRunner
+        :class:`TorchRunner` or :class:`OnnxRunner` (in our process), or
+        :class:`SandboxRunner` for TorchScript / ``torch.export``: those files are never
+        loaded in this process, only in the sandboxed worker when the runner is run.
 
     Raises
     ------
     ModelCheckError
-        The file cannot be loaded safely; the message says why. Nothing in the file is
-        executed by Python's unpickler.
+        The file cannot be opened safely; the message says why. Nothing in the file is
+        executed by Python's unpickler in this process.
     """
-    import torch
-
     p = Path(path)
     found = sniff_format(p)
     fmt = spec.format if spec is not None else ("state_dict" if found == "legacy" else found)
     if found == "legacy" and fmt != "state_dict":
-        raise ModelCheckError(f"{p}: not a {fmt} archive (not a zip file)")
-    if fmt == "torchscript":
-        if found != "torchscript":
-            raise ModelCheckError(f"{p}: declared TorchScript but the file is a {found} archive")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(p), map_location="cpu")
-        except Exception as exc:
-            raise ModelCheckError(f"{p}: TorchScript load failed: {_short(exc)}") from exc
-    elif fmt == "export":
-        try:
-            module = torch.export.load(str(p)).module()
-        except Exception as exc:
-            raise ModelCheckError(f"{p}: torch.export load failed: {_short(exc)}") from exc
-        return module
-    else:
-        try:
-            state = torch.load(str(p), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ModelCheckError(
-                f"{p}: refused by the safe loader (torch.load weights_only=True): {_short(exc)}"
-            ) from exc
-        if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-        ):
-            raise ModelCheckError(f"{p}: not a state dict (a mapping of names to tensors)")
-        if spec is None or spec.factory is None:
-            raise ModelCheckError(
-                f"{p}: a state dict needs a declared factory (ModelSpec.factory) to build the "
-                "network; none given"
-            )
-        from noctis_lab.ai._nets import build_network
+        raise ModelCheckError(f"{p}: not a {fmt} file (a bare pickle stream or unknown bytes)")
+    if fmt in ("torchscript", "export"):
+        if found != fmt:
+            raise ModelCheckError(f"{p}: declared {fmt} but the file is a {found} file")
+        return SandboxRunner(p, fmt)
+    if fmt == "onnx":
+        return onnx_runner(p)
+    if fmt == "safetensors" and found != "safetensors":
+        raise ModelCheckError(f"{p}: declared safetensors but the file is a {found} file")
+    state = _read_tensors(p, fmt)
+    if spec is None or spec.factory is None:
+        raise ModelCheckError(
+            f"{p}: a weights file needs its architecture (ModelSpec.factory: a built-in "
+            "name, 'package.module:callable' or an entry point); none given"
+        )
+    from noctis_lab.ai._nets import build_network
 
-        module = build_network(spec.factory)
-        try:
-            module.load_state_dict(state, strict=True)
-        except Exception as exc:
-            raise ModelCheckError(
-                f"{p}: state dict does not fit {spec.factory}: {_short(exc)}"
-            ) from exc
+    module = build_network(spec.factory)
+    try:
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise ModelCheckError(f"{p}: weights do not fit {spec.factory}: {_short(exc)}") from exc
     module.eval()
-    return module
+    return TorchRunner(module)
+
+
+def _read_tensors(p: Path, fmt: str) -> dict[str, Any]:
+    import torch
+
+    try:
+        if fmt == "safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(p), device="cpu")
+        else:
+            state = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelCheckError(
+            f"{p}: refused by the safe loader "
+            f"({'safetensors' if fmt == 'safetensors' else 'torch.load weights_only=True'}): "
+            f"{_short(exc)}"
+        ) from exc
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ModelCheckError(f"{p}: not a state dict (a mapping of names to tensors)")
+    return state
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -268,20 +313,41 @@ def check_model_file(
         )
     else:
         checks.append(CheckItem("sha256", "pass", digest))
-    # 3. safe load
+    # 3. safe load; a sandboxed format is loaded and run (dummy input, twice) in one worker
+    x = None
+    outs: tuple[Any, ...] = ()
     try:
-        module = load_model(p, spec)
+        runner = load_model(p, spec)
+        if spec is not None:
+            x = _dummy_input(spec).numpy()
+        if isinstance(runner, SandboxRunner):
+            import numpy as np
+
+            outs = runner.run(
+                x if x is not None else np.zeros((0,), np.float32), repeat=2 * (x is not None)
+            )
     except ModelCheckError as exc:
         return fail(
             "load",
             "unsafe_or_corrupt",
             str(exc),
             "The model file cannot be loaded safely: it is corrupt, truncated, not a model, "
-            "or contains code the safe loader refuses to run.",
+            "refused by the safe loader, or failed inside the sandbox.",
         )
-    checks.append(CheckItem("load", "pass", f"loaded as {sniff_format(p)}"))
+    checks.append(CheckItem("load", "pass", _load_detail(runner, p, spec)))
+    if runner.where == "sandbox":
+        issues.append(
+            Issue(
+                "sandboxed_format",
+                "good",
+                f"The file is {sniff_format(p)}, a format that can carry code; it is only "
+                "ever loaded and run in the sandboxed worker. Safer: safetensors weights with "
+                "an installed architecture, or ONNX.",
+                "file",
+            )
+        )
     # 4. dummy input
-    if spec is None:
+    if spec is None or x is None:
         checks.append(CheckItem("output", "skipped", "no declared input/output spec"))
         checks.append(CheckItem("determinism", "skipped", "no declared input spec"))
         issues.append(
@@ -300,36 +366,17 @@ def check_model_file(
             digest,
             spec,
         )
-    import torch
-
-    try:
-        x = _dummy_input(spec)
-        with torch.inference_mode():
-            y1 = module(x)
-            y2 = module(x)
-    except Exception as exc:
-        return fail(
-            "output",
-            "forward_failed",
-            f"forward pass on a dummy {tuple(spec.input_shape)} input failed: {_short(exc)}",
-            "The model fails on an input of its declared shape.",
-        )
-    problems = []
-    if not isinstance(y1, torch.Tensor):
-        problems.append(f"output is {type(y1).__name__}, not a tensor")
-    else:
-        if tuple(y1.shape) != tuple(spec.output_shape):
-            problems.append(f"shape {tuple(y1.shape)} != declared {tuple(spec.output_shape)}")
-        if str(y1.dtype).removeprefix("torch.") != spec.output_dtype:
-            problems.append(f"dtype {y1.dtype} != declared {spec.output_dtype}")
-        if not bool(torch.isfinite(y1).all()):
-            problems.append("non-finite values (NaN or inf)")
-        elif spec.output_range is not None:
-            lo, hi = spec.output_range
-            if float(y1.min()) < lo or float(y1.max()) > hi:
-                problems.append(
-                    f"values {float(y1.min()):.3g}..{float(y1.max()):.3g} outside [{lo}, {hi}]"
-                )
+    if not outs:
+        try:
+            outs = runner.run(x, repeat=2, batch_size=len(x))
+        except Exception as exc:
+            return fail(
+                "output",
+                "forward_failed",
+                f"forward pass on a dummy {tuple(spec.input_shape)} input failed: {_short(exc)}",
+                "The model fails on an input of its declared shape.",
+            )
+    problems = output_problems(outs[0], spec)
     if problems:
         return fail(
             "output",
@@ -338,11 +385,12 @@ def check_model_file(
             "The model's output does not match its declared shape, type or range.",
         )
     checks.append(
-        CheckItem("output", "pass", f"shape {tuple(y1.shape)}, {spec.output_dtype}, finite")
+        CheckItem("output", "pass", f"shape {tuple(outs[0].shape)}, {spec.output_dtype}, finite")
     )
     # 5. determinism
-    if not torch.equal(y1, y2):
-        diff = float((y1 - y2).abs().max())
+    y1, y2 = outs[0], outs[1]
+    if y1.shape != y2.shape or not (y1 == y2).all():
+        diff = float(abs(y1 - y2).max()) if y1.shape == y2.shape else float("inf")
         return fail(
             "determinism",
             "nondeterministic",
@@ -352,6 +400,46 @@ def check_model_file(
     checks.append(CheckItem("determinism", "pass", "two runs identical"))
     status = worst_status(*(i.severity for i in issues))
     return CheckReport(label, status, tuple(checks), tuple(issues), digest, spec)
+
+
+def _load_detail(runner: ModelRunner, p: Path, spec: ModelSpec | None) -> str:
+    if isinstance(runner, SandboxRunner):
+        return (
+            f"{runner.format} file opened only in the sandboxed worker (no network, read-only "
+            "files, writes to a scratch folder only, memory and time limits): any code in it "
+            "was confined, not trusted"
+        )
+    if isinstance(runner, TorchRunner):
+        kind = (
+            "safetensors" if sniff_format(p) == "safetensors" else "torch.load(weights_only=True)"
+        )
+        arch = spec.factory if spec is not None else "?"
+        return f"tensors read with {kind} into the trusted architecture {arch}"
+    return "ONNX graph opened by onnxruntime (standard operators, no external data)"
+
+
+def output_problems(y: Any, spec: ModelSpec, *, batch: int | None = None) -> list[str]:
+    """What is wrong with an output batch ``y`` against ``spec`` (empty: nothing).
+
+    With ``batch``, the expected shape is the declared one with that many rows.
+    """
+    import numpy as np
+
+    problems = []
+    want = tuple(spec.output_shape) if batch is None else (batch, *spec.output_shape[1:])
+    if tuple(y.shape) != want:
+        problems.append(f"shape {tuple(y.shape)} != declared {want}")
+    if str(y.dtype) != spec.output_dtype:
+        problems.append(f"dtype {y.dtype} != declared {spec.output_dtype}")
+    if not np.issubdtype(y.dtype, np.number) or not bool(np.isfinite(y).all()):
+        problems.append("non-finite values (NaN or inf)")
+    elif spec.output_range is not None and y.size:
+        lo, hi = spec.output_range
+        if float(y.min()) < lo or float(y.max()) > hi:
+            problems.append(
+                f"values {float(y.min()):.3g}..{float(y.max()):.3g} outside [{lo}, {hi}]"
+            )
+    return problems
 
 
 _ORDER = ["exists", "sha256", "load", "output", "determinism"]

@@ -1,12 +1,52 @@
-"""``noctis-lab ai register | check | evaluate | status | demo``."""
+"""``noctis-lab ai register | check | evaluate | status | compare | demo``.
+
+Contract: exit 0 whenever the command ran, whatever the verdict (an ``error`` status is a
+result, printed); exit 2 with one line on stderr when it could not run (bad arguments, a
+missing file, a malformed manifest...); never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-from typing import Any
+import types
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from noctis_lab._errors import ModelCheckError, NoctisError
 
 __all__ = ["register"]
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors as a NoctisError: the CLI prints one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ModelCheckError(f"{message} (see {self.prog} --help)")
+
+
+def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Any failure of a handler becomes one line (a NoctisError), never a traceback."""
+
+    @functools.wraps(fn)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (NoctisError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            text = " ".join(str(exc).split())[:400] or type(exc).__name__
+            raise ModelCheckError(f"ai {args.ai_command}: {text}") from None
+
+    return run
+
+
+def _thresholds(args: argparse.Namespace) -> Any:
+    from noctis_lab.ai._status import StatusThresholds
+
+    path = getattr(args, "thresholds", None)
+    return None if path is None else StatusThresholds.from_file(path)
 
 
 def _print(obj: Any, as_json: bool, text: str) -> None:
@@ -25,12 +65,15 @@ def _cmd_register(args: argparse.Namespace) -> int:
         spec = ModelSpec(
             task=args.task,
             format=args.format,
-            factory=args.factory,
+            factory=args.architecture,
             modality=args.modality,
             body_part=args.body_part,
             version=args.model_version,
             input_shape=tuple(args.input_shape),
             output_shape=tuple(args.output_shape),
+            output_range=None if args.activation != "none" else (0.0, 1.0),
+            activation=args.activation,
+            classes=tuple(args.classes or ()),
         )
     mv = register_model(
         args.path, args.name, spec, alias=args.alias or None, tracking_uri=args.tracking_uri
@@ -48,11 +91,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from noctis_lab.ai._registry import check_model
 
     report = check_model(args.model, tracking_uri=args.tracking_uri)
-    lines = [f"{report.target}: {report.status}"]
+    lines = [f"{report.target}: file checks {report.status}"]
     lines += [f"  [{c.state:7}] {c.name}: {c.detail}" for c in report.checks]
     lines += [f"  issue ({i.severity}): {i.message}" for i in report.issues]
-    _print(report.to_dict(), args.json, "\n".join(lines))
-    return 1 if report.status == "error" else 0
+    payload = report.to_dict()
+    if report.extra.get("registered"):
+        from noctis_lab.ai._status import model_status
+
+        st = model_status(
+            report.extra["registered"],
+            thresholds=_thresholds(args),
+            tracking_uri=args.tracking_uri,
+            db_url=args.db_url,
+        )
+        payload["model_status"] = st.status
+        lines.append(
+            f"  model status (the same as `ai status`): {st.status}"
+            + (f" on test set {st.test_set}" if st.test_set else "")
+        )
+    _print(payload, args.json, "\n".join(lines))
+    return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -71,7 +129,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"({res.test_set['n_cases']} cases), run {res.run_id or '-'}"
     ]
     for v in res.metrics.values.values():
-        lines.append(f"  {v.name:24} {v.value:.4f}  [{v.ci_low:.4f}, {v.ci_high:.4f}]")
+        val = f"{v.value:.4f}" if v.value == v.value else "undefined"
+        lines.append(f"  {v.name:24} {val}  [{v.ci_low:.4f}, {v.ci_high:.4f}]")
     _print(json.loads(res.to_json()), args.json, "\n".join(lines))
     return 0
 
@@ -80,27 +139,60 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from noctis_lab.ai._registry import list_models
     from noctis_lab.ai._status import model_status
 
+    th = _thresholds(args)
     names = (
         [args.model]
         if args.model
         else [m.name for m in list_models(tracking_uri=args.tracking_uri)]
     )
-    results = [model_status(n, tracking_uri=args.tracking_uri, db_url=args.db_url) for n in names]
+    results = [
+        model_status(
+            n,
+            test_set=args.test_set,
+            thresholds=th,
+            tracking_uri=args.tracking_uri,
+            db_url=args.db_url,
+        )
+        for n in names
+    ]
     lines = [] if results else ["no registered models"]
     for st in results:
         head = st.headline
-        hl = (
-            f"{head['name']} {head['value']:.3f} [{head['ci_low']:.3f}, {head['ci_high']:.3f}]"
-            if head
-            else "not evaluated"
-        )
-        lines.append(f"{st.name} v{st.version or '?'}: {st.status.upper()}  ({hl})")
+        if head and head.get("value") is not None:
+            hl = f"{head['name']} {head['value']:.3f} [{head['ci_low']:.3f}, {head['ci_high']:.3f}]"
+        elif head:
+            hl = f"{head['name']} undefined"
+        else:
+            hl = "not evaluated"
+        on = f" on {st.test_set}" if st.test_set else ""
+        lines.append(f"{st.name} v{st.version or '?'}: {st.status.upper()}  ({hl}{on})")
         lines += [f"  - {i.severity}: {i.message}" for i in st.issues]
     payload: Any = [s.to_dict() for s in results]
     if args.model:
         payload = payload[0]
     _print(payload, args.json, "\n".join(lines))
-    return 1 if any(s.status == "error" for s in results) else 0
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from noctis_lab.ai._status import compare_runs
+
+    a = (args.version_a, args.test_set_a)
+    b = (args.version_b, args.test_set_b or args.test_set_a)
+    df = compare_runs(args.name, a, b, tracking_uri=args.tracking_uri)
+    if len(df) == 0:
+        raise ModelCheckError(
+            f"{args.name}: no evaluation of version {a[0]} on {a[1]!r} or of version {b[0]} "
+            f"on {b[1]!r} to compare"
+        )
+    text = [f"{args.name}: v{a[0]} on {a[1]} (a) vs v{b[0]} on {b[1]} (b)"]
+    for r in df.itertuples():
+        text.append(
+            f"  {r.metric:24} a {r.a_value:.4f}  b {r.b_value:.4f}  b-a {r.difference:+.4f}"
+            f"  {'CIs overlap' if r.cis_overlap else 'CIs apart'}"
+        )
+    _print(json.loads(df.to_json(orient="records")), args.json, "\n".join(text))
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -120,18 +212,24 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
         help=help_text,
         description=(
             "Register, check and evaluate AI models; show their status. Models and runs live "
-            "in MLflow ($MLFLOW_TRACKING_URI, else <NOCTIS_HOME>/mlflow)."
+            "in MLflow ($MLFLOW_TRACKING_URI, else <NOCTIS_HOME>/mlflow). Exit 0 when the "
+            "command ran (whatever the verdict), 2 when it could not."
         ),
     )
     p.set_defaults(handler=lambda _a: (p.print_help(), 0)[1])
-    sub = p.add_subparsers(dest="ai_command", metavar="ACTION")
+    p.error = types.MethodType(_OneLineParser.error, p)
+    sub = p.add_subparsers(dest="ai_command", metavar="ACTION", parser_class=_OneLineParser)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--json", action="store_true", help="print JSON")
         sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
 
     r = sub.add_parser("register", help="register a model file in the MLflow registry")
-    r.add_argument("path", help="model file (torch.export .pt2, TorchScript .pt, state dict .pt)")
+    r.add_argument(
+        "path",
+        help="model file: safetensors / state dict (+ --architecture), ONNX, or TorchScript / "
+        "torch.export .pt2 (these two are only ever run in the sandbox)",
+    )
     r.add_argument("name", help="registered model name")
     r.add_argument("--alias", default="champion", help="alias to set (default champion; '' none)")
     r.add_argument(
@@ -140,21 +238,39 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
         help="declare the spec here (else the file's .spec.json is used)",
     )
     r.add_argument(
-        "--format", default="torchscript", choices=["torchscript", "export", "state_dict"]
+        "--format",
+        default="safetensors",
+        choices=["safetensors", "state_dict", "onnx", "torchscript", "export"],
     )
-    r.add_argument("--factory", default=None, help="network factory for a state dict")
+    r.add_argument(
+        "--architecture",
+        "--factory",
+        dest="architecture",
+        default=None,
+        help="architecture of a weights file: a built-in name, 'package.module:callable' or "
+        "an entry point of group noctis_lab.architectures (trusted, installed code)",
+    )
+    r.add_argument(
+        "--activation",
+        default="none",
+        choices=["none", "sigmoid", "softmax"],
+        help="outputs are logits: apply this (default none: probabilities)",
+    )
+    r.add_argument("--classes", nargs="+", default=None, help="class names in output order")
     r.add_argument("--modality", default="CT")
     r.add_argument("--body-part", default="phantom")
     r.add_argument("--model-version", default="1.0.0")
     r.add_argument("--input-shape", type=int, nargs="+", default=[1, 1, 64, 64])
     r.add_argument("--output-shape", type=int, nargs="+", default=[1, 1])
     common(r)
-    r.set_defaults(handler=_cmd_register)
+    r.set_defaults(handler=_guard(_cmd_register))
 
-    c = sub.add_parser("check", help="check a model file or registered model; exit 1 on error")
+    c = sub.add_parser("check", help="check a model file or registered model")
     c.add_argument("model", help="file path, or registered name / name@alias / name/VERSION")
+    c.add_argument("--db-url", default=None, help="analyses database URL")
+    c.add_argument("--thresholds", default=None, help="status thresholds file (JSON or TOML)")
     common(c)
-    c.set_defaults(handler=_cmd_check)
+    c.set_defaults(handler=_guard(_cmd_check))
 
     e = sub.add_parser("evaluate", help="evaluate a model on a test-set manifest")
     e.add_argument("model", help="registered name / name@alias / name/VERSION, or a file")
@@ -163,16 +279,27 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-log", action="store_true", help="do not log an MLflow run")
     common(e)
-    e.set_defaults(handler=_cmd_evaluate)
+    e.set_defaults(handler=_guard(_cmd_evaluate))
 
     s = sub.add_parser("status", help="status and issues of one or all registered models")
-    s.add_argument("model", nargs="?", default=None)
+    s.add_argument("model", nargs="?", default=None, help="name, name@alias or name/VERSION")
+    s.add_argument("--test-set", default=None, help="judge on this test set (default: latest)")
     s.add_argument("--db-url", default=None, help="analyses database URL")
+    s.add_argument("--thresholds", default=None, help="status thresholds file (JSON or TOML)")
     common(s)
-    s.set_defaults(handler=_cmd_status)
+    s.set_defaults(handler=_guard(_cmd_status))
+
+    k = sub.add_parser("compare", help="compare two versions, or two test sets, explicitly")
+    k.add_argument("name", help="registered model name")
+    k.add_argument("version_a")
+    k.add_argument("test_set_a")
+    k.add_argument("version_b")
+    k.add_argument("test_set_b", nargs="?", default=None, help="default: test_set_a")
+    common(k)
+    k.set_defaults(handler=_guard(_cmd_compare))
 
     d = sub.add_parser("demo", help="train, register and evaluate the demo models")
     d.add_argument("out_dir")
     d.add_argument("--db-url", default=None)
     common(d)
-    d.set_defaults(handler=_cmd_demo)
+    d.set_defaults(handler=_guard(_cmd_demo))

@@ -124,7 +124,7 @@ def build_demo(
             net = train_network(factory, train.images[:n], target, epochs=epochs, seed=7, **kw)
             spec = ModelSpec(
                 task=task,
-                format="export",
+                format="safetensors",
                 factory=factory,
                 modality="CT",
                 body_part="phantom",
@@ -134,12 +134,12 @@ def build_demo(
                 threshold=0.3 if task == "detection" else 0.5,
                 description=f"Demo {task} model trained on synthetic 64x64 phantom slices.",
             )
-            specs[name] = save_model(net, root / "models" / f"{name}.pt2", spec)
+            specs[name] = save_model(net, root / "models" / f"{name}.safetensors", spec)
             bar.update()
         secs["training"] = time.perf_counter() - t0
         # 2. register
         for name in DEMO_MODELS:
-            mv = register_model(root / "models" / f"{name}.pt2", name, tracking_uri=uri)
+            mv = register_model(root / "models" / f"{name}.safetensors", name, tracking_uri=uri)
             models[name] = mv.version
             bar.update()
         # 3. baseline evaluations and history
@@ -155,7 +155,8 @@ def build_demo(
                     120 if task != "classification" else 200,
                     seed=1000 + 10 * period,
                     noise=noise,
-                    fmt="json" if period == 0 else "csv",
+                    fmt="json",
+                    name=f"{task}-monitoring",
                 )
                 res = evaluate(
                     name,

@@ -115,13 +115,17 @@ def write_test_set(
     seed: int,
     noise: float = 0.05,
     fmt: Literal["csv", "json"] = "csv",
+    name: str | None = None,
 ) -> Path:
     """Write a demo test set (``.npy`` images and labels) with its manifest; return the manifest.
 
     The manifest follows :func:`noctis_lab.ai.load_test_set`'s format: ``case_id``, ``image``
     and ``label`` (class), ``centres`` (JSON list of [row, col]) or ``mask`` (a ``.npy`` path),
-    plus ``spacing`` in mm.
+    plus ``spacing`` in mm. ``name`` (JSON only) names the test set in ``meta.name``, so
+    fresh draws of one monitoring set share one name (and one history).
     """
+    if name is not None and fmt != "json":
+        raise ValueError("a test-set name is written in a JSON manifest's meta (fmt='json')")
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     batch = make_batch(n, seed=seed, noise=noise)
@@ -143,9 +147,11 @@ def write_test_set(
         rows.append(row)
     if fmt == "json":
         path = folder / "manifest.json"
-        meta = {"task": task, "seed": seed, "noise": noise}
+        meta: dict[str, object] = {"task": task, "seed": seed, "noise": noise}
+        if name is not None:
+            meta["name"] = name
         if task == "classification":
-            meta["classes"] = ["no_artifact", "artifact"]  # type: ignore[assignment]
+            meta["classes"] = ["no_artifact", "artifact"]
         path.write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
     else:
         import csv

@@ -6,6 +6,7 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,21 @@ from noctis_lab.ai._metrics import (
     TaskMetrics,
     classification_metrics,
     detection_metrics,
+    multiclass_metrics,
     segmentation_metrics,
 )
 from noctis_lab.ai._registry import RegisteredModelVersion, ensure_experiment, resolve_model
+from noctis_lab.ai._runners import ModelRunner, TorchRunner
 from noctis_lab.ai._spec import ModelSpec
 
-__all__ = ["EvaluationResult", "evaluate", "find_peaks", "predict"]
+__all__ = [
+    "EvaluationResult",
+    "apply_activation",
+    "check_outputs",
+    "evaluate",
+    "find_peaks",
+    "predict",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,9 @@ class EvaluationResult:
     timings : dict of str to float
         Seconds spent in ``inference``, ``metrics`` and ``logging``.
     case_ids : tuple of str
+    subgroups : tuple of dict
+        The headline metric by scanner / site / kVp (``attribute``, ``group``, ``n``,
+        ``metric``, ``value``, ``ci_low``, ``ci_high``), when the cases carry them.
     """
 
     model_name: str
@@ -59,6 +72,7 @@ class EvaluationResult:
     params: dict[str, str]
     timings: dict[str, float]
     case_ids: tuple[str, ...] = field(default=())
+    subgroups: tuple[dict[str, Any], ...] = field(default=())
 
     @property
     def headline(self) -> tuple[str, float, float, float]:
@@ -77,6 +91,7 @@ class EvaluationResult:
             "run_id": self.run_id,
             "params": self.params,
             "timings": self.timings,
+            "subgroups": list(self.subgroups),
         }
 
     def to_json(self) -> str:
@@ -104,15 +119,66 @@ def _nan_to_none(obj: Any) -> Any:
 
 
 def predict(module: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-    """Forward passes in batches under ``torch.inference_mode``; images (n, H, W) -> outputs."""
-    import torch
+    """Outputs for images (n, H, W): a runner from :func:`noctis_lab.ai.load_model` (weights
+    and ONNX in our process, TorchScript / ``torch.export`` in the sandbox) or a
+    ``torch.nn.Module`` (run under ``torch.inference_mode``). A model that refuses a batch of
+    several cases (static batch of one) is run one case at a time."""
+    x = np.ascontiguousarray(images, dtype=np.float32)[:, None]
+    if isinstance(module, ModelRunner):
+        return module.run(x, batch_size=batch_size)[0]
+    return TorchRunner(module).run(x, batch_size=batch_size)[0]
 
-    x_all = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, len(x_all), batch_size):
-            outs.append(module(x_all[start : start + batch_size]))
-    return torch.cat(outs).numpy()
+
+def check_outputs(outputs: np.ndarray, spec: ModelSpec, case_ids: Sequence[str]) -> np.ndarray:
+    """Check model outputs case by case and apply the declared activation.
+
+    Raises
+    ------
+    ModelCheckError
+        Naming the first case whose output has the wrong shape, NaN/inf values, or values
+        outside the declared range (probabilities outside [0, 1], say).
+    """
+    want = tuple(spec.output_shape[1:])
+    if outputs.ndim == 0 or len(outputs) != len(case_ids):
+        raise ModelCheckError(
+            f"the model returned {0 if outputs.ndim == 0 else len(outputs)} outputs for "
+            f"{len(case_ids)} cases"
+        )
+    if tuple(outputs.shape[1:]) != want:
+        raise ModelCheckError(
+            f"case {case_ids[0]}: output shape {tuple(outputs.shape[1:])} differs from the "
+            f"declared {want}"
+        )
+    flat = outputs.reshape(len(outputs), -1).astype(np.float64)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        ids = [case_ids[i] for i in np.flatnonzero(bad)[:5]]
+        raise ModelCheckError(
+            f"case {ids[0]}: model output holds NaN or inf ({int(bad.sum())} case(s): "
+            f"{', '.join(ids)}{'...' if bad.sum() > 5 else ''}); no metric was computed"
+        )
+    if spec.output_range is not None:
+        lo, hi = spec.output_range
+        out = (flat < lo) | (flat > hi)
+        if out.any():
+            i = int(np.flatnonzero(out.any(axis=1))[0])
+            raise ModelCheckError(
+                f"case {case_ids[i]}: output values {flat[i].min():.3g}..{flat[i].max():.3g} "
+                f"lie outside the declared range [{lo:g}, {hi:g}] (logits? declare "
+                "output_range=None and the activation)"
+            )
+    return apply_activation(outputs.astype(np.float64), spec)
+
+
+def apply_activation(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Probabilities from outputs: as they are, or the declared sigmoid / softmax (axis 1)."""
+    if spec.activation == "sigmoid":
+        return np.asarray(1.0 / (1.0 + np.exp(-outputs)))
+    if spec.activation == "softmax":
+        z = outputs - outputs.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+    return outputs
 
 
 def find_peaks(
@@ -135,6 +201,35 @@ def find_peaks(
     return points, scores
 
 
+def class_labels(spec: ModelSpec, test_set: TestSet, n_outputs: int) -> np.ndarray:
+    """The test set's labels as indices of the model's output columns.
+
+    Raises
+    ------
+    ModelCheckError
+        The model and the test set name different classes or the same classes in another
+        order (a reversed order would silently invert every score), or a label has no
+        output column; the message names the classes or the case.
+    """
+    model_cls, set_cls = tuple(spec.classes), tuple(test_set.classes)
+    if model_cls and set_cls and model_cls != set_cls:
+        how = "in another order" if sorted(model_cls) == sorted(set_cls) else "different classes"
+        raise ModelCheckError(
+            f"class mismatch ({how}): the model's outputs are {list(model_cls)}, the test "
+            f"set {test_set.name!r} labels {list(set_cls)}; fix the spec or the manifest"
+        )
+    n_cls = max(n_outputs, 2)
+    labels = np.array([-1 if c.label is None else int(c.label) for c in test_set.cases])
+    bad = np.flatnonzero((labels < 0) | (labels >= n_cls))
+    if len(bad):
+        case = test_set.cases[int(bad[0])]
+        raise ModelCheckError(
+            f"case {case.case_id}: label {case.label} has no output column (the model gives "
+            f"{n_outputs} output(s); {'binary' if n_outputs <= 2 else 'multi-class'})"
+        )
+    return labels
+
+
 def compute_task_metrics(
     spec: ModelSpec,
     outputs: np.ndarray,
@@ -149,13 +244,14 @@ def compute_task_metrics(
     cases = test_set.cases
     if spec.task == "classification":
         probs = outputs.reshape(len(cases), -1)
-        p1 = probs[:, -1] if probs.shape[1] > 1 else probs[:, 0]
+        labels = class_labels(spec, test_set, probs.shape[1])
+        if probs.shape[1] >= 3:
+            return multiclass_metrics(
+                labels, probs, classes=spec.classes or test_set.classes, n_boot=n_boot, seed=seed
+            )
+        p1 = probs[:, 1] if probs.shape[1] == 2 else probs[:, 0]
         return classification_metrics(
-            [int(c.label or 0) for c in cases],
-            p1,
-            threshold=spec.threshold,
-            n_boot=n_boot,
-            seed=seed,
+            labels, p1, threshold=spec.threshold, n_boot=n_boot, seed=seed
         )
     if spec.task == "detection":
         pts, scs = find_peaks(outputs)
@@ -164,7 +260,7 @@ def compute_task_metrics(
             scs,
             [c.centres for c in cases],  # type: ignore[misc]
             image_shape=cases[0].image.shape,
-            spacing=cases[0].spacing,
+            spacing=[c.spacing for c in cases],
             radius_mm=detection_radius_mm,
             n_boot=n_boot,
             seed=seed,
@@ -178,6 +274,60 @@ def compute_task_metrics(
         n_boot=n_boot,
         seed=seed,
     )
+
+
+def subgroup_metrics(
+    spec: ModelSpec,
+    probs: np.ndarray,
+    test_set: TestSet,
+    *,
+    n_boot: int,
+    seed: int,
+    detection_radius_mm: float,
+    nsd_tolerance_mm: float,
+    min_cases: int = 5,
+) -> tuple[dict[str, Any], ...]:
+    """The headline metric (with its bootstrap CI) within each scanner / site / kVp group
+    of at least ``min_cases`` cases; empty when the cases carry no such attributes."""
+    from dataclasses import replace
+
+    from noctis_lab.ai._manifest import SUBGROUP_COLUMNS
+
+    rows: list[dict[str, Any]] = []
+    for attr in SUBGROUP_COLUMNS:
+        groups: dict[str, list[int]] = {}
+        for i, case in enumerate(test_set.cases):
+            if attr in case.attributes:
+                groups.setdefault(case.attributes[attr], []).append(i)
+        for value, idx in sorted(groups.items()):
+            if len(idx) < min_cases:
+                continue
+            sub = replace(test_set, cases=tuple(test_set.cases[i] for i in idx))
+            try:
+                m = compute_task_metrics(
+                    spec,
+                    probs[idx],
+                    sub,
+                    n_boot=n_boot,
+                    seed=seed,
+                    detection_radius_mm=detection_radius_mm,
+                    nsd_tolerance_mm=nsd_tolerance_mm,
+                )
+            except ValueError:  # e.g. a subgroup without a target: nothing to report
+                continue
+            head = m.values[m.headline]
+            rows.append(
+                {
+                    "attribute": attr,
+                    "group": value,
+                    "n": len(idx),
+                    "metric": head.name,
+                    "value": head.value,
+                    "ci_low": head.ci_low,
+                    "ci_high": head.ci_high,
+                }
+            )
+    return tuple(rows)
 
 
 def evaluate(
@@ -229,12 +379,13 @@ def evaluate(
         mv = resolve_model(str(model), tracking_uri=tracking_uri)
     if mv is not None:
         path, spec, name, version = mv.path, mv.spec, mv.name, mv.version
+        if mv.model_id:
+            tags = {"noctis.model_id": mv.model_id, **(tags or {})}
     else:
         path = Path(model)  # type: ignore[arg-type]
-        report = check_model_file(path, spec)
-        spec = report.spec
         name, version = path.stem, "file"
     report = check_model_file(path, spec)
+    spec = report.spec
     if report.status == "error" or spec is None:
         reasons = "; ".join(c.detail for c in report.checks if c.state == "fail") or "no spec"
         raise ModelCheckError(
@@ -281,11 +432,22 @@ def evaluate_loaded(
 ) -> EvaluationResult:
     """Evaluate an already loaded (and checked) module; see :func:`evaluate`."""
     t0 = time.perf_counter()
+    case_ids = tuple(c.case_id for c in test_set.cases)
     outputs = predict(module, test_set.images())
+    probs = check_outputs(outputs, spec, case_ids)
     t1 = time.perf_counter()
     metrics = compute_task_metrics(
         spec,
-        outputs,
+        probs,
+        test_set,
+        n_boot=n_boot,
+        seed=seed,
+        detection_radius_mm=detection_radius_mm,
+        nsd_tolerance_mm=nsd_tolerance_mm,
+    )
+    subgroups = subgroup_metrics(
+        spec,
+        probs,
         test_set,
         n_boot=n_boot,
         seed=seed,
@@ -303,6 +465,11 @@ def evaluate_loaded(
         "n_cases": str(len(test_set)),
         "decision_threshold": f"{spec.threshold:g}",
         "n_boot": str(n_boot),
+        "model_format": spec.format,
+        "model_runs_in": getattr(module, "where", "in-process"),
+        "batching": "one case at a time (static batch)"
+        if getattr(module, "per_case", False)
+        else "batched",
         "bootstrap_seed": str(seed),
         **{k: v[:5000] for k, v in metrics.info.items()},
     }
@@ -310,7 +477,6 @@ def evaluate_loaded(
         params["detection_radius_mm"] = f"{detection_radius_mm:g}"
     if spec.task == "segmentation":
         params["nsd_tolerance_mm"] = f"{nsd_tolerance_mm:g}"
-    case_ids = tuple(c.case_id for c in test_set.cases)
     result = EvaluationResult(
         model_name,
         model_version,
@@ -321,6 +487,7 @@ def evaluate_loaded(
         params,
         {"inference": t1 - t0, "metrics": t2 - t1, "logging": 0.0},
         case_ids,
+        subgroups,
     )
     if not log_to_mlflow:
         return result
@@ -336,7 +503,33 @@ def evaluate_loaded(
         params,
         {"inference": t1 - t0, "metrics": t2 - t1, "logging": t3 - t2},
         case_ids,
+        subgroups,
     )
+
+
+def _log_inputs(client: Any, run_id: str, result: EvaluationResult, model_id: str) -> None:
+    """The test set (an MLflow dataset: name, manifest path, content hash) and the
+    registered version's MLflow model as the run's inputs."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import (  # type: ignore[attr-defined]  # made at import
+        LocalArtifactDatasetSource,
+    )
+    from mlflow.entities import DatasetInput, InputTag, LoggedModelInput
+
+    ts = result.test_set
+    dataset = MetaDataset(  # type: ignore[abstract]  # profile is optional in MLflow 3
+        LocalArtifactDatasetSource(str(ts["path"])),
+        name=str(ts["name"]),
+        digest=str(ts["sha256"])[:16],
+    )
+    inputs = [
+        DatasetInput(
+            dataset._to_mlflow_entity(),
+            tags=[InputTag("mlflow.data.context", "evaluation")],
+        )
+    ]
+    models = [LoggedModelInput(model_id)] if model_id else None
+    client.log_inputs(run_id, datasets=inputs, models=models)
 
 
 def _log_run(
@@ -359,7 +552,11 @@ def _log_run(
         "noctis.model_version": result.model_version,
         "noctis.task": result.task,
         "noctis.test_set": str(result.test_set["name"]),
+        "noctis.test_set_sha256": str(result.test_set["sha256"]),
         "noctis.headline": result.metrics.headline,
+        "noctis.undefined_metrics": ",".join(
+            k for k, v in result.metrics.values.items() if not math.isfinite(v.value)
+        ),
         **(tags or {}),
     }
     run = client.create_run(
@@ -378,9 +575,14 @@ def _log_run(
     client.log_batch(
         run_id, metrics=metrics, params=[Param(k, v) for k, v in result.params.items()]
     )
+    _log_inputs(client, run_id, result, run_tags.get("noctis.model_id", ""))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         result.to_dataframe().to_csv(folder / "per_case.csv", index=False)
+        if result.subgroups:
+            import pandas as pd
+
+            pd.DataFrame(list(result.subgroups)).to_csv(folder / "subgroups.csv", index=False)
         (folder / "metrics.json").write_text(result.to_json())
         if plots:
             from noctis_lab.ai._plots import evaluation_plots

@@ -6,7 +6,8 @@ Columns (CSV) or keys (JSON ``{"meta": {...}, "cases": [...]}`` or a bare list):
     Optional; defaults to ``row<N>``.
 ``image``
     Path relative to the manifest: a ``.npy`` array, a DICOM file, or a folder holding one
-    DICOM series (stacked by ``InstanceNumber``). DICOM pixels are rescaled to HU.
+    DICOM series, read by :func:`noctis_lab.dicom.load_series` (sorted by position,
+    rescaled to HU; a slice without a rescale is refused).
 ``label``
     Classification: a class index or a class name from ``meta.classes``.
 ``centres`` / ``boxes``
@@ -17,6 +18,9 @@ Columns (CSV) or keys (JSON ``{"meta": {...}, "cases": [...]}`` or a bare list):
     image's shape.
 ``spacing``
     Optional JSON list of pixel spacing in mm (row, col); DICOM's PixelSpacing otherwise, else 1.
+``scanner`` / ``site`` / ``kvp``
+    Optional subgroup attributes; for DICOM images they come from the header
+    (Manufacturer + ManufacturerModelName, InstitutionName, KVP) unless given here.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,10 @@ import numpy as np
 from noctis_lab._errors import ManifestError
 from noctis_lab.ai._spec import Task
 
-__all__ = ["Case", "TestSet", "load_test_set"]
+__all__ = ["SUBGROUP_COLUMNS", "Case", "TestSet", "load_test_set"]
+
+#: Case attributes that subgroup metrics are computed by.
+SUBGROUP_COLUMNS = ("scanner", "site", "kvp")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,9 @@ class Case:
     """One test case, loaded.
 
     ``label`` is the class index (classification); ``centres`` an (k, 2) array of target
-    centres in pixels (detection); ``mask`` a boolean array (segmentation).
+    centres in pixels (detection); ``mask`` a boolean array (segmentation); ``attributes``
+    the subgroup keys (``scanner``, ``site``, ``kvp``) from the DICOM header or the
+    manifest's columns of those names.
     """
 
     case_id: str
@@ -50,6 +59,7 @@ class Case:
     label: int | None = None
     centres: np.ndarray | None = None
     mask: np.ndarray | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,15 +130,16 @@ def _read_rows(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     raise ManifestError(f"manifest {path}: unknown format {path.suffix!r} (use .csv or .json)")
 
 
-def _load_array(file: Path, where: str, what: str) -> tuple[np.ndarray, tuple[float, ...] | None]:
+def _load_array(
+    file: Path, where: str, what: str
+) -> tuple[np.ndarray, tuple[float, ...] | None, dict[str, str]]:
+    """Pixels, spacing (when the file says) and DICOM header attributes of one file."""
     if not file.exists():
         raise ManifestError(f"{where}: {what} file {file} not found")
     name = file.name.lower()
     try:
-        if file.is_dir():
-            return _load_dicom_series(file)
         if name.endswith(".npy"):
-            return np.load(file, allow_pickle=False), None
+            return np.load(file, allow_pickle=False), None, {}
         if name.endswith((".nii", ".nii.gz")):
             try:
                 import nibabel
@@ -137,40 +148,38 @@ def _load_array(file: Path, where: str, what: str) -> tuple[np.ndarray, tuple[fl
                     f"{where}: {file} is NIfTI but nibabel is not installed"
                 ) from None
             img = nibabel.load(str(file))
-            return np.asarray(img.dataobj), tuple(float(z) for z in img.header.get_zooms())
-        import pydicom
-
-        ds = pydicom.dcmread(file)
-        arr = ds.pixel_array.astype(np.float32)
-        arr = arr * float(getattr(ds, "RescaleSlope", 1)) + float(
-            getattr(ds, "RescaleIntercept", 0)
-        )
-        sp = getattr(ds, "PixelSpacing", None)
-        return arr, None if sp is None else (float(sp[0]), float(sp[1]))
+            return np.asarray(img.dataobj), tuple(float(z) for z in img.header.get_zooms()), {}
+        return _load_dicom(file)
     except ManifestError:
         raise
     except Exception as exc:
         raise ManifestError(f"{where}: cannot read {what} file {file}: {exc}") from exc
 
 
-def _load_dicom_series(folder: Path) -> tuple[np.ndarray, tuple[float, ...] | None]:
-    import pydicom
+def _load_dicom(path: Path) -> tuple[np.ndarray, tuple[float, ...], dict[str, str]]:
+    """A DICOM file or series folder through :func:`noctis_lab.dicom.load_series` (sorted by
+    position, rescaled to HU, refused without a rescale); one slice gives a 2-D image. The
+    scanner, site and kVp from the header become the case's subgroup attributes."""
+    from noctis_lab.dicom import load_series
 
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    dss = [pydicom.dcmread(p) for p in files]
-    if not dss:
-        raise ValueError(f"no DICOM files in {folder}")
-    dss.sort(key=lambda d: int(getattr(d, "InstanceNumber", 0)))
-    arr = np.stack(
-        [
-            d.pixel_array.astype(np.float32) * float(getattr(d, "RescaleSlope", 1))
-            + float(getattr(d, "RescaleIntercept", 0))
-            for d in dss
-        ]
-    )
-    sp = getattr(dss[0], "PixelSpacing", None)
-    thick = float(getattr(dss[0], "SliceThickness", 1) or 1)
-    return arr, None if sp is None else (thick, float(sp[0]), float(sp[1]))
+    vol = load_series(path, workers=1)
+    sc = vol.scanner
+    attrs = {
+        "scanner": " ".join(s for s in (sc.manufacturer, sc.model) if s),
+        "site": sc.institution,
+        "kvp": "" if sc.kvp is None else f"{sc.kvp:g}",
+    }
+    attrs = {k: v for k, v in attrs.items() if v}
+    if vol.hu.shape[0] == 1:
+        return vol.hu[0], (float(vol.spacing[1]), float(vol.spacing[2])), attrs
+    return vol.hu, tuple(float(s) for s in vol.spacing), attrs
+
+
+def _hash_into(h: Any, path: Path) -> None:
+    """Add a file, or every file of a folder (sorted by name), to the test set's hash."""
+    files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+    for f in files:
+        h.update(f.read_bytes())
 
 
 def _json_field(value: Any, where: str, key: str) -> Any:
@@ -239,9 +248,11 @@ def load_test_set(
         if not row.get("image"):
             raise ManifestError(f"{where}: no 'image' given")
         img_file = (path.parent / str(row["image"])).resolve()
-        image, spacing_found = _load_array(img_file, where, "image")
-        if img_file.is_file():
-            h.update(img_file.read_bytes())
+        image, spacing_found, attrs = _load_array(img_file, where, "image")
+        for key in SUBGROUP_COLUMNS:  # the manifest's own columns win over the header
+            if row.get(key) not in (None, ""):
+                attrs[key] = str(row[key])
+        _hash_into(h, img_file)
         if shape is not None and image.shape != shape:
             raise ManifestError(f"{where}: image shape {image.shape} differs from {shape}")
         shape = image.shape
@@ -311,14 +322,13 @@ def load_test_set(
             if not row.get("mask"):
                 raise ManifestError(f"{where}: no 'mask'")
             mask_file = (path.parent / str(row["mask"])).resolve()
-            m, _ = _load_array(mask_file, where, "mask")
-            if mask_file.is_file():
-                h.update(mask_file.read_bytes())
+            m, _, _ = _load_array(mask_file, where, "mask")
+            _hash_into(h, mask_file)
             if m.shape != image.shape:
                 raise ManifestError(
                     f"{where}: mask shape {m.shape} does not match image shape {image.shape}"
                 )
             mask = m > 0
-        cases.append(Case(case_id, image, spacing, label, centres, mask))
+        cases.append(Case(case_id, image, spacing, label, centres, mask, attrs))
     name = str(meta.get("name") or path.parent.name)
     return TestSet(name, task, tuple(cases), h.hexdigest(), class_names, path)

@@ -28,6 +28,7 @@ __all__ = [
     "bootstrap_weights",
     "classification_metrics",
     "detection_metrics",
+    "multiclass_metrics",
     "segmentation_metrics",
 ]
 
@@ -163,6 +164,64 @@ def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarra
     return _div(num, den, math.nan)
 
 
+def calibration_bins(
+    y: np.ndarray, p: np.ndarray, n_bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-width bins of P(positive): bin index per case, and per bin the mean predicted
+    probability, the observed positive fraction and the case count (nan for empty bins)."""
+    idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins).astype(np.float64)
+    conf = _div(np.bincount(idx, p, minlength=n_bins), count, math.nan)
+    freq = _div(np.bincount(idx, y.astype(np.float64), minlength=n_bins), count, math.nan)
+    return idx, conf, freq, count
+
+
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, w: np.ndarray, n_bins: int = 10
+) -> np.ndarray:
+    """ECE of P(positive) for each row of case weights ``w`` (B, n): the case-weighted mean
+    over equal-width bins of |observed positive fraction - mean predicted probability|."""
+    idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    onehot = (idx[None, :] == np.arange(n_bins)[:, None]).astype(np.float64)  # (bins, n)
+    gap = np.abs(w @ (onehot * y).T - w @ (onehot * p).T)  # (B, bins)
+    return np.asarray(gap.sum(axis=1) / w.sum(axis=1))
+
+
+def operating_points(
+    y: np.ndarray, p: np.ndarray, target_sensitivity: float = 0.9
+) -> dict[str, float]:
+    """Youden's J point and the point of a fixed sensitivity on the ROC (scikit-learn).
+
+    ``youden_*``: the threshold maximising sensitivity + specificity - 1, with both there;
+    ``*_at_sens_<s>``: the highest threshold reaching ``target_sensitivity``, with the
+    specificity there. Nan when the test set has one class.
+    """
+    from sklearn.metrics import roc_curve
+
+    tag = f"{target_sensitivity:g}"
+    keys = (
+        "youden_threshold",
+        "youden_sensitivity",
+        "youden_specificity",
+        f"threshold_at_sens_{tag}",
+        f"specificity_at_sens_{tag}",
+    )
+    if len(np.unique(y)) < 2:
+        return dict.fromkeys(keys, math.nan)
+    fpr, tpr, thr = roc_curve(y, p)
+    finite = np.isfinite(thr)
+    j = np.where(finite, tpr - fpr, -np.inf)
+    b = int(np.argmax(j))
+    s = int(np.flatnonzero((tpr >= target_sensitivity) & finite)[0])
+    return dict(
+        zip(
+            keys,
+            (float(thr[b]), float(tpr[b]), float(1 - fpr[b]), float(thr[s]), float(1 - fpr[s])),
+            strict=True,
+        )
+    )
+
+
 def classification_metrics(
     y_true: Sequence[int] | np.ndarray,
     y_prob: Sequence[float] | np.ndarray,
@@ -201,7 +260,9 @@ def classification_metrics(
         "f1": float(f1[1]),
         "mcc": float(skm.matthews_corrcoef(y, pred)),
         "brier": float(skm.brier_score_loss(y, p, pos_label=1)),
+        "ece": float(expected_calibration_error(y, p, np.ones((1, y.size)))[0]),
     }
+    point.update(operating_points(y, p))
     samples: dict[str, np.ndarray] = {}
     if n_boot > 0:
         w = bootstrap_weights(y.size, n_boot, seed)
@@ -224,6 +285,7 @@ def classification_metrics(
             "f1": _div(2 * tp, 2 * tp + fp + fn),
             "mcc": _div(tp * tn - fp * fn, mcc_den),
             "brier": (w @ (p - y) ** 2) / n,
+            "ece": expected_calibration_error(y, p, w),
         }
     values = {}
     for k, v in point.items():
@@ -234,29 +296,146 @@ def classification_metrics(
     )
     fpr, tpr, _ = skm.roc_curve(y, p) if both else (np.array([]), np.array([]), None)
     cm = skm.confusion_matrix(y, pred, labels=[0, 1])
+    _, rel_conf, rel_freq, rel_count = calibration_bins(y, p)
     return TaskMetrics(
         task="classification",
         values=values,
         headline="auroc",
         per_case={"label": y, "probability": p, "prediction": pred},
-        curves={"fpr": np.asarray(fpr), "tpr": np.asarray(tpr)},
+        curves={
+            "fpr": np.asarray(fpr),
+            "tpr": np.asarray(tpr),
+            "reliability_confidence": rel_conf,
+            "reliability_frequency": rel_freq,
+            "reliability_count": rel_count,
+        },
         confusion=cm,
         info={
             "threshold": f"{threshold:g}",
+            "ece": "expected calibration error of P(positive), 10 equal-width bins",
+            "operating_points": "Youden's J and the highest threshold with sensitivity >= 0.9",
             "implementation": "scikit-learn (point estimates); bootstrap by case",
             "ci": f"{level:.0%} percentile bootstrap, {n_boot} resamples, seed {seed}",
         },
     )
 
 
-def _disc_labels(shape: tuple[int, ...], centres: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Label image: target i (1-based) covers points within ``radius`` px of centre i."""
-    grids = np.indices(shape, dtype=np.float64)
-    out = np.zeros(shape, dtype=np.int64)
-    for i, c in enumerate(centres, start=1):
-        d2 = sum(((grids[a] - c[a]) / radius[a]) ** 2 for a in range(len(shape)))
-        out[(d2 <= 1.0) & (out == 0)] = i
-    return out
+def multiclass_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    y_prob: np.ndarray,
+    *,
+    classes: Sequence[str] = (),
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> TaskMetrics:
+    """Multi-class metrics (scikit-learn point estimates) with bootstrap CIs.
+
+    ``y_prob`` is (n, K) class probabilities, column k = class k. Metrics: ``auroc``
+    (macro one-vs-rest, the headline), ``auroc_micro``, ``auroc_<class>`` per class,
+    ``accuracy``, ``balanced_accuracy``, ``f1_macro``; the confusion matrix (rows: truth,
+    columns: arg-max prediction). A class absent from the test set has an undefined
+    (nan) AUROC, and so has the macro mean.
+    """
+    from sklearn import metrics as skm
+
+    y = np.asarray(y_true).astype(int).ravel()
+    p = np.asarray(y_prob, dtype=np.float64)
+    n, k = p.shape
+    if y.size != n:
+        raise ValueError(f"{y.size} labels but {n} probability rows")
+    names = list(classes) if len(classes) == k else [str(i) for i in range(k)]
+    pred = p.argmax(axis=1)
+    onehot = (y[:, None] == np.arange(k)[None, :]).astype(int)
+    per_class = [
+        float(skm.roc_auc_score(onehot[:, c], p[:, c])) if 0 < onehot[:, c].sum() < n else math.nan
+        for c in range(k)
+    ]
+    present = onehot.any(axis=0)
+    point = {
+        "auroc": float(np.mean(per_class)),
+        "auroc_micro": float(skm.roc_auc_score(onehot.ravel(), p.ravel())),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": float(
+            np.mean([np.mean(pred[y == c] == c) for c in range(k) if present[c]])
+        ),
+        "f1_macro": float(
+            skm.f1_score(y, pred, labels=list(range(k)), average="macro", zero_division=0)
+        ),
+    }
+    for c in range(k):
+        point[f"auroc_{names[c]}"] = per_class[c]
+    samples: dict[str, np.ndarray] = {}
+    if n_boot > 0:
+        w = bootstrap_weights(n, n_boot, seed)
+        per = np.stack([weighted_auroc(onehot[:, c], p[:, c], w) for c in range(k)], axis=1)
+        samples["auroc"] = per.mean(axis=1)
+        samples["auroc_micro"] = weighted_auroc(onehot.ravel(), p.ravel(), np.repeat(w, k, axis=1))
+        correct = (pred == y).astype(float)
+        samples["accuracy"] = (w @ correct) / w.sum(axis=1)
+        tp = np.stack([w @ ((y == c) & (pred == c)) for c in range(k)], axis=1)
+        n_true = np.stack([w @ (y == c) for c in range(k)], axis=1)
+        n_pred = np.stack([w @ (pred == c) for c in range(k)], axis=1)
+        rec = _div(tp, n_true, math.nan)
+        samples["balanced_accuracy"] = np.nanmean(rec[:, present], axis=1)
+        samples["f1_macro"] = _div(2 * tp, n_true + n_pred).mean(axis=1)
+        for c in range(k):
+            samples[f"auroc_{names[c]}"] = per[:, c]
+    values = {}
+    for key, v in point.items():
+        lo, hi = (
+            _ci(samples[key], level) if key in samples and math.isfinite(v) else (math.nan,) * 2
+        )
+        values[key] = MetricValue(key, v, lo, hi)
+    cm = skm.confusion_matrix(y, pred, labels=list(range(k)))
+    return TaskMetrics(
+        task="classification",
+        values=values,
+        headline="auroc",
+        per_case={"label": y, "prediction": pred, **{f"p_{names[c]}": p[:, c] for c in range(k)}},
+        confusion=cm,
+        info={
+            "classes": ",".join(names),
+            "averaging": "auroc: macro mean of one-vs-rest AUROCs; auroc_micro: pooled one-vs-rest",
+            "implementation": "scikit-learn (point estimates); bootstrap by case",
+            "ci": f"{level:.0%} percentile bootstrap, {n_boot} resamples, seed {seed}",
+        },
+    )
+
+
+def match_one_to_one(
+    points: np.ndarray,
+    scores: np.ndarray,
+    targets: np.ndarray,
+    spacing: np.ndarray,
+    radius_mm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of one image's detections to its targets, distances in mm.
+
+    Detections are taken by decreasing score; each claims the nearest target within
+    ``radius_mm`` that no higher-scoring detection claimed. A detection within reach of
+    claimed targets only is a duplicate (neither true nor false positive, as a second hit
+    on one target counts once in ``monai.metrics.froc``); one near no target is a false
+    positive. Returns the false positives' scores and, per target, the score of the
+    detection that claimed it (0 when missed): the ``fp_probs`` / ``tp_probs`` that
+    ``monai.metrics.compute_froc_curve_data`` takes.
+    """
+    order = np.argsort(-scores, kind="stable")
+    tp = np.zeros(len(targets), dtype=np.float64)
+    claimed = np.zeros(len(targets), dtype=bool)
+    fp: list[float] = []
+    if len(targets):
+        d = np.sqrt((((points[:, None, :] - targets[None, :, :]) * spacing) ** 2).sum(axis=2))
+    for i in order:
+        near = np.flatnonzero(d[i] <= radius_mm) if len(targets) else np.zeros(0, int)
+        free = near[~claimed[near]]
+        if len(free):
+            j = int(free[np.argmin(d[i, free])])
+            claimed[j] = True
+            tp[j] = scores[i]
+        elif not len(near):
+            fp.append(float(scores[i]))
+    return np.asarray(fp, dtype=np.float64), tp
 
 
 def detection_metrics(
@@ -265,7 +444,7 @@ def detection_metrics(
     gt_centres: Sequence[np.ndarray],
     *,
     image_shape: tuple[int, ...],
-    spacing: Sequence[float] = (1.0, 1.0),
+    spacing: Sequence[float] | Sequence[Sequence[float]] = (1.0, 1.0),
     radius_mm: float = 4.0,
     fp_rates: tuple[float, ...] = FROC_FP_RATES,
     box_size_px: float = 8.0,
@@ -276,9 +455,11 @@ def detection_metrics(
 ) -> TaskMetrics:
     """Centre-based detection metrics: FROC (MONAI), sensitivity at fixed FP/image, COCO mAP.
 
-    Matching criterion: a detection is a true positive when it lies within ``radius_mm`` of
-    a target centre (the target's evaluation region in ``monai.metrics.froc``; several hits
-    on one target count once, at the highest score; other detections are false positives).
+    Matching criterion (:func:`match_one_to_one`): a detection is a true positive when it
+    claims a target centre within ``radius_mm`` (in mm, with each image's own ``spacing``)
+    that no higher-scoring detection claimed, so two close targets are both credited;
+    further hits on a claimed target count once (as in ``monai.metrics.froc``); detections
+    near no target are false positives. The FROC curve and score are MONAI's.
     mAP: ``monai.apps.detection.metrics.coco.COCOMetric`` on boxes of ``box_size_px`` around
     each centre, at ``iou_thresholds``. Headline: ``froc_score`` (mean sensitivity at
     ``fp_rates`` false positives per image).
@@ -286,24 +467,28 @@ def detection_metrics(
     from monai.apps.detection.metrics.coco import COCOMetric
     from monai.apps.detection.metrics.matching import matching_batch
     from monai.data.box_utils import box_iou
-    from monai.metrics import compute_fp_tp_probs_nd, compute_froc_curve_data, compute_froc_score
+    from monai.metrics import compute_froc_curve_data, compute_froc_score
 
     n_img = len(gt_centres)
     if not (len(pred_points) == len(pred_scores) == n_img):
         raise ValueError("pred_points, pred_scores and gt_centres must have one entry per image")
     ndim = len(image_shape)
-    radius_px = radius_mm / np.asarray(spacing, dtype=np.float64)
+    sp = np.asarray(spacing, dtype=np.float64)
+    spacings = np.broadcast_to(sp, (n_img, ndim)) if sp.ndim == 1 else sp
+    if spacings.shape != (n_img, ndim):
+        raise ValueError(f"spacing must be one ({ndim},) spacing or one per image")
     fps_l, tps_l, n_t = [], [], []
-    for pts, sc, gt in zip(pred_points, pred_scores, gt_centres, strict=True):
-        pts = np.asarray(pts, dtype=np.float64).reshape(-1, ndim)
-        sc = np.asarray(sc, dtype=np.float64).ravel()
-        gt = np.asarray(gt, dtype=np.float64).reshape(-1, ndim)
-        lab = _disc_labels(image_shape, gt, radius_px)
-        coords = np.clip(np.rint(pts), 0, np.asarray(image_shape) - 1).astype(int)
-        fp, tp, nt = compute_fp_tp_probs_nd(sc, coords, lab)
-        fps_l.append(np.asarray(fp, dtype=np.float64))
-        tps_l.append(np.asarray(tp, dtype=np.float64))
-        n_t.append(nt)
+    for pts, sc, gt, case_sp in zip(pred_points, pred_scores, gt_centres, spacings, strict=True):
+        fp, tp = match_one_to_one(
+            np.asarray(pts, dtype=np.float64).reshape(-1, ndim),
+            np.asarray(sc, dtype=np.float64).ravel(),
+            np.asarray(gt, dtype=np.float64).reshape(-1, ndim),
+            case_sp,
+            radius_mm,
+        )
+        fps_l.append(fp)
+        tps_l.append(tp)
+        n_t.append(len(tp))
     # MONAI (after CAMELYON16) skips the lowest score as a threshold, assuming it is the 0 of
     # a missed target; a 0.0 sentinel keeps the lowest real detection in the curve when
     # every target was hit (it is never counted: real thresholds are > 0).
@@ -389,8 +574,9 @@ def detection_metrics(
         },
         curves={"fps_per_image": np.asarray(fpi), "sensitivity": np.asarray(sens)},
         info={
-            "matching": f"centre within {radius_mm:g} mm of a target centre "
-            "(monai.metrics.froc.compute_fp_tp_probs_nd evaluation regions; one hit per target)",
+            "matching": f"one-to-one: each target claimed by the highest-scoring detection "
+            f"within {radius_mm:g} mm (per-image spacing); duplicates ignored, others false "
+            "positives",
             "froc_fp_rates": ",".join(f"{r:g}" for r in fp_rates),
             "map": f"monai COCOMetric on {box_size_px:g}-px boxes around centres: AP at IoU "
             + ",".join(f"{t:g}" for t in iou_thresholds)
@@ -450,8 +636,9 @@ def segmentation_metrics(
 
     ``spacing`` is one (row, col[, ...]) spacing in mm for all cases or one per case.
     Cases where truth and prediction are both empty score Dice = IoU = NSD = 1 and HD95 = 0;
-    when only one is empty, the distances are undefined (nan, left out of the means, counted
-    in ``n_undefined_distance``). Headline: ``dice``.
+    when only one is empty, NSD is 0 (as MONAI's ``compute_surface_dice`` counts it) and
+    HD95 is undefined (nan, left out of its mean, counted in ``n_undefined_distance``).
+    Headline: ``dice``.
     """
     import torch
 
@@ -505,6 +692,7 @@ def _segmentation_metrics(
     nsd = np.full(n, math.nan)
     hd95 = np.full(n, math.nan)
     nsd[both_empty] = 1.0
+    nsd[p_any ^ g_any] = 0.0  # as compute_surface_dice: no boundary point is within tolerance
     hd95[both_empty] = 0.0
     for j in np.flatnonzero(p_any & g_any).tolist():
         hd95[j], nsd[j] = _hd95_nsd(preds[j], gts[j], spacings[j], nsd_tolerance_mm)

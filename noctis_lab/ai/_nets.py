@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FACTORIES", "build_network", "detection_target", "train_network"]
+__all__ = ["ENTRY_POINT_GROUP", "FACTORIES", "build_network", "detection_target", "train_network"]
 
 
 def _classifier() -> Any:
@@ -68,17 +68,58 @@ FACTORIES: dict[str, Callable[[], Any]] = {
 }
 
 
+#: Entry-point group under which installed packages can name their architectures.
+ENTRY_POINT_GROUP = "noctis_lab.architectures"
+
+
 def build_network(factory: str) -> Any:
-    """Build the untrained network registered under ``factory``."""
+    """Build the untrained network that ``factory`` names, from trusted code only.
+
+    ``factory`` is one of :data:`FACTORIES`, an importable ``package.module:callable`` (code
+    the user installed; it is imported anew in every process that loads the model), or the
+    name of an entry point in the ``noctis_lab.architectures`` group. Files are never
+    imported by path: the architecture comes from the environment, the weights from the file.
+
+    Raises
+    ------
+    ModelCheckError
+        The name cannot be resolved or the callable does not build a ``torch.nn.Module``.
+    """
+    import importlib
+    from importlib.metadata import entry_points
+
+    import torch
+
     from noctis_lab._errors import ModelCheckError
 
-    try:
-        fn = FACTORIES[factory]
-    except KeyError:
+    fn: Callable[[], Any] | None = FACTORIES.get(factory)
+    if fn is None and ":" in factory:
+        mod_name, _, attr = factory.partition(":")
+        try:
+            obj: Any = importlib.import_module(mod_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ModelCheckError(
+                f"architecture {factory!r} cannot be imported: {type(exc).__name__}: {exc}"
+            ) from None
+        fn = obj
+    if fn is None:
+        eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == factory]
+        if eps:
+            fn = eps[0].load()
+    if fn is None or not callable(fn):
         raise ModelCheckError(
-            f"unknown model factory {factory!r}; known: {', '.join(sorted(FACTORIES))}"
-        ) from None
-    return fn()
+            f"unknown model architecture {factory!r}: give a built-in factory "
+            f"({', '.join(sorted(FACTORIES))}), an importable 'package.module:callable', or "
+            f"an entry point of group {ENTRY_POINT_GROUP!r}"
+        )
+    net = fn()
+    if not isinstance(net, torch.nn.Module):
+        raise ModelCheckError(
+            f"architecture {factory!r} returned {type(net).__name__}, not a torch.nn.Module"
+        )
+    return net
 
 
 def detection_target(centres: tuple[np.ndarray, ...], size: int, sigma: float = 2.0) -> np.ndarray:

@@ -27,7 +27,9 @@ def evaluation_plots(result: EvaluationResult) -> dict[str, Any]:
     m = result.metrics
     title = f"{result.model_name} v{result.model_version} on {result.test_set['name']}"
     figs: dict[str, Any] = {}
-    if m.task == "classification":
+    if m.task == "classification" and len(m.curves.get("fpr", ())) == 0:
+        figs["confusion_matrix.png"] = _confusion(m)
+    elif m.task == "classification":
         fig = _figure()
         ax = fig.add_subplot()
         auc = m.values["auroc"]
@@ -48,27 +50,8 @@ def evaluation_plots(result: EvaluationResult) -> dict[str, Any]:
         ax.title.set_fontsize(8)
         ax.legend(loc="lower right", fontsize=8)
         figs["roc.png"] = fig
-        fig = _figure(3.6, 3.2)
-        ax = fig.add_subplot()
-        cm = np.asarray(m.confusion)
-        ax.imshow(cm, cmap="Blues")
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(
-                j,
-                i,
-                str(v),
-                ha="center",
-                va="center",
-                color="white" if v > cm.max() / 2 else "black",
-            )
-        ax.set(
-            xticks=[0, 1],
-            yticks=[0, 1],
-            xlabel="predicted",
-            ylabel="true",
-            title="confusion matrix",
-        )
-        figs["confusion_matrix.png"] = fig
+        figs["confusion_matrix.png"] = _confusion(m)
+        figs["reliability.png"] = _reliability(m, title)
     elif m.task == "detection":
         fig = _figure()
         ax = fig.add_subplot()
@@ -104,3 +87,46 @@ def evaluation_plots(result: EvaluationResult) -> dict[str, Any]:
         ax.legend(loc="upper left", fontsize=8)
         figs["dice_distribution.png"] = fig
     return figs
+
+
+def _confusion(m: Any) -> Any:
+    fig = _figure(3.6, 3.2)
+    ax = fig.add_subplot()
+    cm = np.asarray(m.confusion)
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(
+            j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black"
+        )
+    names = m.info.get("classes", "").split(",") if m.info.get("classes") else None
+    ticks = list(range(cm.shape[0]))
+    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title="confusion matrix")
+    if names and len(names) == len(ticks):
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+        ax.set_yticklabels(names, fontsize=7)
+    return fig
+
+
+def _reliability(m: Any, title: str) -> Any:
+    """Reliability diagram: observed positive fraction against mean predicted probability
+    per bin (marker area ~ cases), the diagonal of perfect calibration, and the ECE."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    conf = np.asarray(m.curves["reliability_confidence"])
+    freq = np.asarray(m.curves["reliability_frequency"])
+    count = np.asarray(m.curves["reliability_count"])
+    ok = count > 0
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect calibration")
+    ax.plot(conf[ok], freq[ok], "-", c="tab:blue", lw=1)
+    ax.scatter(conf[ok], freq[ok], s=10 + 200 * count[ok] / count.max(), c="tab:blue", zorder=3)
+    e = m.values["ece"]
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed positive fraction",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"Reliability: {title}\nECE {e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]",
+    )
+    ax.title.set_fontsize(8)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig

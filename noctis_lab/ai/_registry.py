@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -48,6 +48,8 @@ class RegisteredModelVersion:
     aliases : tuple of str
     run_id : str
         The run that holds the file.
+    model_id : str
+        The version's MLflow (logged) model, loadable with ``mlflow.pyfunc.load_model``.
     """
 
     name: str
@@ -56,6 +58,7 @@ class RegisteredModelVersion:
     path: Path
     aliases: tuple[str, ...]
     run_id: str
+    model_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary."""
@@ -86,30 +89,48 @@ class ModelInfo:
 def save_model(module: Any, path: str | Path, spec: ModelSpec) -> ModelSpec:
     """Write ``module`` in ``spec.format`` with a ``.spec.json`` sidecar; return spec + hash.
 
-    ``export`` archives (the default; name them ``.pt2``) are made with ``torch.export.export``
-    with a dynamic batch dimension; TorchScript files are scripted (``torch.jit.script``,
-    deprecated by torch but still supported); ``state_dict`` files hold tensors only.
+    ``safetensors`` and ``state_dict`` files hold tensors only (the architecture is
+    ``spec.factory``); ``onnx`` graphs are exported with a dynamic batch axis; ``export``
+    archives (``.pt2``) are made with ``torch.export.export`` with a dynamic batch dimension;
+    TorchScript files are scripted (``torch.jit.script``, deprecated by torch but still
+    supported). The last two can carry code, so they are only ever run in the sandbox.
     """
     import torch
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
-    if spec.format == "torchscript":
+    example = torch.zeros(spec.input_shape, dtype=getattr(torch, spec.input_dtype))
+    if spec.format in ("safetensors", "state_dict") and spec.factory is None:
+        raise ModelCheckError(f"{p}: a weights file needs ModelSpec.factory (its architecture)")
+    if spec.format == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(p))
+    elif spec.format == "state_dict":
+        torch.save(module.state_dict(), str(p))
+    elif spec.format == "onnx":
+        with warnings.catch_warnings():  # the TorchScript-based exporter: no extra packages
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example,),
+                str(p),
+                dynamo=False,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            )
+    elif spec.format == "torchscript":
         with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.13, still read
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.jit.save(torch.jit.script(module), str(p))
-    elif spec.format == "export":
-        example = torch.zeros(spec.input_shape, dtype=getattr(torch, spec.input_dtype))
-        example = example.expand(2, *spec.input_shape[1:]).contiguous()
+    else:
+        batch = example.expand(2, *spec.input_shape[1:]).contiguous()
         program = torch.export.export(
-            module, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},)
+            module, (batch,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},)
         )
         torch.export.save(program, str(p))
-    else:
-        if spec.factory is None:
-            raise ModelCheckError(f"{p}: a state-dict model needs ModelSpec.factory")
-        torch.save(module.state_dict(), str(p))
     final = spec.model_copy(update={"sha256": sha256_file(p)})
     spec_sidecar(p).write_text(final.model_dump_json(indent=1))
     return final
@@ -187,6 +208,7 @@ def register_model(
         client.log_artifacts(run_id, str(folder), artifact_path="model")
     client.log_param(run_id, "sha256", spec.sha256)
     client.log_param(run_id, "file", p.name)
+    model_id, model_source = _log_pyfunc_model(client, exp_id, run_id, name, p, spec)
     client.set_terminated(run_id)
     try:
         client.get_registered_model(name)
@@ -203,14 +225,44 @@ def register_model(
     version_tags = {**spec.to_tags(), "noctis.file": p.name, **(tags or {})}
     mv = client.create_model_version(
         name,
-        source=f"runs:/{run_id}/model",
+        source=model_source,
         run_id=run_id,
-        tags=version_tags,
+        tags={**version_tags, "noctis.model_id": model_id},
         description=spec.description or None,
+        model_id=model_id,
     )
     if alias is not None:
         client.set_registered_model_alias(name, alias, mv.version)
     return resolve_model(f"{name}/{mv.version}", tracking_uri=uri)
+
+
+def _log_pyfunc_model(
+    client: Any, exp_id: str, run_id: str, name: str, path: Path, spec: ModelSpec
+) -> tuple[str, str]:
+    """Log the file as an MLflow (pyfunc) model of the registration run; return its id and
+    artifact location (the version's source: the registry need not resolve the id).
+
+    The MLflow model loads through :mod:`noctis_lab.ai._pyfunc` (safe formats, hash
+    verified, no pickle), so ``mlflow.pyfunc.load_model("models:/NAME@alias")`` predicts.
+    """
+    from noctis_lab.ai._pyfunc import save_pyfunc_model
+
+    logged = client.create_logged_model(
+        exp_id,
+        name=name,
+        source_run_id=run_id,
+        tags={"noctis.task": spec.task, "noctis.format": spec.format},
+        model_type=f"noctis-{spec.task}",
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = save_pyfunc_model(path, spec, Path(tmp) / "mlflow-model")
+            client.log_model_artifacts(logged.model_id, str(out))
+    except Exception:
+        client.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(logged.model_id, "READY")
+    return str(logged.model_id), str(logged.artifact_location)
 
 
 def _parse_ref(ref: str) -> tuple[str, str | None, str | None]:
@@ -273,7 +325,8 @@ def resolve_model(ref: str, *, tracking_uri: str | None = None) -> RegisteredMod
             )
         )
     aliases = tuple(a for a, v in (rm.aliases or {}).items() if str(v) == str(mv.version))
-    return RegisteredModelVersion(name, str(mv.version), spec, path, aliases, run_id)
+    model_id = str(getattr(mv, "model_id", None) or tags.get("noctis.model_id", ""))
+    return RegisteredModelVersion(name, str(mv.version), spec, path, aliases, run_id, model_id)
 
 
 def check_model(path_or_name: str | Path, *, tracking_uri: str | None = None) -> CheckReport:
@@ -284,14 +337,14 @@ def check_model(path_or_name: str | Path, *, tracking_uri: str | None = None) ->
     this function does not raise for bad files or names.
     """
     p = Path(path_or_name)
-    if p.exists() or p.suffix in (".pt", ".pt2", ".pth", ".ts", ".pkl"):
+    if p.exists() or p.suffix in (".pt", ".pt2", ".pth", ".ts", ".pkl", ".onnx", ".safetensors"):
         return check_model_file(p)
     try:
         mv = resolve_model(str(path_or_name), tracking_uri=tracking_uri)
     except ModelCheckError as exc:
         return check_model_file(p, target=f"{path_or_name} ({exc})")
     report = check_model_file(mv.path, mv.spec, target=f"{mv.name}/{mv.version} ({mv.path})")
-    return report
+    return replace(report, extra={**report.extra, "registered": f"{mv.name}/{mv.version}"})
 
 
 def list_models(*, tracking_uri: str | None = None) -> tuple[ModelInfo, ...]:

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = ["ModelSpec", "Task", "sha256_file", "spec_sidecar"]
 
 Task = Literal["classification", "detection", "segmentation"]
-ModelFormat = Literal["torchscript", "export", "state_dict"]
+ModelFormat = Literal["safetensors", "state_dict", "onnx", "torchscript", "export"]
+Activation = Literal["none", "sigmoid", "softmax"]
 
 
 class ModelSpec(BaseModel):
@@ -21,14 +22,23 @@ class ModelSpec(BaseModel):
     Attributes
     ----------
     task : {"classification", "detection", "segmentation"}
-    format : {"export", "torchscript", "state_dict"}
-        How the file is stored (default ``export``: a ``torch.export`` ``.pt2`` archive).
-        ``state_dict`` needs ``factory``, the name of a network
-        builder in :data:`noctis_lab.ai.FACTORIES`.
+    format : {"safetensors", "state_dict", "onnx", "torchscript", "export"}
+        How the file is stored. ``safetensors`` and ``state_dict`` (tensors only, read with
+        ``torch.load(weights_only=True)``) hold weights; the architecture comes from
+        ``factory``, trusted code named at registration. ``onnx`` is run by onnxruntime
+        (a graph, no code). ``torchscript`` and ``export`` (``torch.export`` ``.pt2``) files
+        may carry code: they are only loaded and run in the sandboxed worker.
+    factory : str or None
+        The architecture of a weights file: a built-in name of
+        :data:`noctis_lab.ai.FACTORIES`, an importable ``package.module:callable``, or an
+        entry point of group ``noctis_lab.architectures``.
     input_shape, output_shape : tuple of int
         Shapes for a dummy batch of one.
     output_range : (float, float) or None
         Where outputs must lie (``(0, 1)`` for probabilities); ``None`` for logits.
+    activation : {"none", "sigmoid", "softmax"}
+        Applied to the outputs before metrics: ``none`` for probabilities, ``sigmoid`` or
+        ``softmax`` (over the class axis) for logits.
     sha256 : str or None
         Hash of the file, filled in when the model is saved or registered.
     classes : tuple of str
@@ -50,6 +60,7 @@ class ModelSpec(BaseModel):
     output_shape: tuple[int, ...] = (1, 1)
     output_dtype: str = "float32"
     output_range: tuple[float, float] | None = (0.0, 1.0)
+    activation: Activation = "none"
     sha256: str | None = None
     classes: tuple[str, ...] = ()
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -71,10 +82,14 @@ class ModelSpec(BaseModel):
         return self.model_dump_json()
 
     def to_tags(self) -> dict[str, str]:
-        """Registry tags: text fields as they are, others JSON-encoded; ``None`` left out."""
+        """Registry tags: text fields as they are, others JSON-encoded.
+
+        ``None`` of a text field is left out (its default is ``None``); ``None`` of another
+        field is written as ``null`` so that, e.g., ``output_range=None`` (logits) survives.
+        """
         out: dict[str, str] = {}
         for key, value in self.to_dict().items():
-            if value is None:
+            if value is None and key in _TEXT_FIELDS:
                 continue
             out[f"noctis.{key}"] = value if key in _TEXT_FIELDS else json.dumps(value)
         return out
@@ -94,6 +109,7 @@ _TEXT_FIELDS = frozenset(
     {
         "task",
         "format",
+        "activation",
         "factory",
         "modality",
         "body_part",

@@ -18,6 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,10 +32,12 @@ __all__ = [
     "DriftResult",
     "ModelStatus",
     "StatusThresholds",
+    "compare_runs",
     "cusum_drift",
     "metric_history",
     "model_status",
     "status_from_level",
+    "window_drift",
 ]
 
 #: Metrics watched for degradation, per task: name -> higher is better.
@@ -65,12 +68,17 @@ class StatusThresholds(BaseModel):
         Window of analyses feeding the success rate.
     min_analyses : int
         Fewer analyses than this in the window: the success rate is not judged.
+    drift_window, drift_z : int, float
+        Degradation test: the mean of the last ``drift_window`` evaluations (of one model
+        version on one test set) against the baseline run, in units of the standard error of
+        that difference, which includes the baseline's own uncertainty; an alarm when it
+        exceeds ``drift_z``. The defaults keep false alarms at or below 5 % over 20 stable
+        runs (simulation in ``tests/ai/test_status.py``).
     cusum_k, cusum_h : float
-        CUSUM reference value and decision limit, in baseline standard errors
-        (k = 0.5, h = 4 detect a one-standard-error shift in about 8 runs with a false
-        alarm about every 170 runs on in-control data).
+        Parameters of :func:`cusum_drift` (kept for callers of that function; the status
+        uses the windowed test above).
     min_sigma : float
-        Floor of the baseline standard error (stops alarms on tiny bootstrap CIs).
+        Floor of every standard error (stops alarms on tiny bootstrap CIs).
     review_confidence : float
         Results with confidence below this are marked as needing human review.
     """
@@ -87,6 +95,8 @@ class StatusThresholds(BaseModel):
     slow_processing_s: float = Field(5.0, gt=0)
     window_days: float = Field(7.0, gt=0)
     min_analyses: int = Field(1, ge=1)
+    drift_window: int = Field(5, ge=1)
+    drift_z: float = Field(2.5, gt=0)
     cusum_k: float = Field(0.5, ge=0)
     cusum_h: float = Field(4.0, gt=0)
     min_sigma: float = Field(0.005, gt=0)
@@ -104,6 +114,30 @@ class StatusThresholds(BaseModel):
         """Plain dictionary."""
         return self.model_dump()
 
+    @classmethod
+    def from_file(cls, path: str | Path) -> StatusThresholds:
+        """Thresholds from a JSON or TOML file (any subset of the fields; the rest default).
+
+        Raises
+        ------
+        ModelCheckError
+            The file is missing, unreadable, or holds an unknown field or a bad value.
+        """
+        import tomllib
+
+        from noctis_lab._errors import ModelCheckError
+
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+            data = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
+            return cls.model_validate(data)
+        except OSError as exc:
+            raise ModelCheckError(f"thresholds file {p}: cannot read it: {exc}") from None
+        except ValueError as exc:  # JSON, TOML and pydantic errors
+            why = " ".join(str(exc).split())[:300]
+            raise ModelCheckError(f"thresholds file {p}: {why}") from None
+
 
 def status_from_level(value: float, excellent: float, good: float, warning: float) -> Status:
     """Map a value onto the four levels (nan -> ``error``: an unknown value is not fine)."""
@@ -120,10 +154,14 @@ def status_from_level(value: float, excellent: float, good: float, warning: floa
 
 @dataclass(frozen=True)
 class DriftResult:
-    """CUSUM result for one metric over the run history.
+    """Degradation test of one metric over the evaluations after the baseline.
 
-    ``statistic`` holds the CUSUM after each run; ``alarm_index`` is the first run (0-based,
-    in ``values``) where it crossed ``h``, or ``None``.
+    ``values`` are the monitored runs (after the baseline, oldest first); ``statistic``
+    the test statistic after each (z of the windowed test, or the CUSUM); ``alarm_index``
+    the first run (0-based, in ``values``) where it crossed ``h``, or ``None``.
+    ``first_run`` is the 1-based number of ``values[0]`` in the history of this model
+    version on this test set (the baseline is run ``first_run - 1``), so text and plots
+    count runs the same way.
     """
 
     metric: str
@@ -134,11 +172,17 @@ class DriftResult:
     h: float
     alarm_index: int | None
     higher_is_better: bool = True
+    first_run: int = 2
+    method: str = "cusum"
 
     @property
     def alarm(self) -> bool:
-        """True when the CUSUM crossed its limit."""
+        """True when the statistic crossed its limit."""
         return self.alarm_index is not None
+
+    def alarm_run(self) -> int | None:
+        """1-based run number (in the version/test-set history) of the alarm, or None."""
+        return None if self.alarm_index is None else self.first_run + self.alarm_index
 
     def explanation(self) -> str:
         """Plain-words account of the result."""
@@ -146,16 +190,17 @@ class DriftResult:
             return f"{self.metric}: no runs after the baseline yet."
         latest = self.values[-1]
         direction = "fallen" if self.higher_is_better else "risen"
+        last_run = self.first_run + len(self.values) - 1
         if self.alarm:
             return (
-                f"{self.metric} has {direction} from its baseline {self.baseline:.3f} to "
-                f"{latest:.3f}: a sustained change beyond chance (CUSUM crossed its limit "
-                f"at evaluation {self.alarm_index + 1 if self.alarm_index is not None else 0} "
-                f"of {len(self.values)})."
+                f"{self.metric} has {direction} from its baseline {self.baseline:.3f} "
+                f"(run {self.first_run - 1}) to {latest:.3f}: a sustained change beyond "
+                f"chance, the baseline's own uncertainty included (limit crossed at run "
+                f"{self.alarm_run()} of {last_run})."
             )
         return (
             f"{self.metric} stays within chance of its baseline {self.baseline:.3f} "
-            f"(latest {latest:.3f})."
+            f"(run {self.first_run - 1}; latest {latest:.3f}, run {last_run})."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,9 +214,67 @@ class DriftResult:
             "h": self.h,
             "alarm": self.alarm,
             "alarm_index": self.alarm_index,
+            "alarm_run": self.alarm_run(),
+            "first_run": self.first_run,
+            "method": self.method,
             "higher_is_better": self.higher_is_better,
             "explanation": self.explanation(),
         }
+
+
+def window_drift(
+    metric: str,
+    values: Sequence[float],
+    sigmas: Sequence[float],
+    *,
+    baseline: float,
+    baseline_sigma: float,
+    window: int = 5,
+    z_limit: float = 2.5,
+    higher_is_better: bool = True,
+    first_run: int = 2,
+) -> DriftResult:
+    """Windowed test for a worsening of ``metric`` against an uncertain baseline.
+
+    After each run ``t``, with the last ``m = min(t, window)`` finite values ``x`` and their
+    standard errors ``s``: ``z_t = (baseline - mean(x)) / sqrt(baseline_sigma² +
+    mean(s²) / m)`` (sign flipped when lower is better); alarm when ``z_t > z_limit``.
+    The baseline's standard error enters every comparison, so a baseline that happened to
+    come out high does not turn every later run into "degradation".
+    """
+    if not baseline_sigma > 0:
+        raise ValueError(f"baseline_sigma must be > 0, not {baseline_sigma}")
+    sign = 1.0 if higher_is_better else -1.0
+    xs: list[float] = []
+    ss: list[float] = []
+    stats: list[float] = []
+    alarm: int | None = None
+    for i, (x, s) in enumerate(zip(values, sigmas, strict=True)):
+        if math.isfinite(x) and math.isfinite(s) and s > 0:
+            xs.append(float(x))
+            ss.append(float(s))
+        recent_x, recent_s = xs[-window:], ss[-window:]
+        if recent_x:
+            m = len(recent_x)
+            se = math.sqrt(baseline_sigma**2 + sum(v * v for v in recent_s) / m / m)
+            z = sign * (baseline - sum(recent_x) / m) / se
+        else:
+            z = 0.0
+        stats.append(z)
+        if alarm is None and z > z_limit:
+            alarm = i
+    return DriftResult(
+        metric,
+        baseline,
+        baseline_sigma,
+        tuple(float(v) for v in values),
+        tuple(stats),
+        z_limit,
+        alarm,
+        higher_is_better,
+        first_run,
+        f"window {window}, z > {z_limit:g}",
+    )
 
 
 def cusum_drift(
@@ -227,11 +330,19 @@ _HISTORY_COLUMNS = [
 ]
 
 
-def metric_history(name: str, *, tracking_uri: str | None = None) -> Any:
+def metric_history(
+    name: str,
+    *,
+    version: str | None = None,
+    test_set: str | None = None,
+    tracking_uri: str | None = None,
+) -> Any:
     """Evaluation runs of a model as a tidy DataFrame, oldest first.
 
     Columns: run_id, start_time (UTC), model_version, test_set, period, baseline (bool),
     metric, value, ci_low, ci_high. Empty (with these columns) when there are none.
+    ``version`` and ``test_set`` keep only that model version / test set: a history for
+    status and degradation is always one version on one test set.
     """
     import pandas as pd
 
@@ -251,10 +362,16 @@ def metric_history(name: str, *, tracking_uri: str | None = None) -> Any:
     for r in runs:
         m = r.data.metrics
         tags = r.data.tags
+        if version is not None and tags.get("noctis.model_version") != str(version):
+            continue
+        if test_set is not None and tags.get("noctis.test_set") != test_set:
+            continue
         start = datetime.fromtimestamp(r.info.start_time / 1000, tz=_utc())
-        for key, val in m.items():
-            if key.endswith(("_ci_low", "_ci_high")) or key.startswith("time_"):
-                continue
+        undefined = [u for u in tags.get("noctis.undefined_metrics", "").split(",") if u]
+        keys = [
+            k for k in m if not k.endswith(("_ci_low", "_ci_high")) and not k.startswith("time_")
+        ]
+        for key in [*keys, *(u for u in undefined if u not in m)]:
             rows.append(
                 {
                     "run_id": r.info.run_id,
@@ -264,7 +381,7 @@ def metric_history(name: str, *, tracking_uri: str | None = None) -> Any:
                     "period": tags.get("noctis.period", ""),
                     "baseline": tags.get("noctis.baseline", "") == "true",
                     "metric": key,
-                    "value": val,
+                    "value": m.get(key, math.nan),
                     "ci_low": m.get(f"{key}_ci_low", math.nan),
                     "ci_high": m.get(f"{key}_ci_high", math.nan),
                 }
@@ -279,13 +396,22 @@ def _utc() -> Any:
 
 
 def degradation(history: Any, task: str, thresholds: StatusThresholds) -> tuple[DriftResult, ...]:
-    """CUSUM of each key metric of ``task`` over a :func:`metric_history` frame.
+    """Degradation test of each key metric of ``task`` over one version on one test set.
 
-    The baseline is the run tagged ``noctis.baseline=true``, else the first run; later runs
-    are monitored. The baseline standard error is its bootstrap CI width / 3.92.
+    ``history`` is a :func:`metric_history` frame of **one** model version on **one** test
+    set (a frame mixing several raises ``ValueError``: comparing versions or test sets is a
+    comparison, see :func:`compare_runs`, not degradation). The baseline is the last run
+    tagged ``noctis.baseline=true``, else the first run; later runs are monitored with
+    :func:`window_drift`. Standard errors are bootstrap CI widths / 3.92.
     """
     if history is None or len(history) == 0:
         return ()
+    for col in ("model_version", "test_set"):
+        if history[col].nunique() > 1:
+            raise ValueError(
+                f"degradation needs the runs of one model version on one test set; this "
+                f"history mixes {col} values {sorted(map(str, history[col].unique()))}"
+            )
     runs = history.drop_duplicates("run_id")[["run_id", "baseline"]].reset_index(drop=True)
     base_rows = runs.index[runs["baseline"]].tolist()
     b = base_rows[-1] if base_rows else 0
@@ -294,24 +420,70 @@ def degradation(history: Any, task: str, thresholds: StatusThresholds) -> tuple[
     out = []
     for metric, higher in KEY_METRICS.get(task, {}).items():
         h = history[history["metric"] == metric].set_index("run_id")
-        if base_id not in h.index:
+        if base_id not in h.index or not math.isfinite(float(h.loc[base_id, "value"])):
             continue
         base = h.loc[base_id]
-        width = float(base["ci_high"] - base["ci_low"])
-        sigma = max(width / 3.92 if math.isfinite(width) else 0.0, thresholds.min_sigma)
         vals = [float(h.loc[r, "value"]) if r in h.index else math.nan for r in later]
+        sigmas = [_sigma(h.loc[r], thresholds) if r in h.index else math.nan for r in later]
         out.append(
-            cusum_drift(
+            window_drift(
                 metric,
                 vals,
+                sigmas,
                 baseline=float(base["value"]),
-                sigma=sigma,
-                k=thresholds.cusum_k,
-                h=thresholds.cusum_h,
+                baseline_sigma=_sigma(base, thresholds),
+                window=thresholds.drift_window,
+                z_limit=thresholds.drift_z,
                 higher_is_better=higher,
+                first_run=b + 2,
             )
         )
     return tuple(out)
+
+
+def _sigma(row: Any, thresholds: StatusThresholds) -> float:
+    width = float(row["ci_high"] - row["ci_low"])
+    return max(width / 3.92 if math.isfinite(width) else 0.0, thresholds.min_sigma)
+
+
+def compare_runs(
+    name: str,
+    a: tuple[str, str],
+    b: tuple[str, str],
+    *,
+    tracking_uri: str | None = None,
+) -> Any:
+    """Explicit comparison of the latest evaluations of two (version, test set) pairs.
+
+    Parameters
+    ----------
+    name : str
+        Registered model name.
+    a, b : (version, test set name)
+        E.g. ``("1", "cls-test")`` vs ``("2", "cls-test")`` (two versions on one test set)
+        or ``("1", "easy")`` vs ``("1", "hard")`` (one version on two test sets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric both runs have: value and CI of each, ``difference`` (b - a)
+        and whether the CIs overlap. Empty when either pair was never evaluated.
+    """
+    import pandas as pd
+
+    frames = []
+    for label, (version, test_set) in (("a", a), ("b", b)):
+        h = metric_history(name, version=version, test_set=test_set, tracking_uri=tracking_uri)
+        if len(h) == 0:
+            return pd.DataFrame(columns=["metric", "a", "b", "difference", "cis_overlap"])
+        last = h[h["run_id"] == h["run_id"].iloc[-1]].set_index("metric")
+        frames.append(last[["value", "ci_low", "ci_high"]].add_prefix(f"{label}_"))
+    both = frames[0].join(frames[1], how="inner")
+    both["difference"] = both["b_value"] - both["a_value"]
+    both["cis_overlap"] = (both["a_ci_low"] <= both["b_ci_high"]) & (
+        both["b_ci_low"] <= both["a_ci_high"]
+    )
+    return both.reset_index()
 
 
 @dataclass(frozen=True)
@@ -337,6 +509,8 @@ class ModelStatus:
     task : str
     last_run_id : str or None
     thresholds : StatusThresholds
+    test_set : str
+        The test set whose evaluations of this version the metrics and drift come from.
     """
 
     name: str
@@ -352,6 +526,7 @@ class ModelStatus:
     task: str = ""
     last_run_id: str | None = None
     thresholds: StatusThresholds = field(default_factory=StatusThresholds)
+    test_set: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (JSON-compatible, NaN as None)."""
@@ -368,6 +543,7 @@ class ModelStatus:
             "feedback": None if self.feedback is None else self.feedback.to_dict(),
             "drift": [d.to_dict() for d in self.drift],
             "last_run_id": self.last_run_id,
+            "test_set": self.test_set,
             "thresholds": self.thresholds.to_dict(),
         }
         return _clean(d)
@@ -390,14 +566,20 @@ def _clean(obj: Any) -> Any:
 def model_status(
     name: str,
     *,
+    test_set: str | None = None,
     thresholds: StatusThresholds | None = None,
     tracking_uri: str | None = None,
     db_url: str | None = None,
     now: datetime | None = None,
 ) -> ModelStatus:
-    """Status of a registered model from file checks, evaluation, analyses and history.
+    """Status of one registered model version from file checks, evaluation, analyses and
+    history: the one status behind ``ai check``, ``ai status``, dashboards and reports.
 
-    Never raises for a missing model or an empty store: the result says what is wrong.
+    ``name`` is ``name`` (@champion, else latest), ``name@alias`` or ``name/3``. Metrics and
+    degradation come only from evaluations of **that version** on **one test set**
+    (``test_set``, else the one of the version's latest evaluation); other versions' runs are
+    never used. Never raises for a missing model or an empty store: the result says what is
+    wrong.
     """
     from noctis_lab._errors import ModelCheckError, NoctisError
     from noctis_lab.ai._analysis import analysis_summary, feedback_summary
@@ -420,60 +602,19 @@ def model_status(
     report = check_model_file(mv.path, mv.spec, target=f"{mv.name}/{mv.version}")
     sources["file"] = report.status
     issues.extend(report.issues)
-    # 2. latest evaluation
-    history = metric_history(mv.name, tracking_uri=tracking_uri)
-    headline = None
-    metrics: dict[str, dict[str, float]] = {}
-    last_run = None
-    if len(history):
-        last_run = str(history["run_id"].iloc[-1])
-        latest = history[history["run_id"] == last_run]
-        metrics = {
-            r.metric: {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high}
-            for r in latest.itertuples()
-        }
-        head_name = {
-            "classification": "auroc",
-            "detection": "froc_score",
-            "segmentation": "dice",
-        }.get(task, "")
-        if head_name in metrics:
-            hm = metrics[head_name]
-            judged = hm["ci_low"] if math.isfinite(hm["ci_low"]) else hm["value"]
-            headline = {"name": head_name, **hm}
-            level = status_from_level(
-                judged, th.metric_excellent, th.metric_good, th.metric_warning
-            )
-            sources["metrics"] = level
-            if level in ("warning", "error"):
-                issues.append(
-                    Issue(
-                        "low_metric",
-                        level,
-                        f"The latest evaluation's {head_name} could be as low as {judged:.3f} "
-                        f"(lower 95% bound), below the {th.metric_good:.2f} expected of a good "
-                        "model.",
-                        "metrics",
-                    )
-                )
-        acc_name = "accuracy" if "accuracy" in metrics else head_name
-        if acc_name in metrics and metrics[acc_name]["value"] < th.low_accuracy:
-            issues.append(
-                Issue(
-                    "low_accuracy",
-                    "warning",
-                    f"The latest {acc_name} is {metrics[acc_name]['value']:.3f}, below "
-                    f"{th.low_accuracy:.2f}.",
-                    "metrics",
-                )
-            )
-    else:
+    # 2. latest evaluation of THIS version (on the test set asked for, else its latest one)
+    history, ts_name, others = _version_history(mv.name, version, test_set, tracking_uri)
+    headline, metrics, last_run = _judge_latest(history, task, th, issues, sources, ts_name)
+    if last_run is None:
         sources["metrics"] = "warning"
+        where = f" on test set {test_set!r}" if test_set else ""
+        also = f" (other versions' evaluations are not borrowed: {others})" if others else ""
         issues.append(
             Issue(
                 "not_evaluated",
                 "warning",
-                "The model has never been evaluated on a test set, so its performance is unknown.",
+                f"Version {version} has never been evaluated{where}, so its performance is "
+                f"unknown{also}.",
                 "metrics",
             )
         )
@@ -512,7 +653,7 @@ def model_status(
                     "analyses",
                 )
             )
-    # 4. degradation
+    # 4. degradation: this version on this test set only
     drift = degradation(history, task, th)
     alarms = [d for d in drift if d.alarm]
     if drift:
@@ -534,4 +675,95 @@ def model_status(
         task,
         last_run,
         th,
+        ts_name,
     )
+
+
+#: The headline metric of each task (its lower CI bound drives the metrics status).
+HEADLINE_METRIC: dict[str, str] = {
+    "classification": "auroc",
+    "detection": "froc_score",
+    "segmentation": "dice",
+}
+
+
+def _version_history(
+    name: str, version: str, test_set: str | None, tracking_uri: str | None
+) -> tuple[Any, str, str]:
+    """Runs of one version on one test set, that test set's name, and a note on the runs of
+    other versions (which are never used)."""
+    all_runs = metric_history(name, tracking_uri=tracking_uri)
+    if len(all_runs) == 0:
+        return all_runs, test_set or "", ""
+    mine = all_runs[all_runs["model_version"] == str(version)]
+    other_versions = sorted(set(all_runs["model_version"]) - {str(version)})
+    note = f"version(s) {', '.join(other_versions)} have runs" if other_versions else ""
+    if test_set is None and len(mine):
+        test_set = str(mine["test_set"].iloc[-1])
+    if test_set is not None:
+        mine = mine[mine["test_set"] == test_set]
+    return mine.reset_index(drop=True), test_set or "", note
+
+
+def _judge_latest(
+    history: Any,
+    task: str,
+    th: StatusThresholds,
+    issues: list[Issue],
+    sources: dict[str, Status],
+    test_set: str,
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, float]], str | None]:
+    """Grade the latest run's headline; an undefined headline is never excellent/good."""
+    if len(history) == 0:
+        return None, {}, None
+    last_run = str(history["run_id"].iloc[-1])
+    latest = history[history["run_id"] == last_run]
+    metrics = {
+        r.metric: {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high}
+        for r in latest.itertuples()
+    }
+    head_name = HEADLINE_METRIC.get(task, "")
+    hm = metrics.get(head_name)
+    if hm is None or not math.isfinite(hm["value"]):
+        sources["metrics"] = "warning"
+        issues.append(
+            Issue(
+                "undefined_metric",
+                "warning",
+                f"The headline metric {head_name} is undefined on test set {test_set!r} "
+                "(for example a test set with only one class), so the model cannot be "
+                "graded on it.",
+                "metrics",
+            )
+        )
+        return (
+            {"name": head_name, "value": None, "ci_low": None, "ci_high": None, "undefined": True},
+            metrics,
+            last_run,
+        )
+    judged = hm["ci_low"] if math.isfinite(hm["ci_low"]) else hm["value"]
+    headline = {"name": head_name, **hm}
+    level = status_from_level(judged, th.metric_excellent, th.metric_good, th.metric_warning)
+    sources["metrics"] = level
+    if level in ("warning", "error"):
+        issues.append(
+            Issue(
+                "low_metric",
+                level,
+                f"The latest evaluation's {head_name} could be as low as {judged:.3f} "
+                f"(lower 95% bound), below the {th.metric_good:.2f} expected of a good model.",
+                "metrics",
+            )
+        )
+    acc_name = "accuracy" if "accuracy" in metrics else head_name
+    if acc_name in metrics and metrics[acc_name]["value"] < th.low_accuracy:
+        issues.append(
+            Issue(
+                "low_accuracy",
+                "warning",
+                f"The latest {acc_name} is {metrics[acc_name]['value']:.3f}, below "
+                f"{th.low_accuracy:.2f}.",
+                "metrics",
+            )
+        )
+    return headline, metrics, last_run

@@ -17,4 +17,6 @@ if __name__ == "__main__":
             study_uid=f"{tag}-{i}",
             db_url=url,
         )
-        record_feedback("concurrent", "1", "agree", rating=4, analysis_id=aid, db_url=url)
+        record_feedback(
+            "concurrent", "1", "agree", rating=4, analysis_id=aid, user=f"writer-{tag}", db_url=url
+        )

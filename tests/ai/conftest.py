@@ -48,12 +48,13 @@ def model_files(ai_root: Path) -> dict[str, Path]:
         seed=0,
     )
     out = {}
-    out["classification"] = ai_root / "models" / "cls.pt2"
+    out["classification"] = ai_root / "models" / "cls.safetensors"
     save_model(
         cls,
         out["classification"],
         ModelSpec(
             task="classification",
+            format="safetensors",
             factory="noctis.tiny_classifier",
             classes=("no_artifact", "artifact"),
         ),
@@ -64,9 +65,13 @@ def model_files(ai_root: Path) -> dict[str, Path]:
     ):
         torch.manual_seed(1)
         net = build_network(factory)
-        out[task] = ai_root / "models" / f"{task}.pt2"
+        out[task] = ai_root / "models" / f"{task}.safetensors"
         save_model(
-            net, out[task], ModelSpec(task=task, factory=factory, output_shape=(1, 1, 64, 64))
+            net,
+            out[task],
+            ModelSpec(
+                task=task, format="safetensors", factory=factory, output_shape=(1, 1, 64, 64)
+            ),
         )
     sd = ai_root / "models" / "cls_state.pt"
     save_model(
@@ -75,9 +80,28 @@ def model_files(ai_root: Path) -> dict[str, Path]:
         ModelSpec(task="classification", format="state_dict", factory="noctis.tiny_classifier"),
     )
     out["state_dict"] = sd
+    onnx_file = ai_root / "models" / "cls.onnx"
+    save_model(
+        cls,
+        onnx_file,
+        ModelSpec(task="classification", format="onnx", classes=("no_artifact", "artifact")),
+    )
+    out["onnx"] = onnx_file
     ts = ai_root / "models" / "cls_script.pt"
     save_model(cls, ts, ModelSpec(task="classification", format="torchscript"))
     out["torchscript"] = ts
+    ex = ai_root / "models" / "cls.pt2"
+    save_model(
+        cls,
+        ex,
+        ModelSpec(
+            task="classification",
+            format="export",
+            factory="noctis.tiny_classifier",
+            classes=("no_artifact", "artifact"),
+        ),
+    )
+    out["export"] = ex
     return out
 
 

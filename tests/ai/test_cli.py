@@ -39,6 +39,7 @@ def test_cli_register_check_evaluate_status(
     assert main(["ai", "check", "cli-cls", "--json", *uri]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["status"] == "excellent" and rep["issues"] == []
+    assert rep["model_status"] == "warning"  # registered, never evaluated
     assert [c["state"] for c in rep["checks"]] == ["pass"] * 5
     assert (
         main(
@@ -59,9 +60,12 @@ def test_cli_register_check_evaluate_status(
     assert ev["run_id"] and "auroc" in ev["metrics"]["values"]
     code = main(["ai", "status", "cli-cls", "--json", "--db-url", db, *uri])
     st = json.loads(capsys.readouterr().out)
-    assert code == (1 if st["status"] == "error" else 0)  # exit 1 flags an error status
+    assert code == 0  # it ran: the verdict is in the output, not the exit status
     assert st["headline"]["name"] == "auroc" and st["sources"]["file"] == "excellent"
-    assert main(["ai", "status", "--db-url", db, *uri]) in (0, 1)
+    # `ai check` of a registered model shows the same status as `ai status`
+    assert main(["ai", "check", "cli-cls", "--json", "--db-url", db, *uri]) == 0
+    assert json.loads(capsys.readouterr().out)["model_status"] == st["status"]
+    assert main(["ai", "status", "--db-url", db, *uri]) == 0
     assert "cli-cls v1:" in capsys.readouterr().out
 
 
@@ -78,7 +82,7 @@ def test_cli_check_hostile_file_in_a_real_process(tmp_path: Path) -> None:
         env=env,
         timeout=180,
     )
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 0, proc.stderr  # it ran; the verdict is "error"
     rep = json.loads(proc.stdout)
     assert rep["status"] == "error"
     assert any(i["code"] == "unsafe_or_corrupt" for i in rep["issues"])
@@ -88,10 +92,53 @@ def test_cli_check_hostile_file_in_a_real_process(tmp_path: Path) -> None:
 def test_cli_errors_are_one_line(
     tmp_path: Path, tracking: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ai", "check", "no-such-model", "--json", "--tracking-uri", tracking]) == 1
+    assert main(["ai", "check", "no-such-model", "--json", "--tracking-uri", tracking]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["status"] == "error" and "no-such-model" in rep["target"]
     (tmp_path / "m.csv").write_text("case_id,image,label\na,missing.npy,1\n")
     code = main(["ai", "evaluate", "cli-cls", str(tmp_path / "m.csv"), "--tracking-uri", tracking])
     err = capsys.readouterr().err
     assert code == 2 and "row 1 (case a)" in err and "Traceback" not in err
+
+
+def test_every_subcommand_with_bad_input_in_real_processes(tmp_path: Path) -> None:
+    """Exit 2, exactly one line on stderr, no traceback: for each ai subcommand."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "th.json").write_text('{"metric_good": 2}')
+    (tmp_path / "a-file").write_text("x")
+    cases = {
+        "register": ["register", str(tmp_path / "missing.safetensors"), "m"],
+        "register-spec": [
+            "register",
+            str(tmp_path / "a-file"),
+            "m",
+            "--task",
+            "classification",
+            "--input-shape",
+            "-1",
+        ],
+        "check-option": ["check"],
+        "evaluate": ["evaluate", "nobody", str(tmp_path / "bad.json")],
+        "status": ["status", "--thresholds", str(tmp_path / "th.json")],
+        "compare": ["compare", "nobody", "1", "ts", "2"],
+        "demo": ["demo", str(tmp_path / "a-file")],
+        "unknown": ["frobnicate"],
+    }
+    env = {**os.environ, "NOCTIS_HOME": str(tmp_path), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env["MLFLOW_TRACKING_URI"] = store
+    procs = {
+        k: subprocess.Popen(
+            [str(VENV_CLI), "ai", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k, argv in cases.items()
+    }
+    for k, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        lines = err.strip().splitlines()
+        assert proc.returncode == 2, (k, proc.returncode, out, err)
+        assert len(lines) == 1 and "Traceback" not in err, (k, err)

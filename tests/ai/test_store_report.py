@@ -59,7 +59,7 @@ def test_analyses_are_append_only_and_summarised(db: str) -> None:
     assert len(df) == 7 and df["findings"].iloc[1] == {"i": 1}
     with get_engine(db).begin() as conn, pytest.raises(DatabaseError, match="append-only"):
         conn.execute(text("UPDATE ai_analyses SET status='success'"))
-    record_feedback("m", "1", "agree", db_url=db)
+    record_feedback("m", "1", "agree", user="dr-a", db_url=db)
     with get_engine(db).begin() as conn, pytest.raises(DatabaseError, match="append-only"):
         conn.execute(text("DELETE FROM ai_feedback"))
     with pytest.raises(ValueError, match="status must be"):
@@ -81,18 +81,41 @@ def test_feedback_summary(db: str) -> None:
             verdict,  # type: ignore[arg-type]
             rating=rating,
             comment="<b>x</b>",
+            user="dr-a",
             db_url=db,
         )
-    record_feedback("fb", "3", "agree", db_url=db)
+    record_feedback("fb", "3", "agree", user="dr-a", db_url=db)
     s = feedback_summary("fb", db_url=db)
     assert s.n == 5 and s.counts == {"agree": 3, "false_positive": 1, "false_negative": 1}
     assert s.agreement_rate == pytest.approx(0.6)
     assert s.mean_rating == pytest.approx(11 / 3)
     assert s.by_version["2"]["agree"] == 2 and s.by_version["3"]["agree"] == 1
     with pytest.raises(ValueError, match="verdict"):
-        record_feedback("fb", "2", "maybe", db_url=db)  # type: ignore[arg-type]
+        record_feedback("fb", "2", "maybe", user="dr-a", db_url=db)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rating"):
-        record_feedback("fb", "2", "agree", rating=6, db_url=db)
+        record_feedback("fb", "2", "agree", rating=6, user="dr-a", db_url=db)
+
+
+def test_feedback_needs_identity_and_ignores_double_submits(db: str) -> None:
+    from noctis_lab import IdentityError
+
+    for who in ("", "   "):
+        with pytest.raises(IdentityError, match="no user identity"):
+            record_feedback("fb", "1", "agree", rating=4, user=who, db_url=db)
+    aid = record_analysis("fb", "1", status="success", processing_time_s=0.1, db_url=db)
+    first = record_feedback("fb", "1", "agree", rating=4, analysis_id=aid, user="dr-a", db_url=db)
+    again = record_feedback("fb", "1", "agree", rating=4, analysis_id=aid, user="dr-a", db_url=db)
+    assert again == first  # a double click stores one record
+    other = record_feedback("fb", "1", "agree", rating=4, analysis_id=aid, user="dr-b", db_url=db)
+    changed = record_feedback(
+        "fb", "1", "false_positive", rating=2, analysis_id=aid, user="dr-a", db_url=db
+    )
+    assert len({first, other, changed}) == 3  # another reader, or a changed mind, is kept
+    no_result = [
+        record_feedback("fb", "1", "agree", comment="ok", user="dr-c", db_url=db) for _ in range(2)
+    ]
+    assert no_result[0] == no_result[1]
+    assert feedback_summary("fb", db_url=db).n == 4
 
 
 def test_concurrent_writers(tmp_path: Path) -> None:

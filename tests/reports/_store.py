@@ -97,7 +97,7 @@ def _build_ai(home: Path) -> dict[str, object]:
     )
     spec = ModelSpec(
         task="classification",
-        format="torchscript",
+        format="safetensors",
         factory="noctis.tiny_classifier",
         modality="CT",
         body_part="phantom",
@@ -107,12 +107,18 @@ def _build_ai(home: Path) -> dict[str, object]:
         threshold=0.5,
         description="Test classifier trained briefly on synthetic 64x64 slices.",
     )
-    save_model(net, root / "model.pt", spec)
-    mv = register_model(root / "model.pt", AI_MODEL)
+    save_model(net, root / "model.safetensors", spec)
+    mv = register_model(root / "model.safetensors", AI_MODEL)
     runs = []
     for period, noise in enumerate((0.05, 0.05, 0.25, 0.4)):
         manifest = write_test_set(
-            root / f"set-{period}", "classification", 60, seed=100 + period, noise=noise
+            root / f"set-{period}",
+            "classification",
+            60,
+            seed=100 + period,
+            noise=noise,
+            fmt="json",
+            name="ai-monitoring",  # fresh draws of one monitoring set: one history
         )
         res = evaluate(
             AI_MODEL,
@@ -141,5 +147,7 @@ def _build_ai(home: Path) -> dict[str, object]:
         )
         ids.append(rec.id)
     record_feedback(AI_MODEL, mv.version, "agree", rating=5, analysis_id=ids[0], user="test")
-    record_feedback(AI_MODEL, mv.version, "false_positive", rating=2, analysis_id=ids[1])
+    record_feedback(
+        AI_MODEL, mv.version, "false_positive", rating=2, analysis_id=ids[1], user="test"
+    )
     return {"model": AI_MODEL, "version": mv.version, "runs": runs, "analyses": ids}
