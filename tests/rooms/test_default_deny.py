@@ -410,29 +410,6 @@ def test_token_in_a_refused_url_is_not_logged(srv: Any) -> None:
         assert tok in srv.log()  # tornado's summary of an HTTPError carries the raw URI
 
 
-def test_rotating_a_token_ends_its_cookie_sessions(srv: Any) -> None:
-    """Runs last: it changes carol's token in the users file (the server re-reads it)."""
-    cookie = _cookie_session(srv, "carol")
-
-    def me() -> int:
-        req = urllib.request.Request(f"{srv.base}/api/me", headers={"Cookie": cookie})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status
-        except urllib.error.HTTPError as e:
-            return e.code
-
-    assert me() == 200  # the cookie works (the check below can fail)
-    users = json.loads(srv.users_file.read_text())
-    for u in users["users"]:
-        if u["username"] == "carol":
-            u["token"] = "carol-rotated-" + "9" * 20
-    srv.users_file.write_text(json.dumps(users))
-    assert me() == 403
-    assert srv.request("GET", "/api/me", None, token="carol-rotated-" + "9" * 20)[0] == 200
-    assert srv.request("GET", "/api/me", "carol")[0] == 403  # the old token is gone too
-
-
 def _send_body_headers(srv: Server, headers: dict[str, str], length: int) -> str:
     """Send a PUT's headers and 1 MB of a ``length``-byte body; the reply within 5 s."""
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
@@ -487,3 +464,115 @@ def test_message_flood_is_cut_off_with_a_clear_error(srv: Any) -> None:
         assert rejected and "rate limit" in rejected[0]["reasons"][0]
     else:
         assert count == 100
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _upload(srv: Server, path: str, user: str, data: bytes) -> tuple[int, Any]:
+    return srv.request("POST", f"/api/noctis/rooms/upload/{path}?filename=scan.png", user, raw=data)
+
+
+def test_deletion_takes_attachments_quotes_and_edited_text_with_it(srv: Any) -> None:
+    path = f"retain-{srv.port}.chat"
+    assert srv.request("POST", "/api/noctis/rooms", "alice", {"path": path})[0] == 201
+    for user in ("bob", "carol"):
+        assert srv.request("POST", f"/api/noctis/rooms/join/{path}", user, {})[0] == 200
+    st, up = _upload(srv, path, "bob", PNG)
+    assert st == 201
+    upload_url = up["url"]
+
+    async def go() -> None:
+        async with ChatClient(srv, path, "bob") as b:
+            mid = b.post("Patient MRN 0099-ZZ needs a rescan")
+            edited = b.post("typo-secret-QQ7 in this line")
+            await asyncio.sleep(0.5)
+            st, reply = srv.request(
+                "POST", f"/api/noctis/rooms/reply/{path}", "carol", {"reply_to": mid, "text": "ok"}
+            )
+            assert st == 201
+            await asyncio.sleep(0.5)
+            assert "MRN 0099-ZZ" in str((b.by_id(reply["id"]) or {}).get("body"))
+            ym = b.ymessage(edited)
+            with b.doc.transaction():
+                ym["body"] = "fixed line"
+                ym["edited"] = True
+            await asyncio.sleep(3.5)  # the history purge runs 0.5 s and 2.5 s after a change
+            edited_kept.extend(_stored(srv, "typo-secret-QQ7"))
+            ym = b.ymessage(mid)
+            with b.doc.transaction():
+                ym["body"] = ""
+                ym["deleted"] = True
+            await asyncio.sleep(0.5)
+            assert not b.rejected()
+        st, _ = srv.request(
+            "POST",
+            f"/api/noctis/rooms/delete-message/{path}",
+            "bob",
+            {"message_id": up["message_id"]},
+        )
+        assert st == 200
+        await asyncio.sleep(3.5)  # the history purge runs 0.5 s and 2.5 s after a change
+
+    edited_kept: list[str] = []
+    asyncio.run(go())
+    st_file, _ = srv.request("GET", upload_url.replace(f"http://127.0.0.1:{srv.port}", ""), "alice")
+    quoted_kept = _stored(srv, "MRN 0099-ZZ")
+    if srv.guarded:
+        assert st_file == 404
+        assert (quoted_kept, edited_kept) == ([], [])
+    else:
+        assert st_file == 200
+        assert quoted_kept and edited_kept
+
+
+def _stored(srv: Server, text: str) -> list[str]:
+    """Files under the server root that hold ``text``."""
+    return [
+        str(p.relative_to(srv.root))
+        for p in srv.root.rglob("*")
+        if p.is_file() and text.encode() in p.read_bytes()
+    ]
+
+
+def test_upload_quota_per_user_and_room(srv: Any) -> None:
+    path = f"quota-{srv.port}.chat"
+    assert srv.request("POST", "/api/noctis/rooms", "alice", {"path": path})[0] == 201
+    for user in ("bob", "carol"):
+        assert srv.request("POST", f"/api/noctis/rooms/join/{path}", user, {})[0] == 200
+    chunk = PNG + b"\x00" * (int(9.9 * 1024 * 1024) - len(PNG))
+    codes = [_upload(srv, path, "bob", chunk)[0] for _ in range(6)]
+    if srv.guarded:
+        assert codes[:5] == [201] * 5 and codes[5] == 400
+        err = _upload(srv, path, "bob", chunk)[1]
+        assert "upload quota" in str(err)
+        assert _upload(srv, path, "carol", PNG)[0] == 201  # carol has her own quota
+    else:
+        assert codes == [201] * 6
+
+
+def test_rotating_a_token_ends_its_cookie_sessions(srv: Any) -> None:
+    """Changes carol's token in the users file (the server re-reads it), then restores it."""
+    cookie = _cookie_session(srv, "carol")
+
+    def me() -> int:
+        req = urllib.request.Request(f"{srv.base}/api/me", headers={"Cookie": cookie})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert me() == 200  # the cookie works (the check below can fail)
+    users = json.loads(srv.users_file.read_text())
+    for u in users["users"]:
+        if u["username"] == "carol":
+            u["token"] = "carol-rotated-" + "9" * 20
+    before = srv.users_file.read_text()
+    srv.users_file.write_text(json.dumps(users))
+    try:
+        assert me() == 403
+        assert srv.request("GET", "/api/me", None, token="carol-rotated-" + "9" * 20)[0] == 200
+        assert srv.request("GET", "/api/me", "carol")[0] == 403  # the old token is gone too
+    finally:
+        srv.users_file.write_text(before)

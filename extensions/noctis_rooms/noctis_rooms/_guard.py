@@ -38,6 +38,7 @@ __all__ = [
     "safe_chat_json",
     "safe_mime_model",
     "scrub_chat",
+    "upload_ids",
 ]
 
 STUDY_LINK_MIME = "application/vnd.noctis.study-link+json"
@@ -74,6 +75,10 @@ class Verdict:
     deleted_ids: tuple[str, ...] = ()
     #: ids of messages posted by this update.
     new_ids: tuple[str, ...] = ()
+    #: ids of messages whose text this update changed (the old text must be purged).
+    edited_ids: tuple[str, ...] = ()
+    #: upload ids the deleted messages carried (their files go with them).
+    deleted_uploads: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -88,6 +93,8 @@ class _Context:
     moderator_deletions: list[tuple[str, str]] = field(default_factory=list)
     deleted_ids: list[str] = field(default_factory=list)
     new_ids: list[str] = field(default_factory=list)
+    edited_ids: list[str] = field(default_factory=list)
+    deleted_uploads: list[str] = field(default_factory=list)
 
 
 def _read_uint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -243,6 +250,8 @@ class RoomGuard:
             tuple(ctx.moderator_deletions),
             tuple(ctx.deleted_ids),
             tuple(ctx.new_ids),
+            tuple(ctx.edited_ids),
+            tuple(ctx.deleted_uploads),
         )
 
     # -- observers -------------------------------------------------------------
@@ -425,6 +434,7 @@ class RoomGuard:
                 ctx.violations.append(
                     f"message {mid}: deleting must remove attachments and rich content"
                 )
+            ctx.deleted_uploads.extend(upload_ids(old))
             if is_author:
                 ctx.deleted_ids.append(mid)
             elif a.access.moderate:
@@ -439,6 +449,8 @@ class RoomGuard:
         if not is_author:
             ctx.violations.append(f"{a.username} may not edit message {mid} of {author}")
             return
+        if "body" in changed:
+            ctx.edited_ids.append(mid)
         if not a.access.write:
             ctx.violations.append(f"{a.username} may not write in {self.room_path or 'this room'}")
         if "metadata" in changed:
@@ -534,6 +546,22 @@ def _valid_study_link(value: Any) -> bool:
     return all(
         isinstance(value.get(k, ""), str) for k in ("series_uid", "description", "open_path")
     )
+
+
+_UPLOAD_URL = re.compile(r"api/noctis/uploads/([0-9a-f]{32})")
+
+
+def upload_ids(message: dict[str, Any]) -> list[str]:
+    """The upload ids a message carries (its metadata and the links in its body)."""
+    found: list[str] = []
+    meta = message.get("metadata")
+    up = meta.get("upload") if isinstance(meta, dict) else None
+    if isinstance(up, dict) and isinstance(up.get("id"), str):
+        found.append(up["id"])
+    body = message.get("body")
+    if isinstance(body, str):
+        found.extend(_UPLOAD_URL.findall(body))
+    return list(dict.fromkeys(found))
 
 
 def safe_mime_model(mime: Any) -> dict[str, Any] | None:

@@ -32,9 +32,11 @@ from ._guard import _MAX_REACTIONS_PER_MESSAGE, _REACT_PREFIX, _READ_PREFIX
 from ._identity import ROLES
 from ._messages import escape_markdown, quote_reply
 
-__all__ = ["MAX_UPLOAD_BYTES", "rest_handlers"]
+__all__ = ["MAX_UPLOAD_BYTES", "UPLOAD_QUOTA_BYTES", "rest_handlers"]
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: What one user may keep uploaded in one room (deleting a message frees its upload).
+UPLOAD_QUOTA_BYTES = 50 * 1024 * 1024
 _MAX_EMOJI_CHARS = 32
 _ACTIONS = (
     "info",
@@ -390,6 +392,12 @@ class RoomActionHandler(RoomsAPIHandler):
             raise RoomError("the upload is empty")
         if len(data) > MAX_UPLOAD_BYTES:
             raise RoomError(f"the upload is {len(data)} bytes; the limit is {MAX_UPLOAD_BYTES}")
+        used = svc.store.upload_bytes(room.path, user)
+        if svc.gate_enabled and used + len(data) > UPLOAD_QUOTA_BYTES:
+            raise RoomError(
+                f"upload quota: {user} keeps {used} bytes in {room.path}; with this one it "
+                f"would pass {UPLOAD_QUOTA_BYTES} (delete old attachments first)"
+            )
         mimetype = sniff_type(data, filename)
         if mimetype is None:
             raise RoomError(

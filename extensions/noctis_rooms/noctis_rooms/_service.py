@@ -17,7 +17,7 @@ from pycrdt import Map
 
 from noctis_lab._errors import ChatPermissionError, RoomError
 
-from ._guard import RoomGuard
+from ._guard import RoomGuard, upload_ids
 from ._identity import BOT_DISPLAY_NAME, BOT_USERNAME, NoctisIdentityProvider
 from ._messages import StudyLink, system_message_payload
 from ._policy import Access, access_for
@@ -31,6 +31,15 @@ __all__ = ["EMPTY_CHAT", "RoomsService"]
 #: Content of a new, empty ``.chat`` file.
 EMPTY_CHAT = json.dumps({"messages": [], "users": {}, "attachments": {}, "metadata": {}}, indent=2)
 _PRESENCE_EVERY_S = 5.0
+
+
+def _without_quote(body: str) -> str:
+    """A reply's body with its leading quote replaced by a deleted-message marker."""
+    lines = body.splitlines()
+    i = 0
+    while i < len(lines) and lines[i].startswith(">"):
+        i += 1
+    return "\n".join(["> *(deleted message)*", *lines[i:]])
 
 
 def bot_user() -> User:
@@ -307,6 +316,8 @@ class RoomsService:
             self.store.log(
                 room.path, username, "delete_message", target_user=msg.sender, message_id=message_id
             )
+        if self.gate_enabled:
+            self.forget_deleted(chat, (message_id,), tuple(upload_ids(asdict(msg))))
         self.schedule_purge(room.path)
 
     def ensure_user_entry(self, chat: Any, username: str, display_name: str | None = None) -> None:
@@ -411,6 +422,27 @@ class RoomsService:
             await asyncio.sleep(0.01)
 
     # -- history purge -------------------------------------------------------------
+    def forget_deleted(self, chat: Any, ids: tuple[str, ...], uploads: tuple[str, ...]) -> None:
+        """What a deletion takes with it: the uploads the messages carried, and their
+        quotes in replies (the quote becomes "(deleted message)")."""
+        for upload_id in uploads:
+            with contextlib.suppress(OSError):
+                (self.state_dir / "uploads" / upload_id).unlink()
+            self.store.delete_upload(upload_id)
+        if chat is None or not hasattr(chat, "ymessages"):
+            return
+        gone = set(ids)
+        with chat.ydoc.transaction():
+            for ymsg in list(chat.ymessages):
+                if not isinstance(ymsg, Map):
+                    continue
+                raw: Any = ymsg.get("metadata")
+                meta = raw.to_py() if hasattr(raw, "to_py") else raw
+                reply_to = meta.get("reply_to") if isinstance(meta, dict) else None
+                body = ymsg.get("body")
+                if reply_to in gone and isinstance(body, str) and body.startswith(">"):
+                    ymsg["body"] = _without_quote(body)
+
     def schedule_purge(self, path: str) -> None:
         task = asyncio.ensure_future(self._purge_later(path))
         self._tasks.add(task)

@@ -355,6 +355,20 @@ class RoomStore:
                 row,
             )
 
+    def delete_upload(self, upload_id: str) -> None:
+        """Forget an upload (its message was deleted)."""
+        with self._lock:
+            self._db.execute("DELETE FROM uploads WHERE id=?", (upload_id,))
+
+    def upload_bytes(self, path: str, username: str) -> int:
+        """Bytes ``username`` has uploaded to the room at ``path`` (kept uploads only)."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE path=? AND uploaded_by=?",
+                (normalize_path(path), username),
+            )
+            return int(cur.fetchone()[0])
+
     def get_upload(self, upload_id: str) -> dict[str, Any] | None:
         """An upload's record or None."""
         with self._lock:

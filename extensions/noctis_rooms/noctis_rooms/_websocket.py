@@ -231,7 +231,10 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
             username = self.noctis_username
             for mid, author in verdict.moderator_deletions:
                 svc.store.log(path, username, "delete_message", target_user=author, message_id=mid)
-            if verdict.deleted_ids:
+            if svc.gate_enabled and verdict.deleted_ids:
+                chat = getattr(self.room, "_document", None)
+                svc.forget_deleted(chat, verdict.deleted_ids, verdict.deleted_uploads)
+            if verdict.deleted_ids or (svc.gate_enabled and verdict.edited_ids):
                 svc.schedule_purge(path)
             chat = getattr(self.room, "_document", None)
             if verdict.new_ids and chat is not None and hasattr(chat, "ymessages"):
