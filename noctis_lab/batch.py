@@ -112,6 +112,7 @@ class BatchReport:
         return pd.DataFrame([o.to_dict() for o in self.outcomes])
 
     def __str__(self) -> str:
+        """One summary line, then one line per failed series."""
         lines = [
             f"{len(self.outcomes)} series in {self.seconds:.1f} s ({self.executor}): "
             f"{self.recorded} recorded, {self.skipped} already recorded, "

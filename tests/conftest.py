@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from noctis_lab._browser import CHROMIUM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _ci import missing_real_part
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +37,9 @@ def test_output() -> Path:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
-    """Debian's chromium binary; browser tests skip with the reason when it is absent."""
+    """Debian's chromium binary; absent, browser tests skip with the reason (fail in CI)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (`make test` installs Debian's chromium)")
+        missing_real_part(f"{CHROMIUM} is not installed (`make test` installs Debian's chromium)")
     return CHROMIUM
 
 

@@ -524,12 +524,15 @@ class CalibrationHistory:
         self._engine.dispose()
 
     def __enter__(self) -> CalibrationHistory:
+        """Use as a context manager: the connections are released on exit."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Release the database connections."""
         self.close()
 
     def __repr__(self) -> str:
+        """The database URL (without password) and the schema revision."""
         return f"CalibrationHistory({self.url!r}, revision={self.revision!r})"
 
     # -- writing -------------------------------------------------------------------
@@ -765,6 +768,7 @@ class CalibrationHistory:
         )
 
     def __len__(self) -> int:
+        """Number of calibration records (corrections included)."""
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(_CAL)).scalar() or 0)
 

@@ -6,7 +6,7 @@ PostgreSQL binaries on a free loopback port, in a tmp data dir, as an
 unprivileged account when running as root because initdb refuses root; the
 server logic is :class:`noctis_lab._services.PostgresServer`, shared with
 ``noctis-lab services``). The PostgreSQL runs skip with
-the reason when the server binaries or the psycopg driver are absent.
+the reason when the server binaries or the psycopg driver are absent (and fail in CI).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _ci import missing_real_part
 
 from noctis_lab._errors import ServiceError
 from noctis_lab._services import PostgresServer, free_port, pg_bindir, server_user
@@ -52,14 +53,14 @@ def pg_server() -> Iterator[_TestServer]:
     """A private PostgreSQL server for the session (skips when it cannot be had)."""
     bindir = pg_bindir()
     if bindir is None:
-        pytest.skip(
+        missing_real_part(
             "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb); "
             "install Debian's postgresql package to run the history tests on PostgreSQL"
         )
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("the psycopg (v3) driver is not installed: pip install 'psycopg[binary]'")
+        missing_real_part("the psycopg (v3) driver is not installed: pip install 'psycopg[binary]'")
     root = Path(tempfile.mkdtemp(prefix="noctis-pg-"))
     os.chmod(root, 0o711)  # the server account (when root) must reach root/data
     server = _TestServer(
@@ -76,7 +77,7 @@ def pg_server() -> Iterator[_TestServer]:
         server.start()
     except ServiceError as exc:
         shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"could not start a throwaway PostgreSQL: {exc}")
+        missing_real_part(f"could not start a throwaway PostgreSQL: {exc}")
     yield server
     try:
         server.stop()

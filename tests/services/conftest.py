@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _ci import missing_real_part
 
 from noctis_lab._services import ServicesReport, pg_bindir, services_down, services_up
 
@@ -22,16 +23,16 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 
 def require_postgres() -> None:
-    """Skip unless the PostgreSQL server binaries and psycopg are installed."""
+    """Skip (fail in CI) unless the PostgreSQL server binaries and psycopg are installed."""
     if pg_bindir() is None:
-        pytest.skip(
+        missing_real_part(
             "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb); "
             "install Debian's postgresql package (`make postgresql`) to run the services tests"
         )
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("the psycopg (v3) driver is not installed: pip install 'psycopg[binary]'")
+        missing_real_part("the psycopg (v3) driver is not installed: pip install 'psycopg[binary]'")
 
 
 @pytest.fixture(scope="module")

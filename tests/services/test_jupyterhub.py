@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _ci import missing_real_part
 
 from noctis_lab._services import free_port
 
@@ -89,9 +90,9 @@ def hub() -> Iterator[Hub]:
     jupyterhub = _find("NOCTIS_JUPYTERHUB", "jupyterhub")
     chp = _find("NOCTIS_CHP", "configurable-http-proxy")
     if jupyterhub is None:
-        pytest.skip(f"no JupyterHub installation (NOCTIS_JUPYTERHUB or PATH): {HOW}")
+        missing_real_part(f"no JupyterHub installation (NOCTIS_JUPYTERHUB or PATH): {HOW}")
     if chp is None:
-        pytest.skip(f"no configurable-http-proxy (NOCTIS_CHP or PATH): {HOW}")
+        missing_real_part(f"no configurable-http-proxy (NOCTIS_CHP or PATH): {HOW}")
     singleuser = jupyterhub.parent / "jupyterhub-singleuser"
     python = jupyterhub.parent / "python"
     probe = subprocess.run(
@@ -101,7 +102,7 @@ def hub() -> Iterator[Hub]:
         check=False,
     )
     if probe.returncode != 0:
-        pytest.skip(f"{python} cannot import noctis_rooms/jupyterlab/collaboration: {HOW}")
+        missing_real_part(f"{python} cannot import noctis_rooms/jupyterlab/collaboration: {HOW}")
     root = Path(tempfile.mkdtemp(prefix="noctis-hub-"))
     token = os.urandom(24).hex()
     url = f"http://127.0.0.1:{free_port()}"
