@@ -87,7 +87,10 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     c.add_argument("--dry-run", action="store_true", help="show what would be posted; post nothing")
     c.add_argument("--json", action="store_true", help="print the run as JSON")
     c.add_argument("--config", help="alerts config file (default: $NOCTIS_ALERTS or alerts.json)")
-    c.add_argument("--db", help="database URL (default: $NOCTIS_DB_URL or data/noctis.db)")
+    c.add_argument(
+        "--db-url", dest="db", metavar="URL", help="database URL (default: $NOCTIS_DB_URL)"
+    )
+    c.add_argument("--db", dest="db", help=argparse.SUPPRESS)  # the old spelling
     c.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or mlflow/)")
     c.set_defaults(handler=_check_handler)
     g = sub.add_parser(

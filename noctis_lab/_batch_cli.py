@@ -56,7 +56,13 @@ def register_batch_commands(sub: Any) -> None:
     p.add_argument("--profile", default="seed", help="tolerance profile (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None, help="local pool size (default: CPUs)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://...")
-    p.add_argument("--db", default=None, help="history URL (default: NOCTIS_DB_URL or local)")
+    p.add_argument(
+        "--db-url",
+        dest="db",
+        metavar="URL",
+        help="history database URL (default: $NOCTIS_DB_URL, else the home's data/noctis.db)",
+    )
+    p.add_argument("--db", dest="db", help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--operator", default="batch", help="operator recorded with each result")
     p.add_argument("--strict", action="store_true", help="exit 1 when any series failed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -61,7 +61,12 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
 
 
 def _run(args: argparse.Namespace) -> int:
-    path = build_demo(Path(args.out), force=args.force, progress=not args.quiet, ai=not args.no_ai)
+    out = Path(args.out)
+    try:
+        path = build_demo(out, force=args.force, progress=not args.quiet, ai=not args.no_ai)
+    except OSError as exc:
+        where = exc.filename or out
+        raise ReportError(f"cannot write the demo under {out}: {where}: {exc.strerror}") from exc
     print(f"demo data: {path.parent}")
     return 0
 

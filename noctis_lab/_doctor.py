@@ -224,12 +224,13 @@ def _run(args: argparse.Namespace) -> int:
     bad = [f for f in findings if not f.ok]
     if not args.json:
         print(f"\n{len(findings) - len(bad)} ok, {len(bad)} need attention")
-    return 1 if bad else 0
+    return 1 if bad and args.strict else 0
 
 
 def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
     """Add the ``doctor`` subcommand."""
     p = sub.add_parser(name, help=help_text, description=__doc__)
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a finding needs attention")
     p.add_argument("--quick", action="store_true", help="skip the Jupyter server extension check")
     p.set_defaults(handler=_run, pin_home=False)

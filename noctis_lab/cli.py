@@ -67,6 +67,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse(args_list: list[str], command: str | None, message: str) -> int:
+    """Print why the command could not run, as one line on stderr; return 2."""
+    words = list(itertools.takewhile(lambda a: not a.startswith("-"), args_list))[:2]
+    where = " ".join(["noctis-lab", *words]) if command else "noctis-lab"
+    text = " | ".join(line.strip() for line in message.splitlines() if line.strip())
+    print(f"{where}: error: {text}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status.
 
@@ -88,10 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _paths.pinned_home():
             return int(handler(args) or 0)
     except NoctisError as exc:
-        words = list(itertools.takewhile(lambda a: not a.startswith("-"), args_list))[:2]
-        where = " ".join(["noctis-lab", *words]) if command else "noctis-lab"
-        print(f"{where}: error: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(args_list, command, str(exc))
+    except OSError as exc:  # the file system or the network refused: say which
+        what = f"{exc.filename}: " if exc.filename else ""
+        return _refuse(args_list, command, f"{what}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["register_history_commands"]
 
+_SCANNER_HELP = "scanner: key (manufacturer/model/serial), serial or station name"
+
 
 def _frame_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame rows as JSON-ready dicts (times ISO 8601, NaN/NA as null)."""
@@ -34,11 +36,26 @@ def _print_frame(df: pd.DataFrame, columns: list[str]) -> None:
         print(view.to_string(index=False))
 
 
+def _scanner_key(history: Any, text: str) -> str:
+    """The key of the scanner named by its key, serial, station name or label."""
+    from noctis_lab.reports._dashboard_data import resolve_scanner
+
+    return resolve_scanner(history, text)
+
+
+def _add_db_url(p: argparse.ArgumentParser) -> None:
+    """``--db-url`` as in every command (``--db``: the old spelling, hidden)."""
+    help_text = "history database URL (default: $NOCTIS_DB_URL, else the home's data/noctis.db)"
+    p.add_argument("--db-url", dest="db", metavar="URL", help=help_text)
+    p.add_argument("--db", dest="db", help=argparse.SUPPRESS)
+
+
 def _history_handler(args: argparse.Namespace) -> int:
     from noctis_lab.hu.history import CalibrationHistory
 
+    scanner = args.scanner if args.scanner is not None else args.scanner_option
     with CalibrationHistory(args.db, overdue_after_days=args.overdue_days) as history:
-        if args.scanner is None:
+        if scanner is None:
             df = history.scanners()
             if args.json:
                 print(json.dumps({"db": history.url, "scanners": _frame_records(df)}, indent=2))
@@ -49,6 +66,7 @@ def _history_handler(args: argparse.Namespace) -> int:
             _print_frame(
                 df,
                 [
+                    "station",
                     "scanner",
                     "n_records",
                     "last_calibration",
@@ -62,10 +80,11 @@ def _history_handler(args: argparse.Namespace) -> int:
             for msg in df.loc[df["drift_alarm"], "drift"]:
                 print(f"DRIFT: {msg}")
             return 0
-        records = history.records(scanner=args.scanner, phantom=args.phantom)
+        key = _scanner_key(history, scanner)
+        records = history.records(scanner=key, phantom=args.phantom)
         if records.empty:
             # Let the history name the scanners it knows.
-            history.latest(args.scanner)
+            history.latest(key)
         if args.limit is not None:
             records = records.tail(args.limit)
         if args.json:
@@ -96,7 +115,8 @@ def _trend_handler(args: argparse.Namespace) -> int:
     if args.baseline_n is not None:
         params["baseline_n"] = args.baseline_n
     with CalibrationHistory(args.db) as history:
-        df = history.trend(args.scanner, material=args.material, phantom=args.phantom)
+        key = _scanner_key(history, args.scanner)
+        df = history.trend(key, material=args.material, phantom=args.phantom)
     drifts = drift_from_trend(df, **params)
     if args.plot is not None:
         fig = plot_trend(df, **params)
@@ -108,7 +128,7 @@ def _trend_handler(args: argparse.Namespace) -> int:
             raise HistoryError(f"cannot write the trend plot to {args.plot}: {exc}") from exc
     if args.json:
         payload = {
-            "scanner": args.scanner,
+            "scanner": key,
             "trend": _frame_records(df),
             "drift": [d.to_dict() for d in drifts],
             "plot": args.plot,
@@ -145,11 +165,12 @@ def register_history_commands(hu_subparsers: Any) -> None:
         "history",
         help="scanners' calibration status, or one scanner's records",
         description=(
-            "Without --scanner: one line per scanner (latest status, last calibration, "
-            "overdue, drift alarm). With --scanner: that scanner's records, oldest first."
+            "Without SCANNER: one line per scanner (latest status, last calibration, "
+            "overdue, drift alarm). With SCANNER: that scanner's records, oldest first."
         ),
     )
-    p.add_argument("--scanner", help="scanner key (manufacturer/model/serial)")
+    p.add_argument("scanner", nargs="?", metavar="SCANNER", help=_SCANNER_HELP)
+    p.add_argument("--scanner", dest="scanner_option", help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--phantom", help="only records of this phantom")
     p.add_argument("--limit", type=int, help="only the newest N records")
     p.add_argument(
@@ -158,7 +179,7 @@ def register_history_commands(hu_subparsers: Any) -> None:
         default=35.0,
         help="days after the last calibration before a scanner is overdue (default 35)",
     )
-    p.add_argument("--db", help="SQLAlchemy URL (default: $NOCTIS_DB_URL or data/noctis.db)")
+    _add_db_url(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_history_handler)
 
@@ -170,12 +191,12 @@ def register_history_commands(hu_subparsers: Any) -> None:
             "supersede) and a drift verdict per material against the scanner's baseline."
         ),
     )
-    t.add_argument("scanner", metavar="SCANNER", help="scanner key (manufacturer/model/serial)")
+    t.add_argument("scanner", metavar="SCANNER", help=_SCANNER_HELP)
     t.add_argument("--material", help="only this material (e.g. Teflon)")
     t.add_argument("--phantom", help="only this phantom")
     t.add_argument("--method", choices=["cusum", "ewma"], default="cusum", help="drift detector")
     t.add_argument("--baseline-n", type=int, help="baseline size when none is marked (default 10)")
     t.add_argument("--plot", metavar="FILE", help="write the trend plot (PNG, SVG, PDF)")
-    t.add_argument("--db", help="SQLAlchemy URL (default: $NOCTIS_DB_URL or data/noctis.db)")
+    _add_db_url(t)
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(handler=_trend_handler)
