@@ -7,10 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.noctis-installed
 CHROMIUM := /usr/lib/chromium/chromium
-# The home: $$NOCTIS_HOME when set, else this checkout (noctis.toml marks it).
+# The home: NOCTIS_HOME when set, else this checkout (noctis.toml marks it).
 NOCTIS_HOME ?= $(CURDIR)
 DEMO := $(NOCTIS_HOME)/data/demo
 DEMO_STAMP := $(DEMO)/.complete
+HU_DEMO_STAMP := $(DEMO)/.hu-complete
 HUB_ENV := .hub-env
 HUB_STAMP := $(HUB_ENV)/.complete
 PYTEST_ARGS ?=
@@ -20,7 +21,7 @@ export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NOCTIS_HOME
 
-.PHONY: help setup lab test lint format bench demo chromium postgresql bubblewrap clean doctor report dashboards services
+.PHONY: help setup lab test lint format bench demo chromium postgresql bubblewrap clean doctor report dashboards services mlflow
 
 help:
 	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
@@ -31,6 +32,7 @@ help:
 	@echo "make report        HU and AI reports (HTML, PDF, summary JSON) under reports/"
 	@echo "make dashboards    serve the Voila dashboards on 127.0.0.1 with a token"
 	@echo "make services      PostgreSQL + MLflow server for a team, on loopback"
+	@echo "make mlflow        the MLflow UI on the project's store (runs view), on 127.0.0.1"
 
 setup: $(STAMP)
 
@@ -60,11 +62,19 @@ chromium:
 $(DEMO_STAMP): $(STAMP)
 	$(BIN)/noctis-lab demo --out $(DEMO)
 
+# The HU part of the demo (about half a minute); `make lab` trains the AI part in the background.
+$(HU_DEMO_STAMP): $(STAMP)
+	$(BIN)/noctis-lab demo --out $(DEMO) --no-ai
+
 demo: $(STAMP)
 	$(BIN)/noctis-lab demo --out $(DEMO) --force
 
-lab: $(DEMO_STAMP)
+lab: $(HU_DEMO_STAMP)
+	$(BIN)/noctis-lab demo --out $(DEMO) --ai-in-background
 	$(BIN)/noctis-lab lab
+
+mlflow: $(STAMP)
+	$(BIN)/noctis-lab mlflow
 
 # PostgreSQL's server binaries (Debian) for the history tests against a real server.
 postgresql:

@@ -9,7 +9,10 @@ registered and evaluated in MLflow.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,16 +21,22 @@ from noctis_lab._errors import ReportError
 
 __all__ = ["build_demo", "register"]
 
-COMPLETE = ".complete"
+COMPLETE = ".complete"  # everything, the AI models included
+HU_COMPLETE = ".hu-complete"  # the phantom series and their recorded analyses
+AI_LOG = "ai-demo.log"
+AI_PID = ".ai-demo.pid"
 
 
 def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: bool = True) -> Path:
-    """Write the whole demo set under ``out`` and return the path of its manifest.
+    """Write the demo set under ``out`` and return the path of its manifest.
+
+    The HU part (series, analyses in the history) comes first and is stamped on its
+    own (``.hu-complete``), so the AI part can follow later (``.complete``).
 
     Parameters
     ----------
     out : Path
-        The folder for the series (``data/demo`` by default).
+        The folder for the series (``<home>/data/demo`` by default).
     force : bool
         Rewrite even when a complete demo is already there.
     progress : bool
@@ -35,13 +44,25 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
     ai : bool
         Also train, register and evaluate the demo AI models.
     """
+    out = Path(out)
+    if (out / COMPLETE).exists() and not force:
+        (out / HU_COMPLETE).touch()  # demo sets written before the HU stamp existed
+        return out / "manifest.json"
+    t0 = time.perf_counter()
+    if force or not (out / HU_COMPLETE).exists():
+        _build_hu_part(out, progress=progress)
+    if ai:
+        from noctis_lab.ai import build_demo as build_ai_demo
+
+        build_ai_demo(out, progress=progress)
+        (out / COMPLETE).write_text(f"demo written in {time.perf_counter() - t0:.1f} s\n")
+    return out / "manifest.json"
+
+
+def _build_hu_part(out: Path, *, progress: bool) -> None:
     from noctis_lab.batch import analyze_archive
     from noctis_lab.hu.synthetic import demo_set
 
-    out = Path(out)
-    stamp = out / COMPLETE
-    if stamp.exists() and not force:
-        return out / "manifest.json"
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -52,17 +73,56 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
     report = analyze_archive(out, operator="demo", progress=progress)
     if report.failed:
         raise ReportError(f"the demo analysis failed:\n{report}")
-    if ai:
-        from noctis_lab.ai import build_demo as build_ai_demo
+    (out / HU_COMPLETE).write_text(f"HU demo written in {time.perf_counter() - t0:.1f} s\n")
 
-        build_ai_demo(out, progress=progress)
-    stamp.write_text(f"demo written in {time.perf_counter() - t0:.1f} s\n")
-    return out / "manifest.json"
+
+def _alive(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` when that process still runs."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def start_ai_in_background(out: Path) -> str:
+    """Train the demo AI models in a detached process; the log shows its progress.
+
+    Returns what to tell the user. Does nothing when the demo is complete or the
+    training already runs.
+    """
+    out = Path(out)
+    if (out / COMPLETE).exists():
+        return f"demo data: {out} (complete)"
+    if not (out / HU_COMPLETE).exists():
+        raise ReportError(f"{out}: write the HU demo first (`noctis-lab demo --no-ai`)")
+    log = out / AI_LOG
+    pid = _alive(out / AI_PID)
+    if pid is None:
+        with open(log, "ab") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "noctis_lab.cli", "demo", "--out", str(out)],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives the terminal's Ctrl-C of the lab
+            )
+        (out / AI_PID).write_text(f"{proc.pid}\n")
+        pid = proc.pid
+    return (
+        f"demo data: {out} (HU ready); the demo AI models train in the background "
+        f"(pid {pid}, a few minutes; progress: tail -f {log})"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
+        if args.ai_in_background:
+            build_demo(out, force=args.force, progress=not args.quiet, ai=False)
+            print(start_ai_in_background(out))
+            return 0
         path = build_demo(out, force=args.force, progress=not args.quiet, ai=not args.no_ai)
     except OSError as exc:
         where = exc.filename or out
@@ -76,6 +136,12 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p = sub.add_parser(name, help=help_text, description=__doc__)
     p.add_argument("--out", default=str(_paths.demo_dir()), help="folder (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rewrite an existing demo set")
-    p.add_argument("--no-ai", action="store_true", help="skip the AI models")
+    ai = p.add_mutually_exclusive_group()
+    ai.add_argument("--no-ai", action="store_true", help="only the HU part (no AI models)")
+    ai.add_argument(
+        "--ai-in-background",
+        action="store_true",
+        help="write the HU part, then train the AI models in a background process",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run)

@@ -81,6 +81,7 @@ def test_import_is_lazy() -> None:
         ["lab"],
         ["services"],
         ["services", "up"],
+        ["mlflow"],
         ["alerts"],
         ["alerts", "check"],
     ],
