@@ -43,9 +43,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, TypeAlias, cast
 
+# isort: off
+from noctis_lab.dicom._pydicom import pydicom  # first: pydicom without its download stack
+
+# isort: on
 import numpy as np
 import numpy.typing as npt
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (

@@ -47,6 +47,7 @@ __all__ = [
     "coarse_grid",
     "fit_inserts",
     "ring_inserts",
+    "sample_slices",
     "scan_ring",
     "uniform_content",
 ]
@@ -135,6 +136,21 @@ def coarse_grid(vol: Volume, target_mm: float = COARSE_MM) -> Coarse:
         level=np.asarray(level, dtype=np.float64),
         material=mat.reshape(nz, -1).mean(axis=1).astype(np.float64),
     )
+
+
+def sample_slices(c: Coarse, positions: object, thickness_mm: float) -> I64:
+    """Slices holding material, thinned to about four per module thickness along z.
+
+    Enough to find a module of that thickness; the search then looks at every slice
+    around it.
+    """
+    body = np.flatnonzero(c.material > 0.01).astype(np.intp)
+    if body.size < 2:
+        return body
+    pos = np.asarray(positions, dtype=np.float64)[body]
+    step = float(np.median(np.abs(np.diff(pos)))) or 1.0
+    every = max(1, int(0.25 * thickness_mm / step))
+    return body[::every]
 
 
 def ring_inserts(module: Module) -> tuple[list[Roi], float]:

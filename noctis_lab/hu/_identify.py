@@ -36,6 +36,7 @@ from noctis_lab.hu._find import (
     fit_inserts,
     insert_reach,
     ring_inserts,
+    sample_slices,
     scan_ring,
     uniform_content,
 )
@@ -123,24 +124,13 @@ def _disk_mean(img: np.ndarray, x: float, y: float, r_mm: float, dy: float, dx: 
     return float(img[y0:y1, x0:x1][inside].mean()) if inside.any() else math.nan
 
 
-def _sampled_slices(vol: Volume, c: Coarse, thickness_mm: float) -> np.ndarray:
-    """Slices holding material, thinned to about four per module thickness along z."""
-    body = np.flatnonzero(c.material > 0.01).astype(np.intp)
-    if body.size < 2:
-        return body
-    pos = np.asarray(vol.slice_positions, dtype=np.float64)[body]
-    step = float(np.median(np.abs(np.diff(pos)))) or 1.0
-    every = max(1, int(0.25 * thickness_mm / step))
-    return body[::every]
-
-
 def _layout_score(
     vol: Volume, c: Coarse, ph: Phantom
 ) -> tuple[float, str, float, tuple[float, float]]:
     """How well the phantom's ring layout explains the series; evidence, z and centre."""
     ref = ph.module()
     ring, radius = ring_inserts(ref)
-    scan = scan_ring(c, _sampled_slices(vol, c, ref.thickness_mm), ref)
+    scan = scan_ring(c, sample_slices(c, vol.slice_positions, ref.thickness_mm), ref)
     nowhere = (math.nan, math.nan)
     if scan is None:
         return math.nan, "no slice holds material", math.nan, nowhere

@@ -54,6 +54,7 @@ from noctis_lab.hu._find import (
     pattern_template,
     ring_inserts,
     roll_norm,
+    sample_slices,
     scan_ring,
     uniform_content,
 )
@@ -283,15 +284,29 @@ def _not_found(run: _Run, scan: RingScan | None, ref: Module, phantom: Phantom) 
     )
 
 
+def _candidates(run: _Run, ref: Module) -> npt.NDArray[np.intp]:
+    """Slices to search for the reference module: a sample first, then all around its match."""
+    c = run.coarse
+    if run.slice is not None:
+        return np.array([run.slice], dtype=np.intp)
+    body = np.flatnonzero(c.material > 0.01).astype(np.intp)
+    sample = sample_slices(c, run.positions, ref.thickness_mm)
+    if sample.size == body.size:
+        return body
+    first = scan_ring(c, sample, ref)
+    if first is None:
+        return body
+    good = (first.corr >= MIN_CORRELATION) & (first.amp >= MIN_AMPLITUDE)
+    if not good.any():
+        return body
+    z_peak = run.positions[first.slices[int(np.argmax(np.where(good, first.strength, -1.0)))]]
+    near = np.abs(run.positions[body] - z_peak) <= ref.thickness_mm + 2 * run.thick
+    return body[near]
+
+
 def _place_ring_module(run: _Run, phantom: Phantom, ref: Module) -> _Ref | str:
     """Place the reference module; a string says why it is not in the series."""
-    c = run.coarse
-    cand = (
-        np.array([run.slice], dtype=np.intp)
-        if run.slice is not None
-        else np.flatnonzero(c.material > 0.01).astype(np.intp)
-    )
-    scan = scan_ring(c, cand, ref)
+    scan = scan_ring(run.coarse, _candidates(run, ref), ref)
     if scan is None:
         return _not_found(run, None, ref, phantom)
     good = (scan.corr >= MIN_CORRELATION) & (scan.amp >= MIN_AMPLITUDE)
