@@ -67,13 +67,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    insert,
     select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from noctis_lab import _paths
+from noctis_lab import _paths, records
 from noctis_lab._errors import NoctisError, ReportError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -400,8 +399,11 @@ alerts_table = Table(
     Column("room", String(512), nullable=False, default=""),
     Column("text", Text, nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),
+    *records.chain_columns(),  # hash-chained: `noctis-lab verify` names a rewritten row
     UniqueConstraint("kind", "key", name="uq_alerts_posted_kind_key"),
 )
+_HINT = "what was announced stays announced"
+records.mark_append_only(alerts_table, what="the QA bot's record", hint=_HINT)
 
 
 class _Taken(Exception):
@@ -421,15 +423,8 @@ class _Store:
         self.engine: Engine = open_engine(url)
 
         def create() -> None:
-            _metadata.create_all(self.engine, checkfirst=True)
-            if self.engine.dialect.name == "sqlite":
-                with self.engine.begin() as conn:
-                    for op in ("UPDATE", "DELETE"):
-                        conn.exec_driver_sql(
-                            f"CREATE TRIGGER IF NOT EXISTS alerts_posted_no_{op.lower()} "
-                            f"BEFORE {op} ON alerts_posted BEGIN "
-                            "SELECT RAISE(ABORT, 'alerts_posted is append-only'); END"
-                        )
+            # created, or an older copy chained (backfill); append-only triggers
+            records.ensure_chained_table(self.engine, alerts_table, hint=_HINT)
 
         try:
             retrying(create, what="create the alerts_posted table")
@@ -482,7 +477,7 @@ class _Store:
                 if hit is not None:
                     raise _Taken(str(hit[0]))
                 now = _utcnow()
-                conn.execute(insert(t), [{**r, "created_at": now} for r in rows])
+                records.append(conn, t, [{**r, "created_at": now} for r in rows])
                 return post()
 
         try:

@@ -16,11 +16,17 @@ the worked example):
                       *records.chain_columns())
        records.mark_append_only(events, what="the event log")
 
-2. **Create** it in a migration (or a first-use ``create_all``), then make it
-   append-only in the database, as the table's owner::
+2. **Create** it in an Alembic migration, then make it append-only in the
+   database, as the table's owner::
 
        for sql in records.append_only_ddl("my_events", conn.dialect.name):
-           conn.exec_driver_sql(sql)
+           op.execute(sql)
+
+   or, for a store without migrations, in one call on first use (creates the
+   table, or adds and backfills the chain columns of an older copy, then the
+   triggers)::
+
+       records.ensure_chained_table(engine, events, hint="post a new event instead")
 
    SQLite: ``UPDATE``/``DELETE`` and an ``INSERT`` reusing an id (``INSERT OR
    REPLACE``) abort. PostgreSQL: ``UPDATE``/``DELETE``/``TRUNCATE`` abort, and the
@@ -51,6 +57,7 @@ the worked example):
 
 from __future__ import annotations
 
+from noctis_lab.records._adopt import ensure_chained_table
 from noctis_lab.records._chain import GENESIS, append, chain_columns, is_chained, row_hash
 from noctis_lab.records._guards import (
     append_only_ddl,
@@ -71,6 +78,7 @@ __all__ = [
     "append_only_ddl",
     "chain_columns",
     "drop_append_only_ddl",
+    "ensure_chained_table",
     "guard_engine",
     "is_chained",
     "mark_append_only",

@@ -12,17 +12,13 @@ from sqlalchemy import Table
 
 __all__ = ["PENDING", "chained_tables"]
 
-#: Record tables not chained yet (AI analyses/feedback/report versions, QA bot alerts).
-PENDING: tuple[str, ...] = (
-    "ai_analyses",
-    "ai_feedback",
-    "ai_report_versions",
-    "alerts_posted",
-)
+#: Record tables not chained yet (AI analyses, feedback and report versions).
+PENDING: tuple[str, ...] = ("ai_analyses", "ai_feedback", "ai_report_versions")
 
 
 def chained_tables() -> list[Table]:
     """Definitions of every hash-chained record table of the package."""
+    from noctis_lab.alerts import alerts_table
     from noctis_lab.hu._history_schema import Base as HistoryBase
 
-    return list(HistoryBase.metadata.sorted_tables)
+    return [*HistoryBase.metadata.sorted_tables, alerts_table]

@@ -73,6 +73,7 @@ def drifting(result: Any, n_base: int = 10, n_drift: int = 6) -> list[Any]:
             dataclasses.replace(
                 result,
                 id=uuid.uuid4().hex,
+                series_uid=f"{result.series_uid}.{i}",  # one series per QA day
                 rois=rois,
                 scanner=dataclasses.replace(sc, acquisition_datetime=when),
                 acquisition_datetime=when,
@@ -188,7 +189,7 @@ def test_drift_alarm_is_posted_once_per_scanner(home: Path, analysed: Any) -> No
     msgs = messages(home / "rooms" / "qa-hu.chat")
     assert len(msgs) == 1
     link = msgs[0]["metadata"]["study_link"]
-    assert link["series_uid"] == analysed["pass"].series_uid  # the latest record's series
+    assert link["series_uid"] == series[-1].series_uid  # the latest record's series
     assert link["description"].endswith(f"(record {ids[-1]})")
     again = check_and_post()
     assert [a.outcome for a in again.alerts if a.kind == "drift"] == ["already_posted"] * len(

@@ -323,3 +323,69 @@ def test_anchor_of_another_database_is_refused(tmp_path: Path) -> None:
     anchor = tmp_path / "anchor.json"
     anchor.write_text(json.dumps({"db": "sqlite:///elsewhere.db", "tables": {}}))
     assert main(["verify", "--db", url, "--anchor", str(anchor)]) == 2
+
+
+# --------------------------------------------------------------------- another store adopts it
+def test_alerts_posted_is_chained_including_an_older_copy(db_url: str) -> None:
+    """The QA bot's record: an unchained table from before is backfilled, then tamper shows."""
+    from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
+
+    from noctis_lab.alerts import _Store
+
+    old = MetaData()
+    legacy = Table(
+        "alerts_posted",
+        old,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", String(32), nullable=False),
+        Column("key", String(512), nullable=False),
+        Column("subject", String(255), nullable=False),
+        Column("value", String(64), nullable=False),
+        Column("posted", Boolean, nullable=False),
+        Column("room", String(512), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+    )
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            legacy.create(conn)
+            conn.execute(
+                insert(legacy),
+                [
+                    {
+                        "kind": "calibration",
+                        "key": f"k{i}",
+                        "subject": "GE/Revolution/123",
+                        "value": "fail",
+                        "posted": True,
+                        "room": "qa-hu.chat",
+                        "text": f"FAIL {i}",
+                        "created_at": T0 + timedelta(days=i),
+                    }
+                    for i in range(3)
+                ],
+            )
+    finally:
+        engine.dispose()
+    store = _Store(db_url)  # chains the three old rows, adds the triggers
+    try:
+        store.claim([{"kind": "drift", "key": "d1", "subject": "s", "posted": True}], lambda: None)
+    finally:
+        store.close()
+    report = _verify(db_url)
+    assert report.ok, report.findings
+    assert {t.table: t.rows for t in report.tables}["alerts_posted"] == 4
+    engine = create_engine(db_url)
+    try:
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alerts_posted SET posted = FALSE WHERE id = 2")
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("DROP TRIGGER alerts_posted_no_update")
+            else:
+                conn.exec_driver_sql("ALTER TABLE alerts_posted DISABLE TRIGGER USER")
+            conn.exec_driver_sql("UPDATE alerts_posted SET posted = FALSE WHERE id = 2")
+    finally:
+        engine.dispose()
+    assert _named(_verify(db_url)) == {("alerts_posted", 2, FindingKind.REWRITTEN)}
