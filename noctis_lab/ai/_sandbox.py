@@ -6,7 +6,8 @@ constants run their payload while loading, and TorchScript can call operators su
 process. :func:`run_in_sandbox` starts :mod:`noctis_lab.ai._sandbox_worker` under
 ``bwrap`` with:
 
-- no network and no other shared namespace (``--unshare-all``), a fresh session, no
+- no network and no other shared namespace (``--unshare-all``), an unprivileged user
+  (uid 65534 in its own user namespace) without any capability, a fresh session, no
   inherited environment (``--clearenv``), killed with its parent;
 - read-only: the Python runtime and its packages, the model file and the inputs; nothing
   else of the host is visible (no home folder, no project tree, no data);
@@ -42,6 +43,18 @@ __all__ = ["SANDBOXED_FORMATS", "SandboxLimits", "SandboxRun", "run_in_sandbox",
 SANDBOXED_FORMATS = frozenset({"torchscript", "export"})
 
 _WORKER = Path(__file__).with_name("_sandbox_worker.py")
+#: New namespaces for everything (network included), an unprivileged user inside, and no
+#: capabilities (so even a worker started by root cannot remount a read-only bind).
+_ISOLATION = (
+    "--unshare-all",
+    "--unshare-user",
+    "--uid",
+    "65534",
+    "--gid",
+    "65534",
+    "--cap-drop",
+    "ALL",
+)
 _MAX_RESULT_BYTES = 1 << 20
 
 
@@ -108,7 +121,7 @@ def _command(model: Path, in_dir: Path, out_dir: Path) -> list[str]:
     assert bwrap is not None
     return [
         bwrap,
-        "--unshare-all",
+        *_ISOLATION,
         "--die-with-parent",
         "--new-session",
         "--clearenv",
@@ -169,7 +182,7 @@ def sandbox_problem() -> str | None:
             "the sandbox needs bubblewrap (bwrap), which is not installed "
             "(Debian: apt-get install bubblewrap)"
         )
-    probe = [bwrap, "--unshare-all", "--die-with-parent", *_runtime_binds(), "--", "/bin/true"]
+    probe = [bwrap, *_ISOLATION, "--die-with-parent", *_runtime_binds(), "--", "/bin/true"]
     try:
         proc = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -294,3 +294,33 @@ def test_detection_one_to_one_and_per_case_spacing() -> None:
     s = [np.array([0.9])] * 2
     m = detection_metrics(p, s, g, image_shape=(64, 64), spacing=[(0.5, 0.5), (1.0, 1.0)], n_boot=0)
     assert m.per_case["targets_hit"].tolist() == [1.0, 0.0]
+
+
+def test_subgroup_metrics_by_scanner_match_sklearn(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
+    import csv
+
+    from sklearn.metrics import roc_auc_score
+
+    from noctis_lab.ai._demo_data import write_test_set
+
+    manifest = write_test_set(tmp_path / "ts", "classification", 40, seed=9)
+    rows = list(csv.DictReader(manifest.read_text().splitlines()))
+    for i, row in enumerate(rows):
+        row["scanner"] = "A" if i % 2 else "B"
+        row["kvp"] = "120" if i < 4 else "100"  # the 120 group is too small to report
+    with manifest.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    res = evaluate(model_files["classification"], manifest, n_boot=100, log_to_mlflow=False)
+    got = {(r["attribute"], r["group"]): r for r in res.subgroups}
+    assert set(got) == {("scanner", "A"), ("scanner", "B"), ("kvp", "100")}
+    df = res.to_dataframe()
+    for group, parity in (("A", 1), ("B", 0)):
+        sub = df[df.index % 2 == parity]
+        want = roc_auc_score(sub["label"], sub["probability"])
+        r = got[("scanner", group)]
+        assert r["n"] == 20 and r["value"] == pytest.approx(want, abs=1e-12)
+        assert r["ci_low"] <= r["value"] <= r["ci_high"]

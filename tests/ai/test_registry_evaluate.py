@@ -115,6 +115,12 @@ def test_manifest_reads_dicom(tmp_path: Path) -> None:
     ts = load_test_set(tmp_path / "m.csv")
     assert ts.cases[0].image.shape == (128, 128)
     assert ts.cases[0].spacing == pytest.approx((0.661468, 0.661468))
+    # read by dicom.load_series: the header gives the subgroup attributes
+    assert ts.cases[0].attributes == {
+        "scanner": "GE MEDICAL SYSTEMS RHAPSODE",
+        "site": "JFK IMAGING CENTER",
+        "kvp": "120",
+    }
 
 
 @pytest.mark.parametrize("task", ["classification", "detection", "segmentation"])

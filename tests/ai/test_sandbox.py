@@ -256,3 +256,31 @@ def test_sandbox_sees_no_host_files_and_has_limits(tmp_path: Path) -> None:
             np.zeros((1, 1, 4, 4), np.float32),
             limits=SandboxLimits(memory_bytes=3 << 30),
         )
+
+
+def test_sandbox_process_is_unprivileged_offline_and_read_only(tmp_path: Path) -> None:
+    """The real bwrap arguments, with a shell in place of the worker."""
+    from noctis_lab.ai._sandbox import _command
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"x")
+    cmd = _command(model, tmp_path / "in", tmp_path / "out")
+    assert cmd[-2:] == ["-I", "/sandbox/worker.py"]
+    probe = (
+        "grep CapEff /proc/self/status; id -u; "
+        "touch /usr/x /sandbox/model/m.pt /sandbox/in/x 2>&1; touch /sandbox/out/ok; "
+        "ls /work/main/noctis_lab 2>&1; echo NET; tail -n +3 /proc/net/dev | cut -d: -f1"
+    )
+    out = subprocess.run(
+        [*cmd[:-3], "/bin/sh", "-c", probe], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "CapEff:\t0000000000000000" in out
+    assert "\n65534\n" in out
+    assert out.count("Read-only file system") == 3
+    assert (tmp_path / "out" / "ok").exists()  # only the scratch folder is writable
+    assert "No such file or directory" in out  # the project tree is not there
+    assert out.split("NET\n", 1)[1].split() == ["lo"]  # loopback only: no network
+    host_ifaces = Path("/proc/net/dev").read_text().splitlines()[2:]
+    assert len(host_ifaces) > 1  # while this process has more (the test could fail)
