@@ -10,14 +10,21 @@ from typing import Any, cast
 
 from noctis_lab.dicom._volume import ScannerInfo, Volume
 from noctis_lab.hu._checks import check_baseline, run_checks
-from noctis_lab.hu._find import coarse_grid
+from noctis_lab.hu._find import BODY_HU, coarse_grid
 from noctis_lab.hu._identify import identify
 from noctis_lab.hu._locate import MIN_LOCALISATION_SCORE, check_volume, is_doubtful, locate
 from noctis_lab.hu._measure import Measurements, derive, measure
 from noctis_lab.hu._phantoms import Phantom, load_phantom
 from noctis_lab.hu._profiles import Profile, load_profile
 from noctis_lab.hu._recommend import recommend
-from noctis_lab.hu._result import CalibrationResult, Check, Localisation, RoiStatus, worst_status
+from noctis_lab.hu._result import (
+    CalibrationResult,
+    Check,
+    Localisation,
+    RoiMeasurement,
+    RoiStatus,
+    worst_status,
+)
 
 __all__ = ["AUTO", "analyze", "default_profile", "judge", "localisation_check"]
 
@@ -144,6 +151,31 @@ def analyze(
     )
 
 
+def reads_air(roi: RoiMeasurement) -> bool:
+    """An insert of a material that reads like air: the insert is missing or its vial empty.
+
+    Material is above -500 HU (midway between air and water) on any scanner within
+    ±100 HU of calibration; an insert whose nominal CT number is material but whose
+    mean is below that is not there to be measured.
+    """
+    return (
+        roi.role == "insert"
+        and roi.nominal_hu is not None
+        and roi.nominal_hu > BODY_HU
+        and roi.mean < BODY_HU
+    )
+
+
+def _absent_notes(rois: Sequence[RoiMeasurement], absent: set[tuple[str, str]]) -> list[str]:
+    return [
+        f"Missing insert: {r.module}/{r.name} ({r.material}) reads {r.mean:.0f} HU, i.e. air: "
+        "the insert is missing or its vial is empty. It is left out of the checks and the "
+        "linearity fit; fill or replace it."
+        for r in rois
+        if (r.module, r.name) in absent
+    ]
+
+
 def localisation_check(loc: Localisation, phantom: Phantom) -> Check | None:
     """A ``review`` check when the phantom was found with doubts, else None."""
     if not is_doubtful(loc):
@@ -219,8 +251,11 @@ def judge(
     """
     ph = load_phantom(phantom)
     prof = load_profile(profile)
-    meas = derive(measurements.rois, ph, measurements.correlation_factors, measurements.slice_sd)
+    absent = {(r.module, r.name) for r in measurements.rois if reads_air(r)}
+    present = [r for r in measurements.rois if (r.module, r.name) not in absent]
+    meas = derive(present, ph, measurements.correlation_factors, measurements.slice_sd)
     checks, notes = run_checks(meas, ph, prof, baseline)
+    notes = [*_absent_notes(measurements.rois, absent), *notes]
     loc_check = localisation_check(localisation, ph)
     if loc_check is not None:
         checks = (*checks, loc_check)
@@ -229,11 +264,12 @@ def judge(
         parts = c.id.split(".")
         if len(parts) >= 3:
             by_target.setdefault((parts[-2], parts[-1]), []).append(c.status)
+    derived = {(r.module, r.name): r for r in meas.rois}
     rois = tuple(
         r
         if (st := by_target.get((r.module, r.name))) is None
         else dataclasses.replace(r, status=cast(RoiStatus, worst_status(st)))
-        for r in meas.rois
+        for r in (derived.get((m.module, m.name), m) for m in measurements.rois)
     )
     return CalibrationResult(
         phantom=ph.name,

@@ -6,7 +6,8 @@ best slice. The candidate is then scored by how well its *layout* explains the r
 the CT number measured at each of its inserts and at each empty position of its
 ring (where a phantom of the same family has an insert and this one has none) is
 correlated with what the candidate says is there (the insert's nominal value, or
-the background). A CatPhan 604 scan therefore scores low as a 504 (bone where the
+the background); an insert like its background (a water vial) is no evidence either
+way. A CatPhan 604 scan therefore scores low as a 504 (bone where the
 504 has nothing) and a 504 scan low as a 604 (nothing where the 604 has bone).
 
 Candidates whose layouts score alike (CatPhan 503, 504 and 600 share one CTP404
@@ -46,6 +47,9 @@ __all__ = ["Candidate", "Identification", "identify"]
 
 #: Layout scores closer than this are a tie, broken by the other modules.
 TIE = 0.03
+#: Inserts within this many HU of their module's background cannot be seen, so their
+#: positions are no evidence for or against a layout (a 600's water vial, full or empty).
+INVISIBLE_HU = 20.0
 #: A layout must explain the ring at least this well to be a candidate at all.
 MIN_LAYOUT = 0.8
 
@@ -100,6 +104,8 @@ def _ring_points(ph: Phantom) -> tuple[list[float], list[float], list[str]]:
     lab: list[str] = []
     for r in ring:
         assert r.angle_deg is not None and r.nominal_hu is not None
+        if abs(r.nominal_hu - ref.background_hu) < INVISIBLE_HU:
+            continue  # an insert like its background (a water vial, often empty) tells nothing
         ang.append(r.angle_deg)
         exp.append(r.nominal_hu)
         lab.append(r.name)

@@ -123,16 +123,35 @@ def test_cone_beam_scans_are_recognised_and_judged_by_the_cbct_profile(realdata:
     [
         ("catphan_mft_cbct_head", {"catphan604"}),
         ("imageqc_water_head", {"water"}),
+        # the 503's other modules are where the 503 has them (a 600's water vial, empty
+        # or full, is no evidence: the module spacing tells them apart)
         ("xvi_catphan_3slices", {"catphan503"}),
-        # a CTP404-only series whose 600 water-vial slot is empty: the 503 (air at both
-        # ends) and the 600 layouts are the same there; either is a right answer
-        ("imageqc_ctp404_fov150", {"catphan503", "catphan600"}),
     ],
 )
 def test_phantom_identified_from_the_images(realdata: Path, scan: str, expected: set[str]) -> None:
     ident = identify(_volume(scan))
     assert ident.phantom in expected, ident.to_dict()
     assert ident.evidence
+
+
+def test_a_ctp404_alone_that_two_models_explain_is_not_guessed(realdata: Path) -> None:
+    # the 600's CTP404 is the 503's turned half a turn, but for a water vial, which is
+    # empty here; with no other module in the series nothing tells them apart
+    from noctis_lab._errors import PhantomNotFoundError
+
+    with pytest.raises(PhantomNotFoundError, match=r"cannot tell.*catphan503.*catphan600"):
+        identify(_volume("imageqc_ctp404_fov150"))
+    done = _cli("hu", "analyze", str(realdata / "imageqc_ctp404_fov150"))
+    assert done.returncode == 2 and "--phantom NAME" in done.stderr
+
+
+def test_an_empty_vial_is_a_missing_insert_not_a_calibration_error(realdata: Path) -> None:
+    result = analyze(_volume("imageqc_ctp404_fov150"), "catphan600", "seed")
+    vial = next(r for r in result.rois if r.name == "water_vial")
+    assert vial.mean < -900 and vial.status == "not_checked"
+    assert not any("water_vial" in c.id for c in result.checks)
+    assert "Water" not in result.linearity.materials
+    assert any(r.startswith("Missing insert: CTP404/water_vial") for r in result.recommendations)
 
 
 def _shifted(vol: Volume, offset: float) -> Volume:
