@@ -168,8 +168,8 @@ def ring_inserts(module: Module) -> tuple[list[Roi], float]:
 
 
 def insert_reach(roi: Roi) -> float:
-    """Radius of the physical insert (mm): ``insert_radius_mm``, else the ROI radius."""
-    return roi.insert_radius_mm if roi.insert_radius_mm is not None else roi.radius_mm
+    """Radius of the physical insert (mm): :attr:`Roi.reach_mm`."""
+    return roi.reach_mm
 
 
 # --------------------------------------------------------------------------

@@ -115,6 +115,11 @@ class Roi(_Frozen):
         return self
 
     @property
+    def reach_mm(self) -> float:
+        """Radius of the physical insert: ``insert_radius_mm``, else the ROI's own radius."""
+        return self.insert_radius_mm if self.insert_radius_mm is not None else self.radius_mm
+
+    @property
     def xy_mm(self) -> tuple[float, float]:
         """``(x, y)`` position in the phantom frame, mm."""
         assert self.x_mm is not None and self.y_mm is not None  # set by the validator
@@ -247,7 +252,7 @@ class Phantom(_Frozen):
         for m in self.modules:
             for r in m.rois:
                 x, y = r.xy_mm
-                reach = r.insert_radius_mm if r.insert_radius_mm is not None else r.radius_mm
+                reach = r.reach_mm
                 if (
                     (abs(x) + reach) > ax
                     or (abs(y) + reach) > ay
@@ -258,8 +263,8 @@ class Phantom(_Frozen):
                 for b in m.rois[i + 1 :]:
                     if a.role != "insert" or b.role != "insert":
                         continue
-                    ra = a.insert_radius_mm or a.radius_mm
-                    rb = b.insert_radius_mm or b.radius_mm
+                    ra = a.reach_mm
+                    rb = b.reach_mm
                     d = math.dist(a.xy_mm, b.xy_mm)
                     if d < ra + rb:
                         raise ValueError(

@@ -615,7 +615,7 @@ def _render_label(label: int, s: _Setup) -> F64:
                 if roi.role != "insert":
                     continue
                 x, y = roi.position(s.roll)
-                radius = roi.insert_radius_mm if roi.insert_radius_mm is not None else roi.radius_mm
+                radius = roi.reach_mm
                 value = s.cal(_insert_value(module, roi), roi.material)
                 R.paint(img, s.grid, R.Ellipse(s.cx + x, s.cy + y, radius, radius), value)
             for f in module.features:
@@ -686,7 +686,7 @@ def _metal_positions(ph: Phantom, cx: float, cy: float, roll: float) -> list[tup
     reach = 0.0
     for _, r in ph.iter_rois():
         x, y = r.xy_mm
-        rad = r.insert_radius_mm if r.insert_radius_mm is not None else r.radius_mm
+        rad = r.reach_mm
         reach = max(reach, math.hypot(x, y) + rad)
     dist = 0.5 * (reach + inner) if reach < inner - 2 * METAL_RADIUS_MM else 0.9 * inner
     out = []
@@ -1024,9 +1024,7 @@ def generate(
                     true_hu=true,
                     relative_electron_density=roi.relative_electron_density,
                     radius_mm=roi.radius_mm,
-                    insert_radius_mm=(
-                        roi.insert_radius_mm if roi.insert_radius_mm is not None else roi.radius_mm
-                    ),
+                    insert_radius_mm=(roi.reach_mm),
                     x_mm=x,
                     y_mm=y,
                     z_mm=zc,
