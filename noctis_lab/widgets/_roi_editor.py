@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +273,7 @@ class RoiEditor(anywidget.AnyWidget):
             No operator name, a result already recorded, or a database failure (the
             history's own checks).
         """
-        from noctis_lab.hu.history import CalibrationHistory
+        from noctis_lab.hu.history import AlreadyRecordedWarning, CalibrationHistory
 
         who = (self.operator if operator is None else operator).strip()
         moved = self.adjusted
@@ -284,14 +285,22 @@ class RoiEditor(anywidget.AnyWidget):
             )
             if p
         )
-        if self._history is None or isinstance(self._history, str):
-            with CalibrationHistory(self._history) as history:
-                record_id = history.record(self._result, operator=who, notes=text)
-        else:
-            record_id = self._history.record(self._result, operator=who, notes=text)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AlreadyRecordedWarning)
+            if self._history is None or isinstance(self._history, str):
+                with CalibrationHistory(self._history) as history:
+                    record_id = history.record(self._result, operator=who, notes=text)
+            else:
+                record_id = self._history.record(self._result, operator=who, notes=text)
         self.operator = who
         self._recorded = (record_id, self._result.status)
-        self.message = f"Recorded {self._result.status.upper()} as record {record_id} by {who}."
+        if any(issubclass(w.category, AlreadyRecordedWarning) for w in caught):
+            self.message = (
+                f"Already recorded as record {record_id} ({self._result.status.upper()}): "
+                "nothing stored."
+            )
+        else:
+            self.message = f"Recorded {self._result.status.upper()} as record {record_id} by {who}."
         return record_id
 
     # -- internals --------------------------------------------------------------------------

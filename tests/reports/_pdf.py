@@ -62,6 +62,15 @@ def row_line(pages: list[str], cells: list[Any]) -> str | None:
     return None
 
 
+def blank_pages(pages: list[str]) -> list[int]:
+    """Pages with nothing but the footer."""
+    return [
+        i
+        for i, page in enumerate(pages, start=1)
+        if not [ln for ln in page.splitlines() if ln.strip() and "page " not in ln]
+    ]
+
+
 def orphaned_headings(pages: list[str]) -> list[tuple[int, str]]:
     """Headings that are the last text of a page (the footer line left out)."""
     out = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,6 +131,29 @@ def test_voila_needs_the_token(voila: tuple[VoilaServer, Path]) -> None:
         urllib.request.urlopen(f"{server.base_url}/api/kernels", timeout=10)
 
 
+def _click_scanner(page: Any, select: Any, label: str, out: Path) -> None:
+    """Click a scanner's row: caption, slice (no warning), trend and drop-down follow."""
+    old = page.locator(".noctis-hu-slice img").first.get_attribute("src")
+    station = label.split(" — ")[0]
+    page.locator(".noctis-scanner-row", has_text=station).click()
+    page.wait_for_function(
+        "k => document.querySelector('.noctis-hu-caption').innerText.includes(k)",
+        arg=label,
+        timeout=60_000,
+    )
+    page.wait_for_function(
+        "s => { const i = document.querySelector('.noctis-hu-slice img');"
+        " return i && i.src !== s; }",
+        arg=old,
+        timeout=60_000,
+    )
+    assert page.locator(".noctis-hu-slice .noctis-msg-error").count() == 0
+    assert "not available" not in page.inner_text(".noctis-hu-slice")
+    assert label in page.inner_text(".noctis-hu-trend")
+    assert select.input_value() == label  # the drop-down follows the click
+    page.screenshot(path=str(out / f"hu_dashboard_{station}.png"), full_page=True)
+
+
 @pytest.mark.browser
 @pytest.mark.server
 def test_hu_dashboard_in_chromium(
@@ -145,11 +169,14 @@ def test_hu_dashboard_in_chromium(
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     # Voila streams the page while the kernel runs the notebook: wait for the widgets
     page.goto(server.url("hu_dashboard.ipynb"), timeout=300_000, wait_until="commit")
-    page.wait_for_selector(".noctis-hu-overview .noctis-scanner-row", timeout=300_000)
-    page.wait_for_selector(".noctis-hu-slice img", timeout=300_000)
+    try:
+        page.wait_for_selector(".noctis-hu-slice img", timeout=300_000)
+    finally:
+        page.screenshot(path=str(out / "hu_dashboard_first.png"), full_page=True)
     history = CalibrationHistory(f"sqlite:///{home / 'data' / 'noctis.db'}")
     frame = hu_overview_frame(history)
     labels = dict(zip(frame["Key"], frame["Scanner"], strict=True))
+    assert page.locator(".noctis-scanner-row").count() == len(labels)
     table = page.inner_text(".noctis-hu-overview")
     for key, status in zip(frame["Key"], frame["Status"], strict=True):
         station, _, model = labels[key].partition(" — ")
@@ -167,25 +194,7 @@ def test_hu_dashboard_in_chromium(
     assert history.latest(onc).source == RELATIVE
     other = next(k for k in labels if k != onc)
     for key in (onc, other):  # a click on a scanner row opens it
-        old = page.locator(".noctis-hu-slice img").first.get_attribute("src")
-        page.locator(".noctis-scanner-row", has_text=labels[key].split(" — ")[0]).click()
-        page.wait_for_function(
-            "k => document.querySelector('.noctis-hu-caption').innerText.includes(k)",
-            arg=labels[key],
-            timeout=60_000,
-        )
-        page.wait_for_function(
-            "s => { const i = document.querySelector('.noctis-hu-slice img');"
-            " return i && i.src !== s; }",
-            arg=old,
-            timeout=60_000,
-        )
-        assert page.locator(".noctis-hu-slice .noctis-msg-error").count() == 0
-        assert "not available" not in page.inner_text(".noctis-hu-slice")
-        assert labels[key] in page.inner_text(".noctis-hu-trend")
-        assert select.input_value() == key
-        name = labels[key].split(" — ")[0]
-        page.screenshot(path=str(out / f"hu_dashboard_{name}.png"), full_page=True)
+        _click_scanner(page, select, labels[key], out)
     # a broken record (its images gone) is a message in its panel, after Refresh
     rec = history.latest(other)
     moved = Path(rec.source).with_name(Path(rec.source).name + ".moved")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from _pdf import missing_from_pdf, orphaned_headings, pdf_pages, row_line
+from _pdf import blank_pages, missing_from_pdf, orphaned_headings, pdf_pages, row_line
 
+from noctis_lab._browser import CHROMIUM_ARGS
 from noctis_lab._errors import ReportError
 from noctis_lab.reports import ReportOutput, notebooks_dir, run_report
 
@@ -29,6 +30,29 @@ def _cli(*args: str, env_home: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         timeout=300,
     )
+
+
+def requests_off_machine(html: Path, chromium: Path) -> list[str]:
+    """What a page asks for beyond the machine (blocked) when Chromium opens it."""
+    from playwright.sync_api import sync_playwright
+
+    asked: list[str] = []
+
+    def route(r: object) -> None:
+        url = r.request.url  # type: ignore[attr-defined]
+        if url.startswith(("file:", "data:", "blob:")):
+            r.continue_()  # type: ignore[attr-defined]
+        else:
+            asked.append(url)
+            r.abort()  # type: ignore[attr-defined]
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+        page = browser.new_page()
+        page.route("**/*", route)
+        page.goto(html.as_uri(), wait_until="networkidle")
+        browser.close()
+    return asked
 
 
 def _latest_statuses() -> dict[str, str]:
@@ -66,6 +90,7 @@ def test_hu_report_all_scanners(
     assert "Recommendations" in text and "Tolerance" in text and "Source" in text
     assert "report = hu_report(" not in text  # no code
     assert '<script src="http' not in text  # self-contained
+    assert requests_off_machine(folder / "hu-report.html", chromium_path) == []
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["verdict"] == out.verdict
     assert summary["counts"]["calibrations"] == 6
@@ -107,6 +132,7 @@ def test_hu_report_all_scanners(
             cells[-1] = str(row["Source"]).partition(": ")[0]
             assert row_line(pages, cells) is not None, f"row cut or missing: {cells}"
     assert not orphaned_headings(pages), orphaned_headings(pages)
+    assert not blank_pages(pages), f"blank pages {blank_pages(pages)} of {len(pages)}"
     # the HTML and the PDF carry the same content
     assert not missing_from_pdf(text, pages_raw := pdf_pages(pdf, layout=False)), missing_from_pdf(
         text, pages_raw
@@ -182,6 +208,7 @@ def test_ai_report(
         cells = [str(v) for v in row]
         assert row_line(pages, cells) is not None, f"models row cut: {cells}"
     assert not orphaned_headings(pages), orphaned_headings(pages)
+    assert not blank_pages(pages), f"blank pages {blank_pages(pages)} of {len(pages)}"
 
 
 @pytest.mark.slow

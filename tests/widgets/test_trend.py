@@ -37,7 +37,8 @@ def history(demo_root: Path, noctis_home: Path) -> Any:
 def test_trend_view_shows_a_scanner_and_switches(history: Any) -> None:
     keys = list(history.scanners(drift=False)["scanner"])
     view = TrendView(history=history)
-    assert list(view.scanner_select.options) == keys
+    assert [k for _, k in view.scanner_select.options] == keys  # (station label, key)
+    assert all(label.startswith("CT") for label, _ in view.scanner_select.options)
     assert view.scanner == keys[0]
     assert view.figure is not None
     assert view.output.outputs, "the figure is drawn into the Output widget"

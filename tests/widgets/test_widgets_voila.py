@@ -17,7 +17,7 @@ from _widget_browser import (
 @pytest.mark.browser
 @pytest.mark.server
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(420)
 def test_roi_editor_and_volume_view_in_voila(
     voila_server: Any, chromium_path: Path, test_output: Path
 ) -> None:
@@ -31,10 +31,12 @@ def test_roi_editor_and_volume_view_in_voila(
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(voila_server.url("hu_calibration.ipynb"))
-            # Voila runs the whole notebook before the widgets are rendered, so once the
-            # ROI editor shows its ROIs the kernel is free to answer the drag
-            wait_for_roi_editor(page, timeout_ms=90_000)
+            # Voila streams the page while it runs the whole notebook (slow on a busy
+            # machine); once the ROI editor shows its ROIs the kernel is free to answer
+            page.goto(
+                voila_server.url("hu_calibration.ipynb"), wait_until="commit", timeout=300_000
+            )
+            wait_for_roi_editor(page, timeout_ms=300_000)
             check_drag_changes_verdict(page, shots, "voila_roi_editor")
             check_volume_view(page, shots, "voila_volume.png")
 

@@ -159,7 +159,7 @@ function render({ model, el: root }) {
     const rows = model.get("rows") || [];
     const onSlice = new Set(rois.filter(visible).map((r) => r.key));
     table.replaceChildren();
-    const head = el("tr", {}, ["Material", "ROI", "Mean", "SD", "Nominal", "Dev.", "Verdict"].map((t) => el("th", { text: t })));
+    const head = el("tr", {}, ["Material", "ROI", "Mean", "SD", "Nom.", "Dev.", "Verdict"].map((t) => el("th", { text: t })));
     table.append(el("thead", {}, [head]));
     const body = el("tbody");
     for (const row of rows) {
