@@ -576,3 +576,16 @@ def test_rotating_a_token_ends_its_cookie_sessions(srv: Any) -> None:
         assert srv.request("GET", "/api/me", "carol")[0] == 403  # the old token is gone too
     finally:
         srv.users_file.write_text(before)
+
+
+def test_directory_listing_hides_private_room_names(srv: Any) -> None:
+    def names(user: str) -> list[str]:
+        st, model = srv.request("GET", "/api/contents/private", user)
+        assert st == 200
+        return [e["name"] for e in model["content"]]
+
+    assert "board.chat" in names("carol")  # a member sees her room
+    if srv.guarded:
+        assert "board.chat" not in names("bob")
+    else:
+        assert "board.chat" in names("bob")

@@ -367,6 +367,8 @@ def events(req: Request) -> str | None:
     return admin_only(req)
 
 
+_CONTENTS = "jupyter_server.services.contents.handlers.ContentsHandler"
+
 #: Listing routes answered with an empty list for users without the execute right.
 _EMPTY_LISTINGS = frozenset({"MainKernelHandler", "SessionRootHandler", "TerminalRootHandler"})
 
@@ -519,6 +521,36 @@ class RouteGate:
         if why is not None:
             self.refuse(handler, username, why)
 
+    def filter_listing(self, handler: Any, chunk: Any) -> Any:
+        """A directory listing without the rooms the user may not read (their names too
+        are private) and without server state."""
+        if not isinstance(chunk, str | bytes):
+            return chunk
+        try:
+            model = json.loads(chunk)
+        except ValueError:
+            return chunk
+        if not isinstance(model, dict) or model.get("type") != "directory":
+            return chunk
+        content = model.get("content")
+        if not isinstance(content, list):
+            return chunk
+        user = getattr(handler, "current_user", None)
+        req = Request(handler, getattr(user, "username", None), "GET", False, False)
+        kept = [
+            e
+            for e in content
+            if not (isinstance(e, dict) and isinstance(e.get("path"), str))
+            or (
+                not is_server_state(req, e["path"])
+                and (not is_room(req, e["path"]) or _room_read(req, e["path"]) is None)
+            )
+        ]
+        if len(kept) == len(content):
+            return chunk
+        model["content"] = kept
+        return json.dumps(model)
+
     def refuse(self, handler: Any, username: str | None, why: str) -> None:
         self.log.warning(
             "noctis_rooms: refused %s %s for %s: %s",
@@ -547,6 +579,13 @@ class RouteGate:
             gate.check_origin(self)  # needs the user: token-authenticated scripts skip it
             gate.after(self)
 
+        listing = _route_name(cls) == _CONTENTS
+
+        def write(self: Any, chunk: Any) -> None:
+            if listing and gate.enforce and self.request.method == "GET":
+                chunk = gate.filter_listing(self, chunk)
+            super(gated, self).write(chunk)  # type: ignore[arg-type,misc]
+
         def _request_summary(self: Any) -> str:
             # tornado logs this for every HTTPError with a message: never a ?token=
             uri = _scrub_uri(self.request.uri or "")
@@ -557,6 +596,7 @@ class RouteGate:
             (cls,),
             {
                 "prepare": prepare,
+                "write": write,
                 "_request_summary": _request_summary,
                 "_noctis_gated": True,
                 "__module__": cls.__module__,
