@@ -17,6 +17,7 @@ nominal CT number):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,143 +82,133 @@ def _hu_checks(checks: Sequence[Check]) -> list[Check]:
     return [c for c in checks if c.kind in ("hu", "constancy_hu")]
 
 
-def recommend(
-    checks: Sequence[Check],
-    meas: Measurements,
-    loc: Localisation,
-    extra_notes: Sequence[str] = (),
-) -> tuple[str, ...]:
-    """Plain-language advice for the failures and warnings in ``checks``.
+@dataclass(frozen=True)
+class _Line:
+    """What the linearity fit says about the failures: a scale error, an offset, outliers."""
 
-    Advice follows the checks: a scale error is named only when the linearity
-    check fails (or, with no linearity criterion, when the judged materials deviate
-    in proportion to density by 2 % or more), an offset with its size and sign. A
-    doubtful localisation gives only the localisation advice: no verdict on the
-    scanner, and no service advice, until the ROI overlay has been checked. The text
-    names no API or command-line option: each interface adds its own how-to.
-    """
-    if is_doubtful(loc):
-        doubts = [n for n in loc.notes if n.startswith("doubt")] or [
-            f"the insert pattern correlates only {loc.score:.3f} with the nominal values"
-        ]
-        return (
-            "Needs review: the phantom was found with doubts ("
-            + "; ".join(d.removeprefix("doubt: ") for d in doubts)
-            + "). No verdict is given on the scanner: check the ROI overlay, and if the ROIs "
-            "are off give the reference slice, the phantom centre or its roll by hand.",
-            *extra_notes,
-        )
-    out: list[str] = []
-    failing = [c for c in checks if c.status == "fail"]
-    warning = [c for c in checks if c.status == "warning"]
-    hu_bad = [c for c in _hu_checks(checks) if c.status != "pass"]
-    lin = meas.linearity
-    scale_flag = False
-    offset_flag = False
+    scale: bool
+    offset: bool
+    outliers: tuple[str, ...]
+    slope: float
+    intercept: float
+
+
+def _line_pattern(checks: Sequence[Check], lin: Linearity, hu_bad: list[Check]) -> _Line:
+    slope, intercept, outliers = robust_line(lin)
+    slope_err = slope - 1.0
     lin_judged = any(c.kind == "linearity" for c in checks)
     lin_bad = any(c.kind == "linearity" and c.status != "pass" for c in checks)
+    scale = (
+        lin_bad and _outside_linearity(checks, slope)
+        if lin_judged
+        else bool(hu_bad) and abs(slope_err) >= SCALE_WITHOUT_CRITERION
+    ) and abs(slope_err) >= SLOPE_NOTICE
+    offset = abs(intercept) >= OFFSET_NOTICE and not scale and bool(hu_bad)
+    if outliers and not lin_bad:
+        # failures explained by outlying inserts alone are not a scanner pattern
+        bad_materials = {c.target.split("(")[-1].rstrip(")") for c in hu_bad}
+        if bad_materials <= set(outliers):
+            scale = offset = False
+    return _Line(scale, offset, tuple(outliers), slope, intercept)
 
-    outliers: list[str] = []
-    if lin is not None:
-        slope, intercept, outliers = robust_line(lin)
-        slope_err = slope - 1.0
-        scale_flag = (
-            lin_bad and _outside_linearity(checks, slope)
-            if lin_judged
-            else bool(hu_bad) and abs(slope_err) >= SCALE_WITHOUT_CRITERION
-        ) and abs(slope_err) >= SLOPE_NOTICE
-        if lin_bad and not scale_flag and outliers:
-            hu_bad = hu_bad or [c for c in checks if c.kind == "linearity"]
-        offset_flag = abs(intercept) >= OFFSET_NOTICE and not scale_flag and bool(hu_bad)
-        if outliers and not lin_bad:
-            # failures explained by outlying inserts alone are not a scanner pattern
-            bad_materials = {c.target.split("(")[-1].rstrip(")") for c in hu_bad}
-            if bad_materials <= set(outliers):
-                scale_flag = offset_flag = False
-        if scale_flag:
-            dense = max(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
-            light = min(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
-            out.append(
-                f"Scale error: the CT numbers deviate in proportion to density (fit slope "
-                f"{slope:.3f} without outlying inserts, i.e. {100 * slope_err:+.1f}%; "
-                "the densest insert reads "
-                f"{dense[1] - dense[0]:+.0f} HU, the lightest {light[1] - light[0]:+.0f} HU "
-                f"from nominal; intercept {intercept:+.1f} HU). A uniform offset would not "
-                "do this: check that the protocol's kVp and reconstruction kernel are ones "
-                "the scanner is calibrated for, then repeat the air calibration and ask the "
-                "vendor to check the CT-number (water/beam-hardening) calibration for this kVp."
-            )
-        elif offset_flag:
-            out.append(
-                f"Offset: all materials read about {intercept:+.1f} HU "
-                f"{'high' if intercept > 0 else 'low'} while the slope is {slope:.3f} "
-                "(no scale error). A uniform shift points at the water/air calibration: repeat "
-                "the daily air calibration, scan a water phantom to confirm 0 HU at the centre, "
-                "and if the offset persists have the vendor recalibrate the CT-number offset."
-            )
-    elif hu_bad:
-        devs = [c.deviation for c in hu_bad if c.deviation is not None]
-        if devs and (all(d > 0 for d in devs) or all(d < 0 for d in devs)):
-            mean = sum(devs) / len(devs)
-            out.append(
-                f"Offset: the judged materials all read {'high' if mean > 0 else 'low'} (about "
-                f"{mean:+.1f} HU): repeat the air calibration and check the water CT number."
-            )
-            offset_flag = True
 
-    if lin is not None and not scale_flag and not offset_flag and hu_bad:
-        # failures that the fit does not explain: single materials
-        odd = sorted({c.target for c in hu_bad})
-        if outliers:
-            out.append(
-                f"Single-material deviation: {', '.join(sorted(set(outliers)))} "
-                f"{'is' if len(set(outliers)) == 1 else 'are'} off the line the other inserts "
-                "follow. Suspect the insert "
-                "(air bubble, wrong or swapped insert, damage) or the ROI placement rather than "
-                "the scanner: inspect the overlay and the insert."
-            )
-        else:
-            out.append(
-                f"Out of tolerance: {', '.join(odd)}. The deviation fits neither a uniform "
-                "offset nor a scale error; repeat the scan and compare with the baseline."
-            )
-    elif lin is None and hu_bad and not offset_flag:
-        out.append(
-            "Out of tolerance: "
-            + ", ".join(
-                sorted(
-                    {
-                        f"{c.target} ({c.deviation:+.1f} HU)"
-                        for c in hu_bad
-                        if c.deviation is not None
-                    }
-                )
-            )
-            + ". Repeat the scan; if it persists, repeat the air calibration and compare with "
-            "the baseline."
-        )
+def _scale_text(lin: Linearity, line: _Line) -> str:
+    dense = max(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
+    light = min(zip(lin.nominal_hu, lin.measured_hu, strict=True), key=lambda t: t[0])
+    return (
+        f"Scale error: the CT numbers deviate in proportion to density (fit slope "
+        f"{line.slope:.3f} without outlying inserts, i.e. {100 * (line.slope - 1):+.1f}%; "
+        f"the densest insert reads {dense[1] - dense[0]:+.0f} HU, the lightest "
+        f"{light[1] - light[0]:+.0f} HU from nominal; intercept {line.intercept:+.1f} HU). "
+        "A uniform offset would not do this: check that the protocol's kVp and "
+        "reconstruction kernel are ones the scanner is calibrated for, then repeat the air "
+        "calibration and ask the vendor to check the CT-number (water/beam-hardening) "
+        "calibration for this kVp."
+    )
 
+
+def _offset_text(line: _Line) -> str:
+    return (
+        f"Offset: all materials read about {line.intercept:+.1f} HU "
+        f"{'high' if line.intercept > 0 else 'low'} while the slope is {line.slope:.3f} "
+        "(no scale error). A uniform shift points at the water/air calibration: repeat "
+        "the daily air calibration, scan a water phantom to confirm 0 HU at the centre, "
+        "and if the offset persists have the vendor recalibrate the CT-number offset."
+    )
+
+
+def _with_line(checks: Sequence[Check], lin: Linearity, hu_bad: list[Check]) -> list[str]:
+    """CT-number advice when there is a linearity fit: scale, offset or single materials."""
+    line = _line_pattern(checks, lin, hu_bad)
+    lin_bad = any(c.kind == "linearity" and c.status != "pass" for c in checks)
+    if line.scale:
+        return [_scale_text(lin, line)]
+    if line.offset:
+        return [_offset_text(line)]
+    if not (hu_bad or (lin_bad and line.outliers)):
+        return []
+    if line.outliers:
+        odd = sorted(set(line.outliers))
+        return [
+            f"Single-material deviation: {', '.join(odd)} "
+            f"{'is' if len(odd) == 1 else 'are'} off the line the other inserts follow. "
+            "Suspect the insert (air bubble, wrong or swapped insert, damage) or the ROI "
+            "placement rather than the scanner: inspect the overlay and the insert."
+        ]
+    return [
+        f"Out of tolerance: {', '.join(sorted({c.target for c in hu_bad}))}. The deviation "
+        "fits neither a uniform offset nor a scale error; repeat the scan and compare with "
+        "the baseline."
+    ]
+
+
+def _without_line(hu_bad: list[Check]) -> list[str]:
+    """CT-number advice without a linearity fit (too few inserts): offset or out of tolerance."""
+    if not hu_bad:
+        return []
+    devs = [c.deviation for c in hu_bad if c.deviation is not None]
+    if devs and (all(d > 0 for d in devs) or all(d < 0 for d in devs)):
+        mean = sum(devs) / len(devs)
+        return [
+            f"Offset: the judged materials all read {'high' if mean > 0 else 'low'} (about "
+            f"{mean:+.1f} HU): repeat the air calibration and check the water CT number."
+        ]
+    listed = sorted(
+        {f"{c.target} ({c.deviation:+.1f} HU)" for c in hu_bad if c.deviation is not None}
+    )
+    return [
+        "Out of tolerance: "
+        + ", ".join(listed)
+        + ". Repeat the scan; if it persists, repeat the air calibration and compare with "
+        "the baseline."
+    ]
+
+
+def _uniformity_advice(checks: Sequence[Check], meas: Measurements) -> list[str]:
     uni_bad = [c for c in checks if c.kind == "uniformity" and c.status != "pass"]
-    if uni_bad and meas.uniformity is not None:
-        u = meas.uniformity
-        signs = [c.measured for c in uni_bad if c.measured is not None]
-        shape = (
-            "cupping (edges brighter than the centre)"
-            if signs and all(s > 0 for s in signs)
-            else "capping (centre brighter than the edges)"
-            if signs and all(s < 0 for s in signs)
-            else "a non-uniform field"
-        )
-        out.append(
-            f"Non-uniformity: {u.max_difference_roi} differs from the centre by "
-            f"{u.max_difference_hu:+.1f} HU — {shape}. Check that the phantom is centred in "
-            "the gantry (bowtie filter), then the beam-hardening correction and the air "
-            "calibration; ring or band patterns suggest a detector channel problem."
-        )
+    u = meas.uniformity
+    if not uni_bad or u is None:
+        return []
+    signs = [c.measured for c in uni_bad if c.measured is not None]
+    shape = (
+        "cupping (edges brighter than the centre)"
+        if signs and all(s > 0 for s in signs)
+        else "capping (centre brighter than the edges)"
+        if signs and all(s < 0 for s in signs)
+        else "a non-uniform field"
+    )
+    return [
+        f"Non-uniformity: {u.max_difference_roi} differs from the centre by "
+        f"{u.max_difference_hu:+.1f} HU — {shape}. Check that the phantom is centred in "
+        "the gantry (bowtie filter), then the beam-hardening correction and the air "
+        "calibration; ring or band patterns suggest a detector channel problem."
+    ]
 
-    noise_bad = [c for c in checks if c.kind in ("noise", "constancy_noise") and c.status != "pass"]
-    for c in noise_bad:
-        if c.measured is None:
+
+def _noise_advice(checks: Sequence[Check]) -> list[str]:
+    out = []
+    for c in checks:
+        if c.kind not in ("noise", "constancy_noise") or c.status == "pass" or c.measured is None:
             continue
         if c.kind == "noise":
             limit = c.high if c.high is not None else c.low
@@ -233,14 +224,76 @@ def recommend(
                 f"({c.status}). Check that the protocol matches the baseline acquisition; a "
                 "changed noise at the same protocol means changed dose or detector performance."
             )
+    return out
 
-    if not failing and not warning:
-        out.insert(0, "All criteria pass: no action needed.")
-    elif not failing:
-        out.insert(
-            0,
-            f"No failure, {len(warning)} warning(s): values are within tolerance but close to "
-            "a limit — watch the trend.",
-        )
-    out.extend(extra_notes)
-    return tuple(out)
+
+def _summary(checks: Sequence[Check]) -> list[str]:
+    if any(c.status == "fail" for c in checks):
+        return []
+    warnings = sum(c.status == "warning" for c in checks)
+    if not warnings:
+        return ["All criteria pass: no action needed."]
+    return [
+        f"No failure, {warnings} warning(s): values are within tolerance but close to "
+        "a limit — watch the trend."
+    ]
+
+
+def _doubt_advice(loc: Localisation) -> str:
+    doubts = [n for n in loc.notes if n.startswith("doubt")] or [
+        f"the insert pattern correlates only {loc.score:.3f} with the nominal values"
+    ]
+    return (
+        "Needs review: the phantom was found with doubts ("
+        + "; ".join(d.removeprefix("doubt: ") for d in doubts)
+        + "). No verdict is given on the scanner: check the ROI overlay, and if the ROIs "
+        "are off give the reference slice, the phantom centre or its roll by hand."
+    )
+
+
+def recommend(
+    checks: Sequence[Check],
+    meas: Measurements,
+    loc: Localisation,
+    extra_notes: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Plain-language advice for the failures and warnings in ``checks``.
+
+    Advice follows the checks: a scale error is named only when the linearity
+    check fails (or, with no linearity criterion, when the judged materials deviate
+    in proportion to density by 2 % or more), an offset with its size and sign. A
+    doubtful localisation gives only the localisation advice: no verdict on the
+    scanner, and no service advice, until the ROI overlay has been checked. The text
+    names no API or command-line option: each interface adds its own how-to.
+
+    Parameters
+    ----------
+    checks : sequence of Check
+        The judged checks.
+    meas : Measurements
+        The measurements (linearity fit, uniformity) behind them.
+    loc : Localisation
+        Where the phantom was found and the doubts.
+    extra_notes : sequence of str
+        Notes appended as they are (criteria that did not apply, missing inserts).
+
+    Returns
+    -------
+    tuple of str
+        One piece of advice per pattern recognised.
+    """
+    if is_doubtful(loc):
+        return (_doubt_advice(loc), *extra_notes)
+    hu_bad = [c for c in _hu_checks(checks) if c.status != "pass"]
+    ct_numbers = (
+        _with_line(checks, meas.linearity, hu_bad)
+        if meas.linearity is not None
+        else _without_line(hu_bad)
+    )
+    return (
+        *_summary(checks),
+        *ct_numbers,
+        *_uniformity_advice(checks, meas),
+        *_noise_advice(checks),
+        *extra_notes,
+    )
