@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from noctis_lab import _paths
+
 __all__ = ["DEMO_MODELS", "DemoResult", "build_demo"]
 
 #: registered name -> (task, factory, training epochs)
@@ -59,6 +61,7 @@ def build_demo(
     db_url: str | None = None,
     progress: bool = True,
     n_boot: int = 1000,
+    cache_dir: str | Path | None = None,
 ) -> DemoResult:
     """Train, register and evaluate the three demo models and record a history.
 
@@ -74,6 +77,10 @@ def build_demo(
         Show a tqdm progress bar.
     n_boot : int
         Bootstrap resamples per evaluation.
+    cache_dir : str or Path, optional
+        Where trained demo weights are kept (safetensors, keyed by the training inputs, the
+        training code and the torch version; default ``<home>/data/cache``): a second demo
+        build skips the training, which is seeded and gives the same weights anyway.
     """
     import torch
     from tqdm.auto import tqdm
@@ -84,12 +91,13 @@ def build_demo(
     from noctis_lab.ai._demo_data import PIXEL_SPACING_MM, make_batch, write_test_set
     from noctis_lab.ai._evaluate import evaluate
     from noctis_lab.ai._manifest import load_test_set
-    from noctis_lab.ai._nets import detection_target, train_network
+    from noctis_lab.ai._nets import detection_target
     from noctis_lab.ai._registry import register_model, save_model
     from noctis_lab.ai._report import render_report, review_report, submit_report
     from noctis_lab.ai._spec import ModelSpec
     from noctis_lab.ai._store import utcnow
 
+    cache = Path(cache_dir) if cache_dir is not None else _paths.home() / "data" / "cache"
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     uri = resolve_uri(tracking_uri)
@@ -121,7 +129,7 @@ def build_demo(
                 target = train.masks[:n, None].astype(np.float32)
                 out_shape = (1, 1, 64, 64)
                 kw = {"lr": 1e-2, "batch_size": 8, "dice_loss": True}
-            net = train_network(factory, train.images[:n], target, epochs=epochs, seed=7, **kw)
+            net = _trained(factory, train.images[:n], target, epochs, kw, cache)
             spec = ModelSpec(
                 task=task,
                 format="safetensors",
@@ -232,6 +240,47 @@ def build_demo(
         bar.close()
         torch.set_num_threads(threads)
     return DemoResult(Path(out_dir), uri, dbu, models, runs, secs)
+
+
+def _trained(
+    factory: str,
+    images: np.ndarray,
+    target: np.ndarray,
+    epochs: int,
+    kw: dict[str, Any],
+    cache: Path,
+) -> Any:
+    """The demo network trained (seed 7), from the weights cache when the same training
+    (inputs, code, torch version) was done before; loaded as tensors only."""
+    import hashlib
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from noctis_lab.ai import _demo_data, _nets
+    from noctis_lab.ai._nets import build_network, train_network
+
+    h = hashlib.sha256()
+    h.update(json.dumps([factory, epochs, kw, torch.__version__], sort_keys=True).encode())
+    for module in (_nets, _demo_data):
+        h.update(Path(str(module.__file__)).read_bytes())
+    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(np.ascontiguousarray(target).tobytes())
+    path = cache / f"ai-demo-{factory}-{h.hexdigest()[:20]}.safetensors"
+    if path.is_file():
+        net = build_network(factory)
+        try:
+            net.load_state_dict(load_file(str(path)), strict=True)
+            return net.eval()
+        except Exception:  # a damaged cache entry: train again and replace it
+            path.unlink(missing_ok=True)
+    net = train_network(factory, images, target, epochs=epochs, seed=7, **kw)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+    return net
 
 
 def _verdict(task: str, findings: dict[str, Any], truth: Any, i: int) -> Any:
