@@ -116,6 +116,17 @@ def start_ai_in_background(out: Path) -> str:
     )
 
 
+def _wait_for_background(out: Path, *, quiet: bool, poll_s: float = 2.0) -> None:
+    """Let a background AI training finish rather than start a second one beside it."""
+    pid = _alive(out / AI_PID)
+    if pid is None or pid == os.getpid():
+        return
+    if not quiet:
+        print(f"waiting for the background AI training (pid {pid}; log {out / AI_LOG})")
+    while _alive(out / AI_PID) == pid:
+        time.sleep(poll_s)
+
+
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
@@ -123,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
             build_demo(out, force=args.force, progress=not args.quiet, ai=False)
             print(start_ai_in_background(out))
             return 0
+        if not args.no_ai:
+            _wait_for_background(out, quiet=args.quiet)
         path = build_demo(out, force=args.force, progress=not args.quiet, ai=not args.no_ai)
     except OSError as exc:
         where = exc.filename or out

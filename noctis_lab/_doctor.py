@@ -197,8 +197,18 @@ def _chromium() -> Finding:
 
 def _demo() -> Finding:
     d = _paths.demo_dir()
-    ok = (d / "manifest.json").is_file()
-    return Finding("demo data", ok, str(d) if ok else f"{d} missing; run `noctis-lab demo`")
+    if (d / ".complete").is_file():
+        return Finding("demo data", True, str(d))
+    if (d / ".hu-complete").is_file():
+        from noctis_lab._demo_cli import AI_LOG, AI_PID, _alive
+
+        ai = (
+            f"AI models training in the background (log {d / AI_LOG})"
+            if _alive(d / AI_PID) is not None
+            else "AI models not trained yet; run `noctis-lab demo`"
+        )
+        return Finding("demo data", True, f"{d} (HU part ready; {ai})")
+    return Finding("demo data", False, f"{d} missing; run `noctis-lab demo`")
 
 
 def check_stack(*, servers: bool = True) -> list[Finding]:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from _cli_tools import Run
+from _cli_tools import EXE, Run
 
 
 @pytest.mark.slow
-def test_ai_demo_trains_in_the_background_with_progress(tmp_path: Path, run_cli: Run) -> None:
+def test_ai_demo_trains_in_the_background_with_progress(
+    tmp_path: Path, run_cli: Run, clean_env: dict[str, str]
+) -> None:
     home = tmp_path / "home"
     out = home / "data" / "demo"
     out.mkdir(parents=True)
@@ -37,6 +41,26 @@ def test_ai_demo_trains_in_the_background_with_progress(tmp_path: Path, run_cli:
             time.sleep(1)
         assert "AI demo" in log.read_text(errors="replace"), "no progress in the log"
         assert not (out / ".complete").exists()
+        doctor = run_cli("doctor", "--quick", cwd=tmp_path, env=env)
+        assert "HU part ready; AI models training in the background" in doctor.stdout
+        # `make test` right after `make lab`: the full demo waits, no second training.
+        full = subprocess.Popen(
+            [str(EXE), "demo", "--out", str(out)],
+            cwd=tmp_path,
+            env={**clean_env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert full.stdout is not None
+            ready, _, _ = select.select([full.stdout], [], [], 60)
+            assert ready, "the full demo neither waited nor said so within 60 s"
+            waiting = full.stdout.readline()
+            assert waiting.startswith(f"waiting for the background AI training (pid {pid}")
+        finally:
+            full.kill()
+            full.wait(timeout=30)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
