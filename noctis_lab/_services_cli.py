@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = ["register"]
 
-_DIR_HELP = "state folder (default: $NOCTIS_HOME/services, else ./services)"
+_DIR_HELP = "state folder (default: <home>/services; see `noctis-lab doctor`)"
 
 
 def _print_report(report: Any, args: argparse.Namespace, headline: str) -> None:
