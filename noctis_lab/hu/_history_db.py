@@ -235,8 +235,17 @@ def upgrade(engine: Engine) -> str:
     try:
         return retrying(migrate, what=f"migrate the calibration history at {_safe(engine)}")
     except DBAPIError as exc:
+        reason = str(exc.orig or exc)
+        hint = ""
+        if "permission denied" in reason or "must be owner" in reason:
+            hint = (
+                f" (the schema is at {current or 'nothing'}, this version needs {head}; "
+                "this role may only read and append: run `noctis-lab services up`, which "
+                "migrates as the database owner)"
+            )
         raise HistoryError(
-            f"cannot migrate the calibration history at {_safe(engine)}: {exc.orig or exc}"
+            f"cannot migrate the calibration history at {_safe(engine)}: "
+            f"{reason.splitlines()[0] if reason else reason}{hint}"
         ) from exc
 
 

@@ -21,6 +21,7 @@ from _history_factory import make_result
 from sqlalchemy import MetaData, create_engine, insert, text
 from sqlalchemy.exc import DBAPIError
 
+from noctis_lab import HistoryError
 from noctis_lab.cli import main
 from noctis_lab.hu._history_db import _alembic_config, open_engine
 from noctis_lab.hu._history_schema import Base
@@ -389,3 +390,9 @@ def test_alerts_posted_is_chained_including_an_older_copy(db_url: str) -> None:
     finally:
         engine.dispose()
     assert _named(_verify(db_url)) == {("alerts_posted", 2, FindingKind.REWRITTEN)}
+
+
+def test_the_app_role_does_not_migrate_and_says_who_does(pg_server: Any) -> None:
+    _, app_url = pg_server.create_owned_database()  # nothing migrated yet
+    with pytest.raises(HistoryError, match=r"permission denied.*noctis-lab services up"):
+        CalibrationHistory(app_url)
