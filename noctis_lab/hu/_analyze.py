@@ -261,9 +261,8 @@ def judge(
         checks = (*checks, loc_check)
     by_target: dict[tuple[str, str], list[str]] = {}
     for c in checks:
-        parts = c.id.split(".")
-        if len(parts) >= 3:
-            by_target.setdefault((parts[-2], parts[-1]), []).append(c.status)
+        if c.module is not None and c.roi is not None:
+            by_target.setdefault((c.module, c.roi), []).append(c.status)
     derived = {(r.module, r.name): r for r in meas.rois}
     rois = tuple(
         r

@@ -90,6 +90,7 @@ def _check(
     unit: str,
     *,
     ref_for_warning: float | None = None,
+    roi: tuple[str, str, str | None] | None = None,
 ) -> Check:
     status = judge(
         measured,
@@ -112,6 +113,9 @@ def _check(
         status=status,
         tolerance=text,
         source=profile.source_text(crit.source),
+        module=None if roi is None else roi[0],
+        roi=None if roi is None else roi[1],
+        material=None if roi is None else roi[2],
     )
 
 
@@ -174,7 +178,20 @@ def _hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
         exp, lo, hi = bounds
         target = f"{r.module}/{r.name} ({r.material})"
         cid = f"{crit.id}.{r.module}.{r.name}"
-        out.append(_check(j.profile, crit, cid, target, r.mean, exp, lo, hi, "HU"))
+        out.append(
+            _check(
+                j.profile,
+                crit,
+                cid,
+                target,
+                r.mean,
+                exp,
+                lo,
+                hi,
+                "HU",
+                roi=(r.module, r.name, r.material),
+            )
+        )
     return out
 
 
@@ -194,6 +211,7 @@ def _uniformity_checks(j: _Judging, crit: Criterion) -> list[Check]:
             -t,
             t,
             "HU",
+            roi=(u.module, name, None),
         )
         for name, edge in u.edges_hu.items()
     ]
@@ -266,7 +284,18 @@ def _constancy_hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
         target = f"{r.module}/{r.name} ({r.material}) vs baseline"
         cid = f"{crit.id}.{r.module}.{r.name}"
         out.append(
-            _check(j.profile, crit, cid, target, r.mean, b.mean, b.mean - t, b.mean + t, "HU")
+            _check(
+                j.profile,
+                crit,
+                cid,
+                target,
+                r.mean,
+                b.mean,
+                b.mean - t,
+                b.mean + t,
+                "HU",
+                roi=(r.module, r.name, r.material),
+            )
         )
     return out
 

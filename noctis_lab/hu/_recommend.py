@@ -106,7 +106,7 @@ def _line_pattern(checks: Sequence[Check], lin: Linearity, hu_bad: list[Check]) 
     offset = abs(intercept) >= OFFSET_NOTICE and not scale and bool(hu_bad)
     if outliers and not lin_bad:
         # failures explained by outlying inserts alone are not a scanner pattern
-        bad_materials = {c.target.split("(")[-1].rstrip(")") for c in hu_bad}
+        bad_materials = {c.material for c in hu_bad}
         if bad_materials <= set(outliers):
             scale = offset = False
     return _Line(scale, offset, tuple(outliers), slope, intercept)

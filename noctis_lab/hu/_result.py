@@ -197,6 +197,9 @@ class Check:
         The criterion in words (``"0 ± 5 HU"``).
     source : str
         The citation: ``"<id>: <text>"``.
+    module, roi, material : str or None
+        The ROI judged (its module, name and material), for checks of one ROI; None
+        for checks of the whole series (noise, linearity, localisation).
     """
 
     id: str
@@ -211,6 +214,9 @@ class Check:
     status: Status
     tolerance: str
     source: str
+    module: str | None = None
+    roi: str | None = None
+    material: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
