@@ -89,7 +89,13 @@ def register(subparsers: Any, name: str = "verify", help_text: str = "") -> None
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db", help="database URL (default: NOCTIS_DB_URL or the home data/noctis.db)")
+    p.add_argument(
+        "--db-url",
+        dest="db",
+        metavar="URL",
+        help="database URL (default: NOCTIS_DB_URL or the home's data/noctis.db)",
+    )
+    p.add_argument("--db", dest="db", help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
     p.add_argument(
         "--anchor",

@@ -114,24 +114,24 @@ def test_drop_trigger_and_update_is_named_by_the_cli(
     sqlite_db: tuple[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, path = sqlite_db
-    assert main(["verify", "--db", url, "--exit-code"]) == 0
+    assert main(["verify", "--db-url", url, "--exit-code"]) == 0
     assert "status: ok" in capsys.readouterr().out
     _sqlite(
         path,
         "DROP TRIGGER hu_calibrations_no_update",
         "UPDATE hu_calibrations SET status = 'pass' WHERE id = 2",
     )
-    assert main(["verify", "--db", url]) == 0  # it ran: exit 0, the verdict is in the output
+    assert main(["verify", "--db-url", url]) == 0  # it ran: exit 0, the verdict is in the output
     out = capsys.readouterr().out
     assert "TAMPERED: hu_calibrations record 2 was rewritten" in out
     assert "status: TAMPERED (1 finding(s))" in out
-    assert main(["verify", "--db", url, "--json"]) == 0
+    assert main(["verify", "--db-url", url, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "tampered" and doc["ok"] is False
     assert [(f["table"], f["record_id"], f["kind"]) for f in doc["findings"]] == [
         ("hu_calibrations", 2, "rewritten")
     ]
-    assert main(["verify", "--db", url, "--exit-code"]) == 1  # for a scheduler
+    assert main(["verify", "--db-url", url, "--exit-code"]) == 1  # for a scheduler
 
 
 def test_deleted_rows_are_named(sqlite_db: tuple[str, Path]) -> None:
@@ -303,9 +303,9 @@ def test_existing_history_is_chained_by_the_migration(db_url: str) -> None:
 
 
 def test_verify_cli_could_not_run_is_exit_2(tmp_path: Path) -> None:
-    assert main(["verify", "--db", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert main(["verify", "--db-url", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert not (tmp_path / "none.db").exists()  # verifying creates nothing
-    assert main(["verify", "--db", "nonsense://"]) == 2
+    assert main(["verify", "--db-url", "nonsense://"]) == 2
 
 
 def test_review_status_is_accepted(db_url: str) -> None:
@@ -323,7 +323,7 @@ def test_anchor_of_another_database_is_refused(tmp_path: Path) -> None:
     _fill(url)
     anchor = tmp_path / "anchor.json"
     anchor.write_text(json.dumps({"db": "sqlite:///elsewhere.db", "tables": {}}))
-    assert main(["verify", "--db", url, "--anchor", str(anchor)]) == 2
+    assert main(["verify", "--db-url", url, "--anchor", str(anchor)]) == 2
 
 
 # --------------------------------------------------------------------- another store adopts it

@@ -254,7 +254,7 @@ def test_the_app_role_appends_only_and_an_owner_rewrite_is_named(
     finally:
         app.dispose()
         own.dispose()
-    assert main(["verify", "--db", app_url, "--json"]) == 0
+    assert main(["verify", "--db-url", app_url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "tampered"
     assert [(f["table"], f["record_id"]) for f in report["findings"]] == [("hu_calibrations", rid)]
