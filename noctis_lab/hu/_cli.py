@@ -317,7 +317,12 @@ def _register_analyze(sub: Any) -> None:
     p.add_argument("--record", action="store_true", help="store the result in the history")
     p.add_argument("--operator", help="who ran it (default: the login name)")
     p.add_argument("--notes", help="free text stored with --record")
-    p.add_argument("--db", help="history database URL (default: NOCTIS_DB_URL or data/noctis.db)")
+    p.add_argument(
+        "--db-url",
+        dest="db",
+        help="history database URL (default: NOCTIS_DB_URL, else the home's data/noctis.db)",
+    )
+    p.add_argument("--db", dest="db", help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--plot", metavar="PNG", help="write the annotated slice to this file")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_analyze_handler)

@@ -48,7 +48,7 @@ def test_analyze_text_record_and_exit_codes(series_dir, tmp_path, capsys):
                 "--record",
                 "--operator",
                 "tester",
-                "--db",
+                "--db-url",
                 db,
                 "--plot",
                 str(tmp_path / "o.png"),
