@@ -790,28 +790,131 @@ def generate(
     ValueError
         An argument is out of range (the message names it).
     """
-    from pydicom.uid import generate_uid
+    a = _arguments(
+        phantom,
+        matrix=matrix,
+        pixel_size_mm=pixel_size_mm,
+        slice_thickness_mm=slice_thickness_mm,
+        n_slices=n_slices,
+        z_range_mm=z_range_mm,
+        noise_sd_hu=noise_sd_hu,
+        noise_correlation_mm=noise_correlation_mm,
+        blur_mm=blur_mm,
+        scale=scale,
+        offset_hu=offset_hu,
+        material_offsets_hu=material_offsets_hu,
+        shift_mm=shift_mm,
+        roll_deg=roll_deg,
+        ring_artifact_hu=ring_artifact_hu,
+        metal_streaks=metal_streaks,
+        couch=couch,
+        seed=seed,
+        scanner=scanner,
+        acquisition_datetime=acquisition_datetime,
+    )
+    positions_all, missing, keep = _slices(a, missing_slices)
+    scanner_out = dataclasses.replace(
+        a.scanner,
+        slice_thickness_mm=a.t,
+        acquisition_datetime=a.when,
+        series_description=a.scanner.series_description or f"{a.ph.title} (synthetic)",
+    )
+    params = _parameters(a, phantom, missing, scanner_out, series_uid)
+    uid, study_uid = _uids(params, a.ph, series_uid)
+    s_noise, s_ring = np.random.SeedSequence(a.seed).spawn(2)
+    cal = _Calibration(a.sc, a.off, a.extra)
+    metals = tuple(_metal_positions(a.ph, a.sx, a.sy, a.roll)) if a.metal_streaks else ()
+    setup = _Setup(
+        a.ph, R.Grid(a.n, a.p), cal, a.sx, a.sy, a.roll, a.t, a.blur / a.p, metals, a.couch
+    )
+    segments = _segments(a.ph, a.sz)
+    rings = _ring_radii(a, s_ring)
+    hu = _render_slices(a, setup, segments, positions_all, keep, rings, s_noise)
+    positions = tuple(float(positions_all[k]) for k in keep)
+    x0 = setup.grid.x0
+    volume = Volume(
+        hu=hu,
+        spacing=(a.t, a.p, a.p),
+        origin=(x0, x0, positions[0]),
+        slice_positions=positions,
+        scanner=scanner_out,
+        series_uid=uid,
+        study_uid=study_uid,
+        sources=tuple(f"<memory:{j}>" for j in range(len(keep))),
+    )
+    modules_truth, roi_truth = _module_truth(a, setup, segments, positions)
+    crow, ccol = setup.grid.to_pixel(a.sx, a.sy)
+    truth = GroundTruth(
+        phantom=a.ph.name,
+        phantom_title=a.ph.title,
+        parameters=params,
+        scale=a.sc,
+        offset_hu=a.off,
+        material_offsets_hu=dict(sorted(a.extra.items())),
+        shift_mm=(a.sx, a.sy, a.sz),
+        roll_deg=a.roll,
+        centre_pixel=(crow, ccol),
+        matrix=a.n,
+        pixel_size_mm=a.p,
+        slice_thickness_mm=a.t,
+        slice_positions_mm=positions,
+        missing_slices=tuple(missing),
+        missing_slice_positions_mm=tuple(float(positions_all[k]) for k in missing),
+        modules=tuple(modules_truth),
+        rois=tuple(roi_truth),
+        noise_sd_hu=a.noise,
+        noise_correlation_mm=a.corr,
+        blur_mm=a.blur,
+        artifacts=_artifact_truth(a, rings, metals, cal),
+        rendering={
+            "supersample": R.SUPERSAMPLE,
+            "slice_profile": "rectangular",
+            "air_hu": cal(AIR_HU, "Air"),
+            "ramp_angle_deg": RAMP_ANGLE_DEG,
+            "ramp_wire_mm": RAMP_WIRE_MM,
+            "blur": "gaussian sigma (mm) of the noiseless image",
+            "noise": "white noise filtered by a gaussian of sigma noise_correlation_mm, "
+            "rescaled to noise_sd_hu; independent per slice",
+            "quantisation": "DICOM stores integers: 1 HU steps",
+        },
+        series_uid=uid,
+        study_uid=study_uid,
+        scanner=scanner_out,
+    )
+    return SyntheticSeries(volume=volume, truth=truth)
 
-    ph = load_phantom(phantom)
-    n = _integer("matrix", matrix, 16)
-    p = _finite("pixel_size_mm", pixel_size_mm, low=0.0, strict=True)
-    t = _finite("slice_thickness_mm", slice_thickness_mm, low=0.0, strict=True)
-    noise = _finite("noise_sd_hu", noise_sd_hu, low=0.0)
-    corr = _finite("noise_correlation_mm", noise_correlation_mm, low=0.0)
-    blur = _finite("blur_mm", blur_mm, low=0.0)
-    sc = _finite("scale", scale, low=0.0, strict=True)
-    off = _finite("offset_hu", offset_hu)
-    roll = _finite("roll_deg", roll_deg)
-    ring = _finite("ring_artifact_hu", ring_artifact_hu, low=0.0)
-    seed_i = _integer("seed", seed, 0)
-    if not isinstance(metal_streaks, bool):
-        raise ValueError(f"metal_streaks must be True or False, got {metal_streaks!r}")
-    if not isinstance(couch, bool):
-        raise ValueError(f"couch must be True or False, got {couch!r}")
-    shift = tuple(shift_mm)
-    if len(shift) != 3:
-        raise ValueError(f"shift_mm must be (x, y, z) in mm, got {shift_mm!r}")
-    sx, sy, sz = (_finite(f"shift_mm[{i}]", v) for i, v in enumerate(shift))
+
+@dataclass(frozen=True)
+class _Args:
+    """The arguments of :func:`generate`, checked."""
+
+    ph: Phantom
+    n: int
+    p: float
+    t: float
+    noise: float
+    corr: float
+    blur: float
+    sc: float
+    off: float
+    roll: float
+    ring: float
+    seed: int
+    metal_streaks: bool
+    couch: bool
+    sx: float
+    sy: float
+    sz: float
+    extra: dict[str, float]
+    n_sl: int | None
+    zr: tuple[float, float] | None
+    scanner: ScannerInfo
+    when: str
+
+
+def _material_offsets(
+    ph: Phantom, material_offsets_hu: Mapping[str, float] | None
+) -> dict[str, float]:
     extra: dict[str, float] = {}
     known = _materials(ph)
     for mat, v in dict(material_offsets_hu or {}).items():
@@ -821,24 +924,32 @@ def generate(
                 f"materials are {', '.join(sorted(known))}"
             )
         extra[str(mat)] = _finite(f"material_offsets_hu[{mat!r}]", v)
+    return extra
+
+
+def _z_range(
+    n_slices: int | None, z_range_mm: tuple[float, float] | None
+) -> tuple[int | None, tuple[float, float] | None]:
     if n_slices is not None and z_range_mm is not None:
         raise ValueError("give n_slices or z_range_mm, not both")
     n_sl = None if n_slices is None else _integer("n_slices", n_slices, 1)
-    zr: tuple[float, float] | None = None
-    if z_range_mm is not None:
-        if len(tuple(z_range_mm)) != 2:
-            raise ValueError(f"z_range_mm must be (first, last) in mm, got {z_range_mm!r}")
-        za = _finite("z_range_mm[0]", z_range_mm[0])
-        zb = _finite("z_range_mm[1]", z_range_mm[1])
-        if zb < za:
-            raise ValueError(f"z_range_mm: last {zb} is below first {za}")
-        zr = (za, zb)
+    if z_range_mm is None:
+        return n_sl, None
+    if len(tuple(z_range_mm)) != 2:
+        raise ValueError(f"z_range_mm must be (first, last) in mm, got {z_range_mm!r}")
+    za = _finite("z_range_mm[0]", z_range_mm[0])
+    zb = _finite("z_range_mm[1]", z_range_mm[1])
+    if zb < za:
+        raise ValueError(f"z_range_mm: last {zb} is below first {za}")
+    return n_sl, (za, zb)
+
+
+def _check_fit(ph: Phantom, n: int, p: float, sx: float, sy: float, roll: float) -> None:
     body = ph.body
     if body.shell_hu is not None and body.shell_mm >= min(body.half_axes_mm):
         raise PhantomDefinitionError(
             f"phantom {ph.name!r}: shell {body.shell_mm} mm is thicker than the body radius"
         )
-    grid = R.Grid(n, p)
     hx, hy = R.Ellipse(sx, sy, *body.half_axes_mm, roll).half_extent()
     half_fov = n * p / 2
     if abs(sx) + hx > half_fov or abs(sy) + hy > half_fov:
@@ -847,14 +958,58 @@ def generate(
             f"{sx:g}, {sy:g} mm) does not fit in the {n * p:g} mm field of view "
             f"({n} x {p:g} mm): use a larger matrix or pixel size, or a smaller shift"
         )
-    scanner_in = scanner if scanner is not None else default_scanner()
+
+
+def _arguments(phantom: str | Path | Phantom, **kw: Any) -> _Args:
+    """Check every argument of :func:`generate`; the error names the one that is wrong."""
+    ph = load_phantom(phantom)
+    for flag in ("metal_streaks", "couch"):
+        if not isinstance(kw[flag], bool):
+            raise ValueError(f"{flag} must be True or False, got {kw[flag]!r}")
+    shift = tuple(kw["shift_mm"])
+    if len(shift) != 3:
+        raise ValueError(f"shift_mm must be (x, y, z) in mm, got {kw['shift_mm']!r}")
+    sx, sy, sz = (_finite(f"shift_mm[{i}]", v) for i, v in enumerate(shift))
+    n_sl, zr = _z_range(kw["n_slices"], kw["z_range_mm"])
+    n = _integer("matrix", kw["matrix"], 16)
+    p = _finite("pixel_size_mm", kw["pixel_size_mm"], low=0.0, strict=True)
+    roll = _finite("roll_deg", kw["roll_deg"])
+    _check_fit(ph, n, p, sx, sy, roll)
+    scanner_in = kw["scanner"] if kw["scanner"] is not None else default_scanner()
     if not isinstance(scanner_in, ScannerInfo):
         raise ValueError(f"scanner must be a ScannerInfo, got {type(scanner_in).__name__}")
-    when = acquisition_datetime or scanner_in.acquisition_datetime or DEFAULT_DATETIME
+    when = kw["acquisition_datetime"] or scanner_in.acquisition_datetime or DEFAULT_DATETIME
     if not _ISO.match(when):
         raise ValueError(f"acquisition_datetime must be YYYY-MM-DDTHH:MM:SS, got {when!r}")
+    return _Args(
+        ph=ph,
+        n=n,
+        p=p,
+        t=_finite("slice_thickness_mm", kw["slice_thickness_mm"], low=0.0, strict=True),
+        noise=_finite("noise_sd_hu", kw["noise_sd_hu"], low=0.0),
+        corr=_finite("noise_correlation_mm", kw["noise_correlation_mm"], low=0.0),
+        blur=_finite("blur_mm", kw["blur_mm"], low=0.0),
+        sc=_finite("scale", kw["scale"], low=0.0, strict=True),
+        off=_finite("offset_hu", kw["offset_hu"]),
+        roll=roll,
+        ring=_finite("ring_artifact_hu", kw["ring_artifact_hu"], low=0.0),
+        seed=_integer("seed", kw["seed"], 0),
+        metal_streaks=kw["metal_streaks"],
+        couch=kw["couch"],
+        sx=sx,
+        sy=sy,
+        sz=sz,
+        extra=_material_offsets(ph, kw["material_offsets_hu"]),
+        n_sl=n_sl,
+        zr=zr,
+        scanner=scanner_in,
+        when=when,
+    )
 
-    positions_all = _slice_grid(ph, t, n_sl, zr)
+
+def _slices(a: _Args, missing_slices: Iterable[int]) -> tuple[list[float], list[int], list[int]]:
+    """The slice grid, the indices left out and the indices kept."""
+    positions_all = _slice_grid(a.ph, a.t, a.n_sl, a.zr)
     missing = sorted({_integer("missing_slices item", i, 0) for i in missing_slices})
     if missing and missing[-1] >= len(positions_all):
         raise ValueError(
@@ -863,42 +1018,50 @@ def generate(
         )
     if len(missing) >= len(positions_all):
         raise ValueError("missing_slices removes every slice of the series")
-    keep = [k for k in range(len(positions_all)) if k not in set(missing)]
+    gone = set(missing)
+    return positions_all, missing, [k for k in range(len(positions_all)) if k not in gone]
 
-    description = scanner_in.series_description or f"{ph.title} (synthetic)"
-    scanner_out = dataclasses.replace(
-        scanner_in,
-        slice_thickness_mm=t,
-        acquisition_datetime=when,
-        series_description=description,
-    )
+
+def _parameters(
+    a: _Args,
+    phantom: str | Path | Phantom,
+    missing: list[int],
+    scanner_out: ScannerInfo,
+    series_uid: str | None,
+) -> dict[str, Any]:
+    """The arguments as recorded in the ground truth (and hashed into the UIDs)."""
     text = str(phantom) if not isinstance(phantom, Phantom) else ""
     from_file = isinstance(phantom, Path) or text.endswith(".json") or "/" in text
-    phantom_param = text if from_file else ph.name
-    params: dict[str, Any] = {
-        "phantom": phantom_param,
-        "matrix": n,
-        "pixel_size_mm": p,
-        "slice_thickness_mm": t,
-        "n_slices": n_sl,
-        "z_range_mm": list(zr) if zr is not None else None,
-        "noise_sd_hu": noise,
-        "noise_correlation_mm": corr,
-        "blur_mm": blur,
-        "scale": sc,
-        "offset_hu": off,
-        "material_offsets_hu": dict(sorted(extra.items())),
-        "shift_mm": [sx, sy, sz],
-        "roll_deg": roll,
+    return {
+        "phantom": text if from_file else a.ph.name,
+        "matrix": a.n,
+        "pixel_size_mm": a.p,
+        "slice_thickness_mm": a.t,
+        "n_slices": a.n_sl,
+        "z_range_mm": list(a.zr) if a.zr is not None else None,
+        "noise_sd_hu": a.noise,
+        "noise_correlation_mm": a.corr,
+        "blur_mm": a.blur,
+        "scale": a.sc,
+        "offset_hu": a.off,
+        "material_offsets_hu": dict(sorted(a.extra.items())),
+        "shift_mm": [a.sx, a.sy, a.sz],
+        "roll_deg": a.roll,
         "missing_slices": missing,
-        "ring_artifact_hu": ring,
-        "metal_streaks": metal_streaks,
-        "couch": couch,
-        "seed": seed_i,
+        "ring_artifact_hu": a.ring,
+        "metal_streaks": a.metal_streaks,
+        "couch": a.couch,
+        "seed": a.seed,
         "scanner": scanner_out.to_dict(),
-        "acquisition_datetime": when,
+        "acquisition_datetime": a.when,
         "series_uid": series_uid,
     }
+
+
+def _uids(params: dict[str, Any], ph: Phantom, series_uid: str | None) -> tuple[str, str]:
+    """Series and study UIDs: the caller's series UID, else derived from the arguments."""
+    from pydicom.uid import generate_uid
+
     digest = hashlib.sha256(_canonical([params, ph.to_dict()]).encode()).hexdigest()
     if series_uid is None:
         uid = str(generate_uid(entropy_srcs=[digest, "series"]))
@@ -906,37 +1069,43 @@ def generate(
         if not _UID.match(str(series_uid)):
             raise ValueError(f"series_uid {series_uid!r} is not a valid DICOM UID")
         uid = str(series_uid)
-    study_uid = str(generate_uid(entropy_srcs=[digest, uid, "study"]))
+    return uid, str(generate_uid(entropy_srcs=[digest, uid, "study"]))
 
-    ss = np.random.SeedSequence(seed_i)
-    s_noise, s_ring = ss.spawn(2)
-    cal = _Calibration(sc, off, extra)
-    metals = tuple(_metal_positions(ph, sx, sy, roll)) if metal_streaks else ()
-    setup = _Setup(ph, grid, cal, sx, sy, roll, t, blur / p, metals, couch)
 
-    # ---- noiseless slices: cached label images mixed by z weights
-    segments = _segments(ph, sz)
-    weights = [_weights(segments, positions_all[k], t) for k in keep]
+def _ring_radii(a: _Args, s_ring: np.random.SeedSequence) -> list[float]:
+    if a.ring <= 0:
+        return []
+    rrng = np.random.default_rng(s_ring)
+    ax_min = min(a.ph.body.half_axes_mm)
+    return sorted(float(v) for v in rrng.uniform(10.0, 0.9 * ax_min, N_RINGS))
+
+
+def _render_slices(
+    a: _Args,
+    setup: _Setup,
+    segments: list[tuple[float, float, int]],
+    positions_all: list[float],
+    keep: list[int],
+    rings: list[float],
+    s_noise: np.random.SeedSequence,
+) -> npt.NDArray[np.float32]:
+    """Noiseless slices (cached label images mixed by z weights), artifacts, then noise."""
+    grid, n, ph = setup.grid, a.n, a.ph
+    weights = [_weights(segments, positions_all[k], a.t) for k in keep]
     cache: dict[int, F64] = {}
     for w in weights:
         for label in w:
             if label not in cache:
                 cache[label] = _render_label(label, setup)
-    ring_img: F64 | None = None
-    rings: list[float] = []
-    if ring > 0:
-        rrng = np.random.default_rng(s_ring)
-        ax_min = min(body.half_axes_mm)
-        rings = sorted(float(v) for v in rrng.uniform(10.0, 0.9 * ax_min, N_RINGS))
-        ring_img = R.ring_pattern(grid, rings, ring, RING_WIDTH_MM)
+    ring_img = R.ring_pattern(grid, rings, a.ring, RING_WIDTH_MM) if rings else None
     streak_img: F64 | None = None
-    if metals:
+    if setup.metals:
         streak_img = R.streak_pattern(
-            grid, list(metals), STREAK_HU * sc, 9, 0.3, 60.0, METAL_RADIUS_MM
+            grid, list(setup.metals), STREAK_HU * a.sc, 9, 0.3, 60.0, METAL_RADIUS_MM
         )
     noise_seeds = s_noise.spawn(len(positions_all))
     hu = np.empty((len(keep), n, n), dtype=np.float32)
-    corr_px = corr / p
+    corr_px = a.corr / a.p
     for j, (k, w) in enumerate(zip(keep, weights, strict=True)):
         z = positions_all[k]
         labels = sorted(w)
@@ -948,7 +1117,7 @@ def generate(
                 acc += w[label] * cache[label]
         for label in labels:
             if label >= 0 and any(f.kind == "ramp" for f in ph.modules[label].features):
-                ramp = _ramps(z, sz + ph.modules[label].z_offset_mm, ph.modules[label], setup)
+                ramp = _ramps(z, a.sz + ph.modules[label].z_offset_mm, ph.modules[label], setup)
                 if ramp is not None:
                     acc = acc + ramp
         if ring_img is not None:
@@ -958,32 +1127,28 @@ def generate(
             if in_phantom > 0:
                 acc = acc + in_phantom * streak_img
         hu[j] = acc
-        if noise > 0:
+        if a.noise > 0:
             rng = np.random.default_rng(noise_seeds[k])
-            hu[j] += R.correlated_noise(rng, n, noise, corr_px)
+            hu[j] += R.correlated_noise(rng, n, a.noise, corr_px)
+    return hu
 
-    positions = tuple(float(positions_all[k]) for k in keep)
-    x0 = grid.x0
-    volume = Volume(
-        hu=hu,
-        spacing=(t, p, p),
-        origin=(x0, x0, positions[0]),
-        slice_positions=positions,
-        scanner=scanner_out,
-        series_uid=uid,
-        study_uid=study_uid,
-        sources=tuple(f"<memory:{j}>" for j in range(len(keep))),
-    )
 
-    # ---- truth
+def _module_truth(
+    a: _Args,
+    setup: _Setup,
+    segments: list[tuple[float, float, int]],
+    positions: tuple[float, ...],
+) -> tuple[list[TruthModule], list[TruthRoi]]:
+    """Where each module and ROI is, and what each should read."""
+    cal, grid, t = setup.cal, setup.grid, a.t
     pos_arr = np.asarray(positions)
     modules_truth: list[TruthModule] = []
     roi_truth: list[TruthRoi] = []
-    for idx, m in enumerate(ph.modules):
-        zc = sz + m.z_offset_mm
-        parts = [(a, b) for a, b, lab in segments if lab == idx]
-        z0 = min(a for a, _ in parts) if parts else zc
-        z1 = max(b for _, b in parts) if parts else zc
+    for idx, m in enumerate(a.ph.modules):
+        zc = a.sz + m.z_offset_mm
+        parts = [(lo, hi) for lo, hi, lab in segments if lab == idx]
+        z0 = min(lo for lo, _ in parts) if parts else zc
+        z1 = max(hi for _, hi in parts) if parts else zc
         within = np.flatnonzero((pos_arr >= z0 - 1e-9) & (pos_arr <= z1 + 1e-9))
         cidx: int | None = None
         cz: float | None = None
@@ -1010,8 +1175,8 @@ def generate(
             )
         )
         for roi in m.rois:
-            rx, ry = roi.position(roll)
-            x, y = sx + rx, sy + ry
+            rx, ry = roi.position(a.roll)
+            x, y = a.sx + rx, a.sy + ry
             row, col = grid.to_pixel(x, y)
             true = cal(_insert_value(m, roi), roi.material) if roi.role == "insert" else bg_true
             roi_truth.append(
@@ -1024,7 +1189,7 @@ def generate(
                     true_hu=true,
                     relative_electron_density=roi.relative_electron_density,
                     radius_mm=roi.radius_mm,
-                    insert_radius_mm=(roi.reach_mm),
+                    insert_radius_mm=roi.reach_mm,
                     x_mm=x,
                     y_mm=y,
                     z_mm=zc,
@@ -1033,54 +1198,25 @@ def generate(
                     slice_index=cidx,
                 )
             )
-    crow, ccol = grid.to_pixel(sx, sy)
-    truth = GroundTruth(
-        phantom=ph.name,
-        phantom_title=ph.title,
-        parameters=params,
-        scale=sc,
-        offset_hu=off,
-        material_offsets_hu=dict(sorted(extra.items())),
-        shift_mm=(sx, sy, sz),
-        roll_deg=roll,
-        centre_pixel=(crow, ccol),
-        matrix=n,
-        pixel_size_mm=p,
-        slice_thickness_mm=t,
-        slice_positions_mm=positions,
-        missing_slices=tuple(missing),
-        missing_slice_positions_mm=tuple(float(positions_all[k]) for k in missing),
-        modules=tuple(modules_truth),
-        rois=tuple(roi_truth),
-        noise_sd_hu=noise,
-        noise_correlation_mm=corr,
-        blur_mm=blur,
-        artifacts={
-            "ring_artifact_hu": ring,
-            "ring_radii_mm": rings,
-            "ring_width_mm": RING_WIDTH_MM if rings else None,
-            "metal_streaks": metal_streaks,
-            "metal_positions_mm": [list(mp) for mp in metals],
-            "metal_radius_mm": METAL_RADIUS_MM if metals else None,
-            "metal_hu": cal(METAL_HU) if metals else None,
-            "couch": couch,
-        },
-        rendering={
-            "supersample": R.SUPERSAMPLE,
-            "slice_profile": "rectangular",
-            "air_hu": cal(AIR_HU, "Air"),
-            "ramp_angle_deg": RAMP_ANGLE_DEG,
-            "ramp_wire_mm": RAMP_WIRE_MM,
-            "blur": "gaussian sigma (mm) of the noiseless image",
-            "noise": "white noise filtered by a gaussian of sigma noise_correlation_mm, "
-            "rescaled to noise_sd_hu; independent per slice",
-            "quantisation": "DICOM stores integers: 1 HU steps",
-        },
-        series_uid=uid,
-        study_uid=study_uid,
-        scanner=scanner_out,
-    )
-    return SyntheticSeries(volume=volume, truth=truth)
+    return modules_truth, roi_truth
+
+
+def _artifact_truth(
+    a: _Args,
+    rings: list[float],
+    metals: tuple[tuple[float, float], ...],
+    cal: _Calibration,
+) -> dict[str, Any]:
+    return {
+        "ring_artifact_hu": a.ring,
+        "ring_radii_mm": rings,
+        "ring_width_mm": RING_WIDTH_MM if rings else None,
+        "metal_streaks": a.metal_streaks,
+        "metal_positions_mm": [list(mp) for mp in metals],
+        "metal_radius_mm": METAL_RADIUS_MM if metals else None,
+        "metal_hu": cal(METAL_HU) if metals else None,
+        "couch": a.couch,
+    }
 
 
 # --------------------------------------------------------------------------- writing
