@@ -15,6 +15,7 @@ from _ci import missing_real_part
 
 from noctis_lab import NoFilesFoundError
 from noctis_lab.batch import analyze_archive, find_series_folders
+from noctis_lab.hu import load_phantom
 from noctis_lab.hu.history import CalibrationHistory
 from noctis_lab.hu.synthetic import make_series
 
@@ -43,7 +44,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("archive")
     _archive(root, 4)
     broken = root / "scanner-9" / "2026-10-09"
-    make_series(broken, "water", seed=9, z_range_mm=(-10.0, 10.0), **SMALL)
+    # a 300 mm water drum is no CatPhan, not even its uniform module alone: an error
+    water = load_phantom("water")
+    drum = water.model_copy(update={"body": water.body.model_copy(update={"radius_mm": 150.0})})
+    make_series(broken, drum, seed=9, z_range_mm=(-10.0, 10.0), **{**SMALL, "pixel_size_mm": 1.4})
     return root
 
 
@@ -62,7 +66,7 @@ def test_local_pool_records_each_series_and_reports_failures(archive: Path, tmp_
     url = f"sqlite:///{tmp_path / 'h.db'}"
     report = analyze_archive(archive, phantom="catphan604", workers=2, db_url=url, progress=False)
     assert report.recorded == 4, str(report)
-    # The water cylinder analysed as a CatPhan fails with its reason; the batch went on.
+    # The water drum analysed as a CatPhan fails with its reason; the batch went on.
     (failed,) = report.failed
     assert "scanner-9" in failed.path
     assert "PhantomNotFoundError" in failed.error
