@@ -21,7 +21,7 @@ export DO_NOT_TRACK := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NOCTIS_HOME
 
-.PHONY: help setup lab test lint format bench demo chromium postgresql bubblewrap clean doctor report dashboards services mlflow
+.PHONY: help setup lab test lint format bench demo chromium postgresql bubblewrap poppler clean doctor report dashboards services mlflow
 
 help:
 	@echo "make lab    set up everything and start JupyterLab (prints the URL)"
@@ -93,13 +93,21 @@ bubblewrap:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap >/dev/null; \
 	fi
 
+# poppler-utils (Debian): pdftotext and pdftoppm read the PDF reports back in the tests.
+poppler:
+	@if command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then :; else \
+		echo "Installing Debian's poppler-utils for the PDF report tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq poppler-utils >/dev/null; \
+	fi
+
 # A throwaway JupyterHub (own venv + configurable-http-proxy) for the multi-user test;
 # kept out of the project venv on purpose (docs/jupyterhub/README.md).
 $(HUB_STAMP): $(STAMP) docs/jupyterhub/make_test_env.sh
 	sh docs/jupyterhub/make_test_env.sh $(CURDIR)/$(HUB_ENV) >/dev/null
 	@touch $@
 
-test: $(DEMO_STAMP) $(HUB_STAMP) chromium postgresql bubblewrap
+test: $(DEMO_STAMP) $(HUB_STAMP) chromium postgresql bubblewrap poppler
 	NOCTIS_JUPYTERHUB=$(CURDIR)/$(HUB_ENV)/venv/bin/jupyterhub \
 	NOCTIS_CHP=$(CURDIR)/$(HUB_ENV)/chp/node_modules/.bin/configurable-http-proxy \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
