@@ -82,11 +82,14 @@ def voila_command(
     root: str | Path,
     *,
     port: int,
-    token: str,
     preheat: bool = True,
     pool_size: int = 1,
 ) -> list[str]:
-    """The Voila command line: loopback, token, lab template, no tracebacks to clients."""
+    """The Voila command line: loopback, lab template, no tracebacks to clients.
+
+    The token is not on it (other local users see command lines): :func:`token_config`
+    writes it to a private config file that Voila reads.
+    """
     exe = Path(sys.executable).parent / "voila"
     base = [str(exe)] if exe.exists() else [sys.executable, "-m", "voila"]
     cmd = [
@@ -95,7 +98,6 @@ def voila_command(
         "--no-browser",
         "--Voila.ip=127.0.0.1",
         f"--port={port}",
-        f"--token={token}",
         f"--template={TEMPLATE}",
         "--show_tracebacks=False",
         *[f"--VoilaConfiguration.extension_denylist={x}" for x in LAB_ONLY_EXTENSIONS],
@@ -107,6 +109,23 @@ def voila_command(
     return cmd
 
 
+def token_config(token: str) -> Path:
+    """A private folder (0700) holding ``voila.json`` (0600) that sets Voila's token.
+
+    Put it first on ``JUPYTER_CONFIG_PATH`` for the Voila process; remove it when the
+    server stops (:meth:`VoilaServer.stop` does).
+    """
+    import json
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="noctis-voila-"))  # 0700
+    path = folder / "voila.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"Voila": {"token": token}}, f)
+    return folder
+
+
 @dataclass
 class VoilaServer:
     """A running Voila process (stop it with :meth:`stop` or use it as a context manager)."""
@@ -116,6 +135,8 @@ class VoilaServer:
     token: str
     log: Path | None = None
     started_s: float = field(default=0.0)
+    #: The private folder holding the token config (removed by :meth:`stop`).
+    config_dir: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -127,7 +148,11 @@ class VoilaServer:
         return f"{self.base_url}/voila/render/{notebook}?token={self.token}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server and its kernels."""
+        """Stop the server and its kernels, and remove the private token file."""
+        if self.config_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.config_dir, ignore_errors=True)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -178,14 +203,19 @@ def start_voila(
         raise ReportError(f"no dashboards folder at {folder}")
     port = port or free_port()
     token = token or secrets.token_hex(24)
-    cmd = voila_command(folder, port=port, token=token, preheat=preheat, pool_size=pool_size)
+    cmd = voila_command(folder, port=port, preheat=preheat, pool_size=pool_size)
     run_env = voila_env(env)
+    config_dir = token_config(token)
+    run_env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        p for p in (str(config_dir), run_env.get("JUPYTER_CONFIG_PATH", "")) if p
+    )
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=out, stderr=subprocess.STDOUT, env=run_env, cwd=str(folder.parent)
     )
     server = VoilaServer(proc, port, token, Path(log) if log is not None else None)
+    server.config_dir = config_dir
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
