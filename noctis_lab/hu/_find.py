@@ -43,7 +43,11 @@ __all__ = [
     "Coarse",
     "InsertFit",
     "RingScan",
+    "bilinear",
     "body_circle",
+    "body_level",
+    "circle_profile",
+    "circle_profiles",
     "coarse_grid",
     "fit_inserts",
     "ring_inserts",
@@ -110,6 +114,12 @@ class Coarse:
         return (x - off) / self.factor, (y - off) / self.factor
 
 
+def body_level(img: F32, default: float = math.nan) -> float:
+    """The body level of an image: the median of its material pixels (``default`` if none)."""
+    mat = img[img > BODY_HU]
+    return float(np.median(mat)) if mat.size else default
+
+
 def coarse_grid(vol: Volume, target_mm: float = COARSE_MM) -> Coarse:
     """Block-mean a volume to pixels of about ``target_mm`` (never finer than given)."""
     _, dy, dx = vol.spacing
@@ -125,9 +135,7 @@ def coarse_grid(vol: Volume, target_mm: float = COARSE_MM) -> Coarse:
         hu += cols[:, oy::f]
     hu /= f * f
     mat = hu > BODY_HU
-    level = np.full(nz, np.nan)
-    for i in np.flatnonzero(mat.any(axis=(1, 2))):
-        level[i] = float(np.median(hu[i][mat[i]]))
+    level = np.array([body_level(hu[i]) for i in range(nz)], dtype=np.float64)
     return Coarse(
         hu=hu,
         factor=f,
@@ -165,11 +173,6 @@ def ring_inserts(module: Module) -> tuple[list[Roi], float]:
     radius = float(np.median([r.distance_mm for r in ring if r.distance_mm is not None]))
     ring = [r for r in ring if r.distance_mm is not None and abs(r.distance_mm - radius) < 2.0]
     return ring, radius
-
-
-def insert_reach(roi: Roi) -> float:
-    """Radius of the physical insert (mm): :attr:`Roi.reach_mm`."""
-    return roi.reach_mm
 
 
 # --------------------------------------------------------------------------
@@ -252,8 +255,11 @@ def _parabola(v: F64, i: int, n: int) -> float:
 # --------------------------------------------------------------------------
 # circle profiles and the roll
 # --------------------------------------------------------------------------
-def bilinear(img: F32, y: F64, x: F64) -> F64:
-    """Bilinear sample of a 2-D image (or a stack with leading axes matching y, x); NaN outside."""
+def bilinear(img: F32, y: F64, x: F64, z: I64 | None = None) -> F64:
+    """Bilinear sample at (y, x) of a 2-D image, or of the slices ``z`` of a stack; NaN outside.
+
+    With ``z`` (broadcast against ``y`` and ``x``) each point is sampled on its own slice.
+    """
     ny, nx = img.shape[-2:]
     inside = (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
     xc = np.clip(x, 0, nx - 1.000001)
@@ -262,21 +268,46 @@ def bilinear(img: F32, y: F64, x: F64) -> F64:
     y0 = np.floor(yc).astype(np.intp)
     fx = xc - x0
     fy = yc - y0
-    v = (img[..., y0, x0] * (1 - fx) + img[..., y0, x0 + 1] * fx) * (1 - fy) + (
-        img[..., y0 + 1, x0] * (1 - fx) + img[..., y0 + 1, x0 + 1] * fx
+    zz = None if z is None else np.broadcast_to(z, x0.shape)
+
+    def at(yy: I64, xx: I64) -> F64:
+        return np.asarray(img[..., yy, xx] if zz is None else img[zz, yy, xx], dtype=np.float64)
+
+    v = (at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx) * (1 - fy) + (
+        at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
     ) * fy
     return np.where(inside, v, np.nan)
+
+
+def circle_profiles(
+    stack: F32,
+    slices: I64,
+    centres: F64,
+    radius_mm: float,
+    band_mm: float,
+    dy: float,
+    dx: float,
+    n_radii: int,
+) -> F64:
+    """Mean over ``n_radii`` radii around ``radius_mm`` at :data:`N_ANGLES` angles, per slice.
+
+    ``centres`` is ``(n, 2)`` pixel ``(x, y)``, one per slice of ``slices``; the result is
+    ``(n, N_ANGLES)``.
+    """
+    ang = np.deg2rad(np.arange(N_ANGLES) * ANGLE_STEP_DEG)
+    radii = np.linspace(radius_mm - band_mm, radius_mm + band_mm, n_radii)
+    xs = centres[:, 0, None, None] + radii[None, :, None] * np.cos(ang)[None, None, :] / dx
+    ys = centres[:, 1, None, None] + radii[None, :, None] * np.sin(ang)[None, None, :] / dy
+    return nanmean(bilinear(stack, ys, xs, slices[:, None, None]), axis=1)
 
 
 def circle_profile(
     img: F32, cx: float, cy: float, radius_mm: float, band_mm: float, dy: float, dx: float
 ) -> F64:
-    """Mean of ``img`` over a band of radii around ``radius_mm``, at :data:`N_ANGLES` angles."""
-    ang = np.deg2rad(np.arange(N_ANGLES) * ANGLE_STEP_DEG)
-    radii = np.linspace(radius_mm - band_mm, radius_mm + band_mm, 5)
-    xs = cx + radii[:, None] * np.cos(ang)[None, :] / dx
-    ys = cy + radii[:, None] * np.sin(ang)[None, :] / dy
-    return nanmean(bilinear(img, ys, xs), axis=0)
+    """Mean of a 2-D ``img`` over 5 radii around ``radius_mm``, at :data:`N_ANGLES` angles."""
+    centre = np.array([[cx, cy]], dtype=np.float64)
+    zero = np.zeros(1, dtype=np.intp)
+    return circle_profiles(img[None], zero, centre, radius_mm, band_mm, dy, dx, 5)[0]
 
 
 def nanmean(a: F64, axis: int) -> F64:
@@ -288,32 +319,13 @@ def nanmean(a: F64, axis: int) -> F64:
         return np.asarray(np.where(n > 0, total / n, np.nan), dtype=np.float64)
 
 
-def _stack_profiles(c: Coarse, slices: I64, centres: F64, radius_mm: float, band_mm: float) -> F64:
-    """Circle profiles of many slices at once (coarse grid): ``(n, N_ANGLES)``."""
-    ang = np.deg2rad(np.arange(N_ANGLES) * ANGLE_STEP_DEG)
-    radii = np.linspace(radius_mm - band_mm, radius_mm + band_mm, 3)
-    xs = centres[:, 0, None, None] + radii[None, :, None] * np.cos(ang)[None, None, :] / c.dx
-    ys = centres[:, 1, None, None] + radii[None, :, None] * np.sin(ang)[None, None, :] / c.dy
-    ny, nx = c.hu.shape[1:]
-    inside = (xs >= 0) & (xs <= nx - 1) & (ys >= 0) & (ys <= ny - 1)
-    xc, yc = np.clip(xs, 0, nx - 1.000001), np.clip(ys, 0, ny - 1.000001)
-    x0, y0 = np.floor(xc).astype(np.intp), np.floor(yc).astype(np.intp)
-    fx, fy = xc - x0, yc - y0
-    z = np.broadcast_to(slices[:, None, None], xs.shape)
-    img = c.hu
-    v = (img[z, y0, x0] * (1 - fx) + img[z, y0, x0 + 1] * fx) * (1 - fy) + (
-        img[z, y0 + 1, x0] * (1 - fx) + img[z, y0 + 1, x0 + 1] * fx
-    ) * fy
-    return nanmean(np.where(inside, v, np.nan), axis=1)
-
-
 def pattern_template(ring: list[Roi], radius_mm: float, background_hu: float) -> F64:
     """Nominal contrast along the insert circle at roll 0 (each insert an arc)."""
     ang = np.arange(N_ANGLES) * ANGLE_STEP_DEG
     t = np.zeros(N_ANGLES, dtype=np.float64)
     for r in ring:
         assert r.angle_deg is not None and r.nominal_hu is not None
-        half = math.degrees(math.asin(min(0.8 * insert_reach(r) / radius_mm, 1.0)))
+        half = math.degrees(math.asin(min(0.8 * r.reach_mm / radius_mm, 1.0)))
         d = np.abs((ang - r.angle_deg + 180.0) % 360.0 - 180.0)
         t[d <= half] = r.nominal_hu - background_hu
     return t
@@ -374,7 +386,7 @@ def scan_ring(c: Coarse, slices: I64, module: Module) -> RingScan | None:
     ring, radius = ring_inserts(module)
     if not ring or slices.size == 0:
         return None
-    reach = min(insert_reach(r) for r in ring)
+    reach = min(r.reach_mm for r in ring)
     sigma = max(1.5, 0.35 * reach)
     key = (round(radius, 3), round(sigma, 3), slices.tobytes())
     if key not in c.rings:
@@ -382,7 +394,8 @@ def scan_ring(c: Coarse, slices: I64, module: Module) -> RingScan | None:
     centres = c.rings[key]
     band = min(0.4 * reach, 2.0)
     tmpl = pattern_template(ring, radius, module.background_hu)
-    prof = _stack_profiles(c, slices, centres, radius, band) - c.level[slices][:, None]
+    prof = circle_profiles(c.hu, slices, centres, radius, band, c.dy, c.dx, 3)
+    prof -= c.level[slices][:, None]
     roll, corr, amp = match_rolls(prof, tmpl)
     fx, fy = c.to_full(centres[:, 0], centres[:, 1])
     return RingScan(slices, np.stack([fx, fy], axis=1), roll, corr, amp)
@@ -489,7 +502,7 @@ def fit_inserts(
             x_mm, y_mm = r.position(rl)
             ex, ey = cx + x_mm / dx, cy + y_mm / dy
             got = _centroid(
-                img, level, ex, ey, insert_reach(r) + 2.5, math.copysign(1.0, contrast), dy, dx
+                img, level, ex, ey, r.reach_mm + 2.5, math.copysign(1.0, contrast), dy, dx
             )
             if got is None or got[2] < 0.4 * abs(contrast):
                 continue

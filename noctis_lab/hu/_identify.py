@@ -32,15 +32,16 @@ from noctis_lab.hu._find import (
     BODY_HU,
     Coarse,
     body_circle,
+    body_level,
     body_start,
     coarse_grid,
     fit_inserts,
-    insert_reach,
     ring_inserts,
     sample_slices,
     scan_ring,
     uniform_content,
 )
+from noctis_lab.hu._measure import roi_offsets
 from noctis_lab.hu._phantoms import Phantom, list_phantoms, load_phantom
 
 __all__ = ["Candidate", "Identification", "identify"]
@@ -119,15 +120,16 @@ def _ring_points(ph: Phantom) -> tuple[list[float], list[float], list[str]]:
 
 
 def _disk_mean(img: np.ndarray, x: float, y: float, r_mm: float, dy: float, dx: float) -> float:
+    """Mean of the pixels whose centres lie within ``r_mm`` of (x, y); NaN off the image.
+
+    The pixel rule is the ROIs' own (:func:`noctis_lab.hu._measure.roi_offsets`).
+    """
     ny, nx = img.shape
-    ry, rx = math.ceil(r_mm / dy), math.ceil(r_mm / dx)
-    y0, y1 = max(round(y) - ry, 0), min(round(y) + ry + 1, ny)
-    x0, x1 = max(round(x) - rx, 0), min(round(x) + rx + 1, nx)
-    if y1 <= y0 or x1 <= x0:
-        return math.nan
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    inside = ((xx - x) * dx) ** 2 + ((yy - y) * dy) ** 2 <= r_mm**2
-    return float(img[y0:y1, x0:x1][inside].mean()) if inside.any() else math.nan
+    ix, iy = math.floor(x), math.floor(y)
+    oy, ox = roi_offsets(r_mm / dx, r_mm / dy, x - ix, y - iy)
+    rows, cols = iy + oy, ix + ox
+    ok = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+    return float(img[rows[ok], cols[ok]].mean()) if ok.any() else math.nan
 
 
 def _layout_score(
@@ -146,15 +148,14 @@ def _layout_score(
         return math.nan, why, math.nan, nowhere
     s = int(scan.slices[k])
     img = np.asarray(vol.hu[s], dtype=np.float32)
-    mat = img[img > BODY_HU]
-    level = float(np.median(mat)) if mat.size else 0.0
+    level = body_level(img, default=0.0)
     _, dy, dx = vol.spacing
     start = (float(scan.centre[k, 0]), float(scan.centre[k, 1]))
     fit = fit_inserts(
         img, level, ring, ref.background_hu, start, float(scan.roll[k]), float(scan.amp[k]), dy, dx
     )
     centre, roll = (fit.centre, fit.roll) if fit is not None else (start, float(scan.roll[k]))
-    reach = 0.6 * min(insert_reach(r) for r in ring)
+    reach = 0.6 * min(r.reach_mm for r in ring)
     ang, exp, _ = _ring_points(ph)
     meas = []
     for a in ang:

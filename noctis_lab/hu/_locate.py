@@ -46,11 +46,11 @@ from noctis_lab.hu._find import (
     Coarse,
     RingScan,
     body_circle,
+    body_level,
     body_start,
     circle_profile,
     coarse_grid,
     fit_inserts,
-    insert_reach,
     pattern_template,
     ring_inserts,
     roll_norm,
@@ -349,8 +349,7 @@ def _centre_and_roll(
     )
     roll0 = float(scan.roll[best]) if run.roll is None else float(run.roll)
     img = np.asarray(run.vol.hu[list(idx)].mean(axis=0), dtype=np.float32)
-    mat = img[img > BODY_HU]
-    level = float(np.median(mat)) if mat.size else 0.0
+    level = body_level(img, default=0.0)
     fit = fit_inserts(
         img, level, ring, ref.background_hu, start, roll0, float(scan.amp[best]), dy, dx
     )
@@ -430,7 +429,7 @@ def _pattern_score(
     dx: float,
 ) -> float:
     """Pearson correlation of the full-resolution circle profile with the rolled pattern."""
-    band = min(0.4 * min(insert_reach(r) for r in ring), 2.0)
+    band = min(0.4 * min(r.reach_mm for r in ring), 2.0)
     prof = circle_profile(img, centre[0], centre[1], radius, band, dy, dx) - level
     tmpl = np.roll(pattern_template(ring, radius, ref.background_hu), round(roll / ANGLE_STEP_DEG))
     ok = np.isfinite(prof)
