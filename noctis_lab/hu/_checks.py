@@ -165,6 +165,30 @@ def _hu_bounds(
     return exp, crit.low, crit.high
 
 
+def _roi_check(
+    j: _Judging,
+    crit: Criterion,
+    r: RoiMeasurement,
+    what: str,
+    expected: float | None,
+    low: float | None,
+    high: float | None,
+) -> Check:
+    """A CT-number check of one ROI's mean (``what`` qualifies the target, e.g. vs baseline)."""
+    return _check(
+        j.profile,
+        crit,
+        f"{crit.id}.{r.module}.{r.name}",
+        f"{r.module}/{r.name} ({r.material}){what}",
+        r.mean,
+        expected,
+        low,
+        high,
+        "HU",
+        roi=(r.module, r.name, r.material),
+    )
+
+
 def _hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
     out = []
     for r in j.meas.rois:
@@ -176,22 +200,7 @@ def _hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
         if bounds is None:
             continue
         exp, lo, hi = bounds
-        target = f"{r.module}/{r.name} ({r.material})"
-        cid = f"{crit.id}.{r.module}.{r.name}"
-        out.append(
-            _check(
-                j.profile,
-                crit,
-                cid,
-                target,
-                r.mean,
-                exp,
-                lo,
-                hi,
-                "HU",
-                roi=(r.module, r.name, r.material),
-            )
-        )
+        out.append(_roi_check(j, crit, r, "", exp, lo, hi))
     return out
 
 
@@ -281,22 +290,7 @@ def _constancy_hu_checks(j: _Judging, crit: Criterion) -> list[Check]:
         b = base.get((r.module, r.name))
         if b is None or not crit.selects(r.material, r.role, r.nominal_hu):
             continue
-        target = f"{r.module}/{r.name} ({r.material}) vs baseline"
-        cid = f"{crit.id}.{r.module}.{r.name}"
-        out.append(
-            _check(
-                j.profile,
-                crit,
-                cid,
-                target,
-                r.mean,
-                b.mean,
-                b.mean - t,
-                b.mean + t,
-                "HU",
-                roi=(r.module, r.name, r.material),
-            )
-        )
+        out.append(_roi_check(j, crit, r, " vs baseline", b.mean, b.mean - t, b.mean + t))
     return out
 
 
