@@ -39,10 +39,13 @@ def _read_baseline(path: str | None) -> Any:
         raise ProfileError(f"--baseline {p} cannot be read: {exc}") from None
 
 
-def _phantom_series(args: argparse.Namespace, baseline: Any) -> tuple[list[Any], list[str]]:
+def _phantom_series(
+    args: argparse.Namespace, baseline: Any
+) -> tuple[list[tuple[Any, Any]], list[str]]:
     """Analyse the series asked for, or every acquisition of a multi-series folder.
 
-    Returns the results and one line per acquisition that was skipped, with why.
+    Returns (result, volume) pairs — the volume kept only when ``--plot`` needs it, so the
+    series is not read twice — and one line per acquisition skipped, with why.
     """
     from noctis_lab._errors import AmbiguousSeriesError, PhantomNotFoundError
     from noctis_lab.dicom import list_acquisitions, load_series
@@ -51,10 +54,11 @@ def _phantom_series(args: argparse.Namespace, baseline: Any) -> tuple[list[Any],
     centre = (args.centre[0], args.centre[1]) if args.centre is not None else None
     manual = {"slice": args.slice, "centre": centre, "roll": args.roll}
 
-    def run(volume: Any) -> Any:
-        return analyze(
+    def run(volume: Any) -> tuple[Any, Any]:
+        result = analyze(
             volume, phantom=args.phantom, profile=args.profile, baseline=baseline, **manual
         )
+        return result, (volume if args.plot is not None else None)
 
     if args.series:
         return [run(load_series(args.path, series_uid=args.series))], []
@@ -84,14 +88,15 @@ def _analyze_handler(args: argparse.Namespace) -> int:
     baseline = _read_baseline(args.baseline)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results, skipped = _phantom_series(args, baseline)
+        analysed, skipped = _phantom_series(args, baseline)
     # warnings about the files (a slice gap, a malformed tag) become one line each,
     # and only when the command ran: an error stays the one line that explains it
     for text in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
         print(f"noctis-lab hu analyze: note: {text}", file=sys.stderr)
     for line in skipped:
         print(f"noctis-lab hu analyze: skipped {line}", file=sys.stderr)
-    outputs = [_record_and_plot(args, result) for result in results]
+    results = [result for result, _ in analysed]
+    outputs = [_record_and_plot(args, result, volume) for result, volume in analysed]
     if args.json:
         docs = [d for d, _ in outputs]
         print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
@@ -105,7 +110,9 @@ def _analyze_handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_and_plot(args: argparse.Namespace, result: Any) -> tuple[dict[str, Any], list[str]]:
+def _record_and_plot(
+    args: argparse.Namespace, result: Any, volume: Any
+) -> tuple[dict[str, Any], list[str]]:
     """Record and plot one result as asked; its JSON document and the lines to print."""
     lines: list[str] = []
     record_id = None
@@ -139,10 +146,7 @@ def _record_and_plot(args: argparse.Namespace, result: Any) -> tuple[dict[str, A
         import matplotlib
 
         matplotlib.use("Agg")
-        from noctis_lab.dicom import load_series
-
-        series = result.series_uid.split("+") if result.series_uid else None
-        fig = result.plot_slice(load_series(args.path, series_uid=series))
+        fig = result.plot_slice(volume)
         fig.savefig(args.plot, dpi=110)
         lines.append(f"overlay written to {args.plot}")
     d = json.loads(result.to_json())
