@@ -87,9 +87,48 @@ def _cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _must_exist(ref: str, tracking_uri: str | None) -> None:
+    """A model reference the command cannot run on is an error (exit 2), not a verdict.
+
+    An existing file, or a registered name / ``name@alias`` / ``name/VERSION`` that
+    resolves, passes; anything else raises naming the reference and why.
+
+    Raises
+    ------
+    ModelCheckError
+        ``ref`` is neither an existing file nor a registered model version.
+    """
+    from pathlib import Path
+
+    from noctis_lab.ai._registry import resolve_model
+
+    if Path(ref).is_file():
+        return
+    if Path(ref).is_dir():
+        raise ModelCheckError(f"model {ref} is a directory, not a model file")
+    try:
+        resolve_model(ref, tracking_uri=tracking_uri)
+    except ModelCheckError as exc:
+        raise ModelCheckError(f"model {ref}: no such file, and {exc}") from None
+
+
+def _must_exist_registered(ref: str, tracking_uri: str | None) -> None:
+    """``ai status NAME`` on a name that is not registered cannot run (exit 2).
+
+    Raises
+    ------
+    ModelCheckError
+        No registered model, alias or version ``ref``.
+    """
+    from noctis_lab.ai._registry import resolve_model
+
+    resolve_model(ref, tracking_uri=tracking_uri)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from noctis_lab.ai._registry import check_model
 
+    _must_exist(args.model, args.tracking_uri)
     report = check_model(args.model, tracking_uri=args.tracking_uri)
     lines = [f"{report.target}: file checks {report.status}"]
     lines += [f"  [{c.state:7}] {c.name}: {c.detail}" for c in report.checks]
@@ -140,6 +179,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from noctis_lab.ai._status import model_status
 
     th = _thresholds(args)
+    if args.model:
+        _must_exist_registered(args.model, args.tracking_uri)
     names = (
         [args.model]
         if args.model

@@ -92,9 +92,20 @@ def test_cli_check_hostile_file_in_a_real_process(tmp_path: Path) -> None:
 def test_cli_errors_are_one_line(
     tmp_path: Path, tracking: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["ai", "check", "no-such-model", "--json", "--tracking-uri", tracking]) == 0
-    rep = json.loads(capsys.readouterr().out)
-    assert rep["status"] == "error" and "no-such-model" in rep["target"]
+    # a reference that is neither a file nor a registered model: it could not run (exit 2)
+    for argv, named in (
+        (["check", "no-such-model"], "no registered model named 'no-such-model'"),
+        (["check", str(tmp_path / "nope.pt")], f"model {tmp_path / 'nope.pt'}: no such file"),
+        (["check", str(tmp_path)], f"model {tmp_path} is a directory"),
+        (["status", "no-such-model"], "no registered model named 'no-such-model'"),
+        (["status", "cli-cls@no-such-alias"], "'cli-cls' has no alias @no-such-alias"),
+    ):
+        assert main(["ai", *argv, "--tracking-uri", tracking]) == 2, argv
+        captured = capsys.readouterr()
+        assert named in captured.err and captured.out == "", (argv, captured)
+    # a registered model that resolves still runs (exit 0), whatever its verdict
+    assert main(["ai", "status", "cli-cls", "--json", "--tracking-uri", tracking]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "cli-cls"
     (tmp_path / "m.csv").write_text("case_id,image,label\na,missing.npy,1\n")
     code = main(["ai", "evaluate", "cli-cls", str(tmp_path / "m.csv"), "--tracking-uri", tracking])
     err = capsys.readouterr().err
