@@ -2,8 +2,12 @@
 
 Loading runs in two passes:
 
-1. **Headers.** Every candidate file is read with ``stop_before_pixels``, in
-   this thread (parsing is GIL-bound Python; threads measured slower). Files
+1. **Headers.** Every candidate file's header is read up to its Pixel Data, in
+   this thread (parsing is GIL-bound Python; threads measured slower): the common
+   files (Part 10, little endian, a single-byte or UTF-8 character set) by the lean
+   reader of :mod:`noctis_lab.dicom._header`, which keeps only the elements used
+   here and needs no pydicom import; every other file by pydicom
+   (``stop_before_pixels``), imported then. Files
    that are not DICOM, or DICOM objects that are not images (a ``DICOMDIR``, a
    structured report), are set aside; image headers are grouped by
    SeriesInstanceUID, checked (orientation, size, rescale tags, truncation) and
@@ -37,28 +41,14 @@ import os
 import struct
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, TypeAlias, cast
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
-# isort: off
-from noctis_lab.dicom._pydicom import pydicom  # first: pydicom without its download stack
-
-# isort: on
 import numpy as np
 import numpy.typing as npt
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import (
-    UID,
-    CTImageStorage,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    generate_uid,
-)
-from pydicom.valuerep import DSfloat
 
 from noctis_lab._errors import (
     AmbiguousSeriesError,
@@ -67,12 +57,19 @@ from noctis_lab._errors import (
     SeriesGeometryError,
     SliceGapWarning,
 )
+from noctis_lab.dicom._header import EXPLICIT_LE, IMPLICIT_LE, LeanDataset, read_header
 from noctis_lab.dicom._volume import ScannerInfo, Volume
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pydicom.dataset import Dataset
+    from pydicom.valuerep import DSfloat
 
 __all__ = ["SeriesInfo", "list_series", "load_series", "write_series"]
 
 PathLike: TypeAlias = str | os.PathLike[str]
-Source: TypeAlias = PathLike | Dataset | Sequence[PathLike | Dataset]
+Source: TypeAlias = "PathLike | Dataset | Sequence[PathLike | Dataset]"
 
 #: Largest angle (degrees) between the slice normal and the patient z axis that
 #: still counts as axial: covers gantry tilt.
@@ -92,9 +89,34 @@ DUPLICATE_TOLERANCE_MM = 1e-3
 GAP_TOLERANCE = 0.1
 
 _PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
-_NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+_NATIVE_SYNTAXES = {EXPLICIT_LE, IMPLICIT_LE}
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
-_CT_SOP_CLASSES = {CTImageStorage, "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2"}
+_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+_CT_SOP_CLASSES = {_CT_IMAGE_STORAGE, "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2"}
+#: A header as pass 1 read it: by pydicom, or by the lean reader (:mod:`._header`).
+Header: TypeAlias = "Dataset | LeanDataset"
+
+
+def _pydicom() -> ModuleType:
+    """pydicom, imported on first need (the common files are read without it)."""
+    from noctis_lab.dicom._pydicom import pydicom
+
+    return pydicom
+
+
+def _is_dataset(obj: object) -> bool:
+    """Whether ``obj`` is a pydicom Dataset (without importing pydicom for a path)."""
+    if isinstance(obj, str | os.PathLike | bytes):
+        return False
+    return isinstance(obj, _pydicom().Dataset)
+
+
+def _uid_name(uid: str) -> str:
+    """The registered name of a UID (pydicom's UID dictionary), for messages."""
+    _pydicom()
+    from pydicom.uid import UID
+
+    return str(UID(uid).name)
 
 
 # --------------------------------------------------------------------------- results
@@ -153,7 +175,7 @@ class _Header:
     """What pass 1 learnt about one image file."""
 
     item: _Item
-    ds: Dataset
+    ds: Header
     transfer_syntax: str
     #: Byte offset and length of the native Pixel Data value (None: not native / in memory).
     value_offset: int | None
@@ -168,15 +190,15 @@ class _Skipped:
 
 def _collect(source: Source) -> tuple[list[_Item], str]:
     """Expand ``source`` into candidate items and a short label for messages."""
-    if isinstance(source, Dataset):
-        return [_Item(name="<memory:0>", dataset=source)], "<memory>"
+    if _is_dataset(source):
+        return [_Item(name="<memory:0>", dataset=cast("Dataset", source))], "<memory>"
     if isinstance(source, str | os.PathLike):
         return _collect_path(Path(source)), str(source)
     if isinstance(source, Sequence):
         items: list[_Item] = []
         for i, entry in enumerate(source):
-            if isinstance(entry, Dataset):
-                items.append(_Item(name=f"<memory:{i}>", dataset=entry))
+            if _is_dataset(entry):
+                items.append(_Item(name=f"<memory:{i}>", dataset=cast("Dataset", entry)))
             elif isinstance(entry, str | os.PathLike):
                 items.extend(_collect_path(Path(entry)))
             else:
@@ -233,65 +255,96 @@ def _claims_dicom(fp: IO[bytes]) -> bool:
     return marker == b"DICM"
 
 
+#: Groups a data set without preamble can start with (command, file meta, directory,
+#: identifying: an image has (0008,0016)), little- or big-endian.
+_FIRST_GROUPS = {0x0000, 0x0002, 0x0004, 0x0008, 0x0200, 0x0400, 0x0800}
+
+
+def _may_be_raw_dataset(fp: IO[bytes]) -> bool:
+    """Whether a file without ``DICM`` marker could be a data set (else: no pydicom needed)."""
+    head = fp.read(2)
+    fp.seek(0)
+    return len(head) == 2 and struct.unpack("<H", head)[0] in _FIRST_GROUPS
+
+
 def _read_header(item: _Item) -> _Header | _Skipped:
     """Read one file up to its Pixel Data; classify it (pass 1, runs in threads)."""
     if item.dataset is not None:
-        ds = item.dataset
-        if "Rows" not in ds:
+        if "Rows" not in item.dataset:
             return _Skipped(item, "is a dataset without an image (no Rows)")
-        meta = getattr(ds, "file_meta", None)
-        ts = str(meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)) if meta else ""
-        return _Header(item, ds, ts or str(ExplicitVRLittleEndian), None, None)
+        meta = getattr(item.dataset, "file_meta", None)
+        ts = str(meta.get("TransferSyntaxUID", EXPLICIT_LE)) if meta else ""
+        return _Header(item, item.dataset, ts or EXPLICIT_LE, None, None)
 
     try:
         fp = item.open()
     except OSError as exc:
         raise DicomError(f"'{item.name}' cannot be read: {exc.strerror or exc}") from exc
     with fp:
-        claims = _claims_dicom(fp)
-        try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not claims)
-        except InvalidDicomError:
-            return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
-        except Exception as exc:
-            if claims:
-                raise DicomError(
-                    f"'{item.name}' is truncated or corrupt DICOM: {type(exc).__name__}: {exc}"
-                ) from exc
-            return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
-        if not claims:
-            # Raw datasets without a preamble are legal but rare: accept only real ones.
-            try:
-                plausible = "SOPClassUID" in ds and "Rows" in ds and "Columns" in ds
-            except Exception:
-                plausible = False
-            if not plausible:
-                return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
-
-        sop_class = str(ds.get("SOPClassUID", "") or "")
-        media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if ds.file_meta else ""
-        if media_class == _MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
-            return _Skipped(item, "is a DICOMDIR (a media index, not an image)")
-        is_image = "Rows" in ds or "Image Storage" in UID(sop_class or media_class).name
-        if not is_image:
-            if not sop_class and not media_class:
-                raise DicomError(
-                    f"'{item.name}' is truncated or corrupt DICOM: no SOP Class UID "
-                    f"({len(ds)} elements read)"
-                )
-            kind = UID(sop_class or media_class).name
-            return _Skipped(item, f"is a DICOM {kind} object, not an image")
-
+        lean = read_header(fp)
+        if lean is not None:
+            ds: Header = lean[0]
+        else:
+            parsed = _read_with_pydicom(item, fp)
+            if isinstance(parsed, _Skipped):
+                return parsed
+            ds = parsed
+        skipped = _not_an_image(item, ds)
+        if skipped is not None:
+            return skipped
         ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if ds.file_meta else ""
         if not ts:
-            ts = str(ImplicitVRLittleEndian if ds.is_implicit_VR else ExplicitVRLittleEndian)
-        value_offset, value_length = _locate_pixels(fp, item, ds, ts)
+            ts = IMPLICIT_LE if ds.is_implicit_VR else EXPLICIT_LE
+        if lean is not None:
+            fp.seek(lean[1])
+        value_offset, value_length = _locate_pixels(fp, item, ts)
     return _Header(item, ds, ts, value_offset, value_length)
 
 
-def _locate_pixels(
-    fp: IO[bytes], item: _Item, ds: Dataset, ts: str
-) -> tuple[int | None, int | None]:
+def _read_with_pydicom(item: _Item, fp: IO[bytes]) -> Dataset | _Skipped:
+    """A header the lean reader declined: pydicom reads it (up to the Pixel Data)."""
+    claims = _claims_dicom(fp)
+    if not claims and not _may_be_raw_dataset(fp):
+        return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
+    pydicom = _pydicom()
+    try:
+        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not claims)
+    except pydicom.errors.InvalidDicomError:
+        return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
+    except Exception as exc:
+        if claims:
+            raise DicomError(
+                f"'{item.name}' is truncated or corrupt DICOM: {type(exc).__name__}: {exc}"
+            ) from exc
+        return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
+    if not claims:
+        # Raw datasets without a preamble are legal but rare: accept only real ones.
+        try:
+            plausible = "SOPClassUID" in ds and "Rows" in ds and "Columns" in ds
+        except Exception:
+            plausible = False
+        if not plausible:
+            return _Skipped(item, "is not a DICOM file (no 'DICM' marker)")
+    return cast("Dataset", ds)
+
+
+def _not_an_image(item: _Item, ds: Header) -> _Skipped | None:
+    """Why a DICOM file is set aside (a DICOMDIR, a non-image object), or None."""
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if ds.file_meta else ""
+    if media_class == _MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
+        return _Skipped(item, "is a DICOMDIR (a media index, not an image)")
+    if "Rows" in ds or "Image Storage" in _uid_name(sop_class or media_class):
+        return None
+    if not sop_class and not media_class:
+        raise DicomError(
+            f"'{item.name}' is truncated or corrupt DICOM: no SOP Class UID "
+            f"({len(ds)} elements read)"
+        )
+    return _Skipped(item, f"is a DICOM {_uid_name(sop_class or media_class)} object, not an image")
+
+
+def _locate_pixels(fp: IO[bytes], item: _Item, ts: str) -> tuple[int | None, int | None]:
     """Find the Pixel Data value right after the header; detect truncation."""
     start = fp.tell()
     end = fp.seek(0, io.SEEK_END)
@@ -307,7 +360,7 @@ def _locate_pixels(
         return None, None  # big endian or unusual layout: pydicom decodes it in pass 2
     if ts not in _NATIVE_SYNTAXES:
         return None, None  # encapsulated: the decoder reports damage in pass 2
-    if ts == ImplicitVRLittleEndian:
+    if ts == IMPLICIT_LE:
         (length,) = struct.unpack("<I", head[4:8])
         offset = start + 8
     else:
@@ -340,7 +393,7 @@ def _read_headers(items: list[_Item]) -> tuple[list[_Header], list[_Skipped]]:
 # --------------------------------------------------------------------------- tags
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def _text(ds: Header, keyword: str) -> str:
     """A tag as one string; multi-valued tags joined with ``"; "``."""
     try:
         value = ds.get(keyword)
@@ -348,12 +401,12 @@ def _text(ds: Dataset, keyword: str) -> str:
         return ""
     if value is None:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue | list | tuple):
+    if isinstance(value, MutableSequence | tuple):
         return "; ".join(str(v).strip() for v in value if str(v).strip())
     return str(value).strip()
 
 
-def _number(ds: Dataset, keyword: str) -> float | None:
+def _number(ds: Header, keyword: str) -> float | None:
     """A numeric tag as float, or None when absent, empty or not a number."""
     try:
         with warnings.catch_warnings():
@@ -361,7 +414,7 @@ def _number(ds: Dataset, keyword: str) -> float | None:
             value = ds.get(keyword)
             if value is None or value == "":
                 return None
-            if isinstance(value, pydicom.multival.MultiValue | list | tuple):
+            if isinstance(value, MutableSequence | tuple):
                 value = value[0]
             out = float(value)
     except (ValueError, TypeError, IndexError):
@@ -369,7 +422,7 @@ def _number(ds: Dataset, keyword: str) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def _numbers(ds: Dataset, keyword: str, count: int, item: _Item) -> tuple[float, ...]:
+def _numbers(ds: Header, keyword: str, count: int, item: _Item) -> tuple[float, ...]:
     """A required multi-valued numeric tag; DicomError naming the file when unusable."""
     try:
         with warnings.catch_warnings():
@@ -399,7 +452,7 @@ def _iso_datetime(date: str, time: str) -> str:
     return out
 
 
-def _acquisition_datetime(ds: Dataset) -> str:
+def _acquisition_datetime(ds: Header) -> str:
     for date_kw, time_kw in (
         ("AcquisitionDate", "AcquisitionTime"),
         ("SeriesDate", "SeriesTime"),
@@ -421,16 +474,17 @@ _CONE_BEAM_WORDS = ("CBCT", "CONE BEAM", "CONE-BEAM", "CONEBEAM", "XVI", "ON-BOA
 _CONE_BEAM_MAKERS = ("VARIAN", "ELEKTA")
 
 
-def cone_beam_evidence(ds: Dataset) -> str:
+def cone_beam_evidence(ds: Header) -> str:
     """Why a CT dataset is cone-beam CT, in words; empty when nothing in the header says so.
 
     Evidence, in order: a cone-beam word in ImageType, SeriesDescription,
     ProtocolName or ManufacturerModelName; then a manufacturer that builds cone-beam
     CT on treatment machines and no fan-beam diagnostic CT.
     """
-    image_type = ds.get("ImageType")
+    image_type = ds.get("ImageType") or []
+    values = [image_type] if isinstance(image_type, str) else list(image_type)
     fields = {
-        "ImageType": "\\".join(str(v) for v in image_type) if image_type else "",
+        "ImageType": "\\".join(str(v) for v in values),
         "SeriesDescription": _text(ds, "SeriesDescription"),
         "ProtocolName": _text(ds, "ProtocolName"),
         "ManufacturerModelName": _text(ds, "ManufacturerModelName"),
@@ -449,7 +503,7 @@ def cone_beam_evidence(ds: Dataset) -> str:
     return ""
 
 
-def scanner_info(ds: Dataset) -> ScannerInfo:
+def scanner_info(ds: Header) -> ScannerInfo:
     """Scanner and acquisition metadata of one dataset (empty fields where tags are absent)."""
     tube = _number(ds, "XRayTubeCurrentInmA")
     return ScannerInfo(
@@ -469,7 +523,7 @@ def scanner_info(ds: Dataset) -> ScannerInfo:
     )
 
 
-def _is_ct(ds: Dataset) -> bool:
+def _is_ct(ds: Header) -> bool:
     return _text(ds, "Modality").upper() == "CT" or str(ds.get("SOPClassUID", "")) in (
         _CT_SOP_CLASSES
     )
@@ -542,7 +596,7 @@ def list_series(source: Source) -> list[SeriesInfo]:
     return sorted(infos, key=lambda s: (s.modality.upper() != "CT", s.description, s.uid))
 
 
-def _acquisition_key(ds: Dataset) -> tuple[object, ...]:
+def _acquisition_key(ds: Header) -> tuple[object, ...]:
     """What series of one acquisition share: study, frame of reference, grid, orientation."""
 
     def rounded(keyword: str) -> tuple[float, ...]:
@@ -619,7 +673,7 @@ def _not_ct(members: list[_Header]) -> DicomError:
     ds = members[0].ds
     return DicomError(
         f"'{members[0].item.name}' is {_text(ds, 'Modality') or 'no modality'} "
-        f"({UID(str(ds.get('SOPClassUID', ''))).name or 'unknown SOP class'}), not CT"
+        f"({_uid_name(str(ds.get('SOPClassUID', ''))) or 'unknown SOP class'}), not CT"
     )
 
 
@@ -760,7 +814,7 @@ def _check_frames(members: list[_Header]) -> tuple[int, int, tuple[float, float]
         if frames is not None and frames != 1:
             raise DicomError(
                 f"'{h.item.name}' is a multi-frame image ({int(frames)} frames, "
-                f"{UID(str(ds.get('SOPClassUID', ''))).name}); only single-frame CT slices "
+                f"{_uid_name(str(ds.get('SOPClassUID', '')))}); only single-frame CT slices "
                 "are supported"
             )
         spp = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -821,7 +875,7 @@ def _rescale(h: _Header, assume: tuple[float, float] | None) -> tuple[float, flo
 # --------------------------------------------------------------------------- pass 2
 
 
-def _native_dtype(ds: Dataset, item: _Item) -> np.dtype[Any]:
+def _native_dtype(ds: Header, item: _Item) -> np.dtype[Any]:
     bits = int(ds.get("BitsAllocated", 16) or 16)
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
     if bits not in (8, 16, 32):
@@ -829,7 +883,7 @@ def _native_dtype(ds: Dataset, item: _Item) -> np.dtype[Any]:
     return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
 
 
-def _fix_unused_bits(raw: npt.NDArray[Any], ds: Dataset) -> npt.NDArray[Any]:
+def _fix_unused_bits(raw: npt.NDArray[Any], ds: Header) -> npt.NDArray[Any]:
     """Ignore bits above BitsStored, as pydicom does (PS3.5 8.1.1), vectorised."""
     allocated = raw.dtype.itemsize * 8
     stored = int(ds.get("BitsStored", allocated) or allocated)
@@ -850,14 +904,15 @@ def _native_pixels(h: _Header, rows: int, cols: int) -> npt.NDArray[Any]:
     """Stored values of an uncompressed slice, straight from the Pixel Data bytes."""
     dtype = _native_dtype(h.ds, h.item)
     count = rows * cols
-    have = h.value_length if h.value_length is not None else len(h.ds.PixelData)
+    memory = h.item.dataset
+    have = len(memory.PixelData) if memory is not None else cast(int, h.value_length)
     if have < count * dtype.itemsize:
         raise DicomError(
             f"'{h.item.name}': Pixel Data holds {have} bytes, a {rows}x{cols} image needs "
             f"{count * dtype.itemsize}"
         )
-    if h.item.dataset is not None:
-        flat = np.frombuffer(h.ds.PixelData, dtype, count)
+    if memory is not None:
+        flat = np.frombuffer(memory.PixelData, dtype, count)
     elif h.item.path is not None:
         with open(h.item.path, "rb") as fp:
             fp.seek(cast(int, h.value_offset))
@@ -876,11 +931,11 @@ def _codec_pixels(
     try:
         if dataset is None:
             with open(path, "rb") if path is not None else io.BytesIO(cast(bytes, data)) as fp:
-                dataset = pydicom.dcmread(fp)
+                dataset = _pydicom().dcmread(fp)
         return dataset.pixel_array
     except Exception as exc:
         raise DicomError(
-            f"'{name}': cannot decode its pixel data ({UID(ts).name}): {type(exc).__name__}: {exc}"
+            f"'{name}': cannot decode its pixel data ({_uid_name(ts)}): {type(exc).__name__}: {exc}"
         ) from None
 
 
@@ -948,11 +1003,12 @@ def _decode_all(
         h = members[k]
         return (h.item.name, h.item.path, h.item.data, h.item.dataset, h.transfer_syntax)
 
-    processes = None
+    processes: ProcessPoolExecutor | None = None
     try:
         # Processes first: they fork before this call starts any thread of its own.
         if workers > 1 and len(codec) >= MIN_SLICES_FOR_PROCESSES:
             import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
             processes = ProcessPoolExecutor(
                 max_workers=min(workers, len(codec)),
@@ -1090,7 +1146,7 @@ def _split(text: str) -> str | list[str]:
 
 def _ds(value: float) -> DSfloat:
     """A decimal string value of at most 16 characters."""
-    return DSfloat(float(value), auto_format=True)
+    return _pydicom().valuerep.DSfloat(float(value), auto_format=True)
 
 
 def _dicom_date_time(iso: str) -> tuple[str, str]:
@@ -1098,7 +1154,10 @@ def _dicom_date_time(iso: str) -> tuple[str, str]:
     return date.replace("-", ""), time.replace(":", "")
 
 
-def _uid(value: str, *entropy: str) -> UID:
+def _uid(value: str, *entropy: str) -> str:
+    _pydicom()
+    from pydicom.uid import UID, generate_uid
+
     if value and UID(value).is_valid:
         return UID(value)
     return generate_uid(entropy_srcs=list(entropy)) if entropy[0] else generate_uid()
@@ -1137,7 +1196,15 @@ def write_series(
     list of Path
         The files written, in slice order.
     """
-    from pydicom.uid import JPEG2000Lossless, RLELossless
+    _pydicom()
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import (
+        CTImageStorage,
+        ExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        RLELossless,
+        generate_uid,
+    )
 
     out_dir = Path(folder)
     out_dir.mkdir(parents=True, exist_ok=True)
