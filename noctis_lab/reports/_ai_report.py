@@ -34,13 +34,42 @@ from noctis_lab.reports._panels import (
     styled_table,
 )
 
-__all__ = ["AiReport"]
+__all__ = ["AiReport", "check_ai_report"]
 
 
 def _show_html(text: str) -> None:
     from IPython.display import HTML, display
 
     display(HTML(text))
+
+
+def check_ai_report(*, model: str | None = None) -> list[str]:
+    """The models the AI report covers; refuses, before any notebook runs, what it cannot show.
+
+    Parameters
+    ----------
+    model : str, optional
+        One registered model; default every model.
+
+    Raises
+    ------
+    ReportError
+        No MLflow store or no registered model, an unknown model, a store that cannot
+        be read (a bad or unreachable tracking URI).
+    """
+    from noctis_lab import _paths
+
+    try:
+        names = ai_model_names()
+    except ReportError:
+        raise
+    except Exception as exc:  # MLflow raises its own types for a bad or dead store
+        uri = _paths.mlflow_tracking_uri()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ReportError(f"cannot read the MLflow store {uri}: {first}") from None
+    if model is not None and model not in names:
+        raise ReportError(f"no model {model!r} is registered; models: {', '.join(names)}")
+    return [model] if model is not None else names
 
 
 class AiReport:
@@ -64,10 +93,7 @@ class AiReport:
     ) -> None:
         from noctis_lab.ai import model_status
 
-        names = ai_model_names()
-        if model is not None and model not in names:
-            raise ReportError(f"no model {model!r} is registered; models: {', '.join(names)}")
-        self.names = [model] if model is not None else names
+        self.names = check_ai_report(model=model)
         self.since, self.until = since, until
         self.generated_at = datetime.now(UTC)
         end = (

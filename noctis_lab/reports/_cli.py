@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from noctis_lab import _paths
@@ -11,10 +14,44 @@ from noctis_lab import _paths
 __all__ = ["register"]
 
 
+def _day(text: str) -> date:
+    """``--date``: a calendar day, ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+@contextmanager
+def _stores(args: argparse.Namespace) -> Iterator[None]:
+    """The stores named on the command line, for this process and the report's kernel."""
+    chosen = {
+        "NOCTIS_DB_URL": getattr(args, "db_url", None),
+        "MLFLOW_TRACKING_URI": getattr(args, "tracking_uri", None),
+    }
+    old = {name: os.environ.get(name) for name in chosen}
+    try:
+        for name, value in chosen.items():
+            if value is not None:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _run(args: argparse.Namespace) -> int:
+    with _stores(args):
+        return _report(args)
+
+
+def _report(args: argparse.Namespace) -> int:
     from noctis_lab.reports._runner import run_report
 
-    day = date.fromisoformat(args.date) if args.date else None
+    day = args.date
     extra = (
         {"scanner": args.scanner, "calibration": args.calibration}
         if args.kind == "hu"
@@ -54,7 +91,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=str(_paths.home() / "reports"),
         help="base folder; files go to OUT/<kind>/<YYYY-MM-DD>/ (default: %(default)s)",
     )
-    p.add_argument("--date", help="date naming the output folder (default: today)")
+    p.add_argument("--date", type=_day, help="date naming the output folder (default: today)")
     p.add_argument("--no-pdf", action="store_true", help="skip the PDF")
     p.add_argument(
         "--post-to", metavar="ROOM.chat", help="post a one-line summary to this chat room"
@@ -72,16 +109,24 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
         description=(
             "Run a parameterised report notebook with papermill; write the executed notebook, "
             "a self-contained HTML without code, a PDF where Chromium is installed, and "
-            "summary.json. Exit 1 when the report could not be made."
+            "summary.json. Exit 2, with one line, when the inputs cannot make a report "
+            "(dates, scanner, calibration, model, stores, output folder); exit 1 when the "
+            "report failed while it was being made (the reason is in error.txt)."
         ),
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     hu = kinds.add_parser("hu", help="HU QA report (one calibration, or scanners over a period)")
     hu.add_argument("--scanner", help="one scanner: key, serial or station name")
     hu.add_argument("--calibration", help="one calibration: record id or result id")
+    hu.add_argument(
+        "--db-url", help="calibration history (default: $NOCTIS_DB_URL, else the home's SQLite)"
+    )
     _common(hu)
     hu.set_defaults(handler=_run)
     ai = kinds.add_parser("ai", help="AI performance report (per model)")
     ai.add_argument("--model", help="one model (default: every model)")
+    ai.add_argument(
+        "--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else the home's)"
+    )
     _common(ai)
     ai.set_defaults(handler=_run)

@@ -9,6 +9,8 @@ drift and recommendations are the analysis' and the history's own.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -44,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from noctis_lab.hu.history import CalibrationHistory, HistoryRecord
 
-__all__ = ["HuReport"]
+__all__ = ["HuReport", "HuSelection", "check_hu_report", "select_calibrations"]
 
 
 def _show(obj: Any) -> None:
@@ -57,6 +59,111 @@ def _html(text: str) -> Any:
     from IPython.display import HTML
 
     return HTML(text)
+
+
+@dataclass(frozen=True)
+class HuSelection:
+    """The calibrations a report covers: the scanners, their records and latest record.
+
+    ``since``/``until`` are the period asked for (one calibration: its day).
+    """
+
+    scanner_keys: tuple[str, ...]
+    records: pd.DataFrame
+    latest: Mapping[str, HistoryRecord]
+    since: str | None
+    until: str | None
+
+
+def select_calibrations(
+    history: CalibrationHistory,
+    *,
+    scanner: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    calibration: str | int | None = None,
+) -> HuSelection:
+    """The calibrations of one HU report: one record, or the current records of a period.
+
+    Parameters
+    ----------
+    history : CalibrationHistory
+        The history to read.
+    scanner : str, optional
+        One scanner (key, serial or station); default every scanner.
+    since, until : str, optional
+        The period, ``YYYY-MM-DD`` (inclusive).
+    calibration : str or int, optional
+        One calibration record id instead of a scanner and period.
+
+    Raises
+    ------
+    ReportError
+        When the history is empty, the scanner or calibration unknown, or the period
+        holds no calibration.
+    """
+    overview = history.scanners(drift=False)
+    if overview.empty:
+        raise ReportError(f"the HU report has nothing to show: {EMPTY_HU}")
+    if calibration is not None:
+        return _one_calibration(history, calibration)
+    keys = (
+        [resolve_scanner(history, scanner)]
+        if scanner is not None
+        else [str(k) for k in overview["scanner"]]
+    )
+    end = f"{until}T23:59:59" if until is not None and len(str(until)) == 10 else until
+    recs = history.records(since=since, until=end, current_only=True)
+    recs = recs[recs["scanner"].isin(keys)]
+    if recs.empty:
+        raise ReportError(
+            f"no calibration of {scanner or 'any scanner'} in the period "
+            f"({period_text(since, until)}) in the history {history.url}"
+        )
+    present = tuple(k for k in keys if k in set(recs["scanner"]))
+    latest = {key: history.get(int(recs[recs["scanner"] == key]["id"].iloc[-1])) for key in present}
+    return HuSelection(present, recs, latest, since, until)
+
+
+def _one_calibration(history: CalibrationHistory, calibration: str | int) -> HuSelection:
+    try:
+        rid = int(calibration)
+    except ValueError:
+        raise ReportError(
+            f"--calibration {calibration!r} is not a record id (a whole number)"
+        ) from None
+    try:
+        rec = history.get(rid)
+    except HistoryError as exc:
+        raise ReportError(f"no calibration #{rid}: {exc}") from None
+    recs = history.records(scanner=rec.scanner)
+    day = rec.time.date().isoformat()
+    return HuSelection((rec.scanner,), recs[recs["id"] == rid], {rec.scanner: rec}, day, day)
+
+
+def check_hu_report(
+    *,
+    scanner: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    calibration: str | int | None = None,
+) -> None:
+    """Refuse, before any notebook runs, what the HU report could not show.
+
+    Raises
+    ------
+    ReportError
+        No history, an unknown scanner or calibration, an empty period.
+    HistoryError
+        The history cannot be opened (a bad or unreachable database URL).
+    """
+    history = open_history()
+    try:
+        select_calibrations(
+            history, scanner=scanner, since=since, until=until, calibration=calibration
+        )
+    finally:
+        history.close()
 
 
 class HuReport:
@@ -89,47 +196,14 @@ class HuReport:
         history: CalibrationHistory | None = None,
     ) -> None:
         self.history = history if history is not None else open_history()
-        self.since, self.until = since, until
         self.generated_at = datetime.now(UTC)
-        overview = self.history.scanners(drift=False)
-        if overview.empty:
-            raise ReportError(f"the HU report has nothing to show: {EMPTY_HU}")
-        self.records: pd.DataFrame
-        if calibration is not None:
-            try:
-                rid = int(calibration)
-            except ValueError:
-                raise ReportError(
-                    f"--calibration {calibration!r} is not a record id (a whole number)"
-                ) from None
-            try:
-                rec = self.history.get(rid)
-            except HistoryError as exc:
-                raise ReportError(f"no calibration #{rid}: {exc}") from None
-            self.scanner_keys: list[str] = [rec.scanner]
-            recs = self.history.records(scanner=rec.scanner)
-            self.records = recs[recs["id"] == rid]
-            self.latest: dict[str, HistoryRecord] = {rec.scanner: rec}
-            self.since = self.until = rec.time.date().isoformat()
-        else:
-            keys = (
-                [resolve_scanner(self.history, scanner)]
-                if scanner is not None
-                else [str(k) for k in overview["scanner"]]
-            )
-            end = f"{until}T23:59:59" if until is not None and len(str(until)) == 10 else until
-            recs = self.history.records(since=since, until=end, current_only=True)
-            self.records = recs[recs["scanner"].isin(keys)]
-            if self.records.empty:
-                raise ReportError(
-                    f"no calibration of {scanner or 'any scanner'} in "
-                    f"{period_text(since, until)} in the history {self.history.url}"
-                )
-            self.scanner_keys = [k for k in keys if k in set(self.records["scanner"])]
-            self.latest = {}
-            for key in self.scanner_keys:
-                last_id = int(self.records[self.records["scanner"] == key]["id"].iloc[-1])
-                self.latest[key] = self.history.get(last_id)
+        chosen = select_calibrations(
+            self.history, scanner=scanner, since=since, until=until, calibration=calibration
+        )
+        self.since, self.until = chosen.since, chosen.until
+        self.records: pd.DataFrame = chosen.records
+        self.scanner_keys: list[str] = list(chosen.scanner_keys)
+        self.latest: dict[str, HistoryRecord] = dict(chosen.latest)
         self.overview = hu_overview_frame(self.history)
         self.overview = self.overview[self.overview["Key"].isin(self.scanner_keys)]
         self.labels: dict[str, str] = dict(

@@ -221,6 +221,52 @@ def _post(room: str, output: ReportOutput, root: Path) -> str | None:
     return None
 
 
+def _check_selection(
+    kind: str,
+    *,
+    scanner: str | None,
+    since: str | None,
+    until: str | None,
+    calibration: str | None,
+    model: str | None,
+) -> None:
+    """Refuse what the report could not show before a kernel starts (a ``NoctisError``)."""
+    if kind == "hu":
+        if model is not None:
+            raise ReportError("--model is for the AI report; the HU report takes --scanner")
+        from noctis_lab.reports._hu_report import check_hu_report
+
+        check_hu_report(scanner=scanner, since=since, until=until, calibration=calibration)
+    else:
+        if scanner is not None or calibration is not None:
+            raise ReportError("--scanner and --calibration are for the HU report")
+        from noctis_lab.reports._ai_report import check_ai_report
+
+        check_ai_report(model=model)
+
+
+def _check_post(post_to: str | None, chat_root: str | Path | None) -> None:
+    """Refuse a chat room that could never be posted to before the report runs."""
+    if chat_root is not None and not Path(chat_root).is_dir():
+        raise ReportError(f"--chat-root {chat_root}: no such folder")
+    if post_to is not None and not post_to.endswith(".chat"):
+        raise ReportError(f"--post-to {post_to!r}: a chat room is a .chat file")
+
+
+def _make_folder(base: Path, name: str, out_dir: str | Path) -> Path:
+    """Create ``base/name`` (and ``base``), or say why the output folder cannot be written."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        (base / name).mkdir()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out_dir) else ""
+        raise ReportError(
+            f"--out {out_dir}: cannot write the report there: {reason}{where}"
+        ) from None
+    return base / name
+
+
 def run_report(
     kind: ReportKind | str,
     out_dir: str | Path,
@@ -272,8 +318,6 @@ def run_report(
         ``status == "error"`` with :attr:`~ReportOutput.error` when the report could
         not be made; the same is written to ``summary.json`` and ``error.txt``.
     """
-    import papermill
-
     if kind not in REPORT_KINDS:
         raise ReportError(f"unknown report {kind!r}; choose one of {sorted(REPORT_KINDS)}")
     nb_in = report_notebook(kind)
@@ -281,15 +325,17 @@ def run_report(
     until_s = _iso_date(until, "--until")
     if since_s is not None and until_s is not None and since_s > until_s:
         raise ReportError(f"the period is empty: --since {since_s} is after --until {until_s}")
+    _check_post(post_to, chat_root)
+    _check_selection(
+        kind, scanner=scanner, since=since_s, until=until_s, calibration=calibration, model=model
+    )
     selection = calibration or scanner or model
     folder = (day or date.today()).isoformat()
     if selection:
         folder += f"_{_slug(selection)}"
     base = Path(out_dir).resolve() / kind
-    base.mkdir(parents=True, exist_ok=True)
     final = base / folder
-    tmp = base / f".tmp-{folder}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp = _make_folder(base, f".tmp-{folder}-{uuid.uuid4().hex[:8]}", out_dir)
     stem = f"{kind}-report"
     facts_tmp = tmp / "facts.json"
     params: dict[str, Any] = {"since": since_s, "until": until_s}
@@ -297,6 +343,8 @@ def run_report(
         params.update(scanner=scanner, calibration=calibration)
     else:
         params.update(model=model)
+    import papermill  # after the input checks: its import alone takes seconds
+
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     notes: list[str] = []

@@ -40,3 +40,21 @@ def run_cli(clean_env: dict[str, str]) -> Run:
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def recorded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose history holds one real calibration (a small synthetic CatPhan 604)."""
+    from noctis_lab.hu import analyze
+    from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.hu.synthetic import generate
+
+    home = tmp_path_factory.mktemp("recorded-home")
+    (home / "data").mkdir()
+    series = generate("catphan604", matrix=128, pixel_size_mm=2.0, slice_thickness_mm=5.0, seed=1)
+    history = CalibrationHistory(f"sqlite:///{home / 'data' / 'noctis.db'}")
+    try:
+        history.record(analyze(series.volume, "catphan604", "seed"), operator="cli-test")
+    finally:
+        history.close()
+    return home

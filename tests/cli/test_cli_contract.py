@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _cli_tools import EXE, Run
@@ -66,6 +67,51 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], tmp_path: Path, run_c
     assert re.match(r"noctis-lab( [\w-]+)*: error: \S", lines[0]), lines[0]
 
 
+#: ``report``'s bad inputs, each refused before a kernel starts: (arguments, what the line
+#: must say, whether the home holds a recorded calibration).
+REPORT_BAD = [
+    (["hu", "--date", "bogus"], "--date: 'bogus' is not a date", False),
+    (["hu"], "No calibrations are recorded yet", False),
+    (["ai"], "No AI models are registered yet", False),
+    (["ai", "--tracking-uri", "nonsense://x"], "cannot read the MLflow store nonsense://x", False),
+    (["hu", "--scanner", "NO-SUCH-SCANNER"], "no scanner 'NO-SUCH-SCANNER'", True),
+    (["hu", "--calibration", "abc"], "--calibration 'abc' is not a record id", True),
+    (["hu", "--calibration", "999"], "no calibration #999", True),
+    (["hu", "--since", "2099-01-01"], "no calibration of any scanner in the period", True),
+    (["hu", "--out", "/proc/nope/reports"], "--out /proc/nope/reports: cannot write", True),
+    (["hu", "--db-url", "nonsense://x"], "calibration history at nonsense://x", True),
+    (["hu", "--db-url", _NO_PG], "127.0.0.1:1", True),
+    (["hu", "--post-to", "qa.txt"], "--post-to 'qa.txt': a chat room is a .chat file", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says", "recorded"), REPORT_BAD, ids=[" ".join(c[0]) for c in REPORT_BAD]
+)
+def test_report_refuses_bad_input_before_running(
+    argv: list[str], says: str, recorded: bool, tmp_path: Path, run_cli: Run, request: Any
+) -> None:
+    home = request.getfixturevalue("recorded_home") if recorded else tmp_path / "home"
+    out_dir = tmp_path / "reports"
+    extra = [] if "--out" in argv else ["--out", str(out_dir)]
+    out = run_cli(
+        "report",
+        *argv,
+        *extra,
+        "--no-pdf",
+        "--quiet",
+        cwd=tmp_path,
+        env={"NOCTIS_HOME": str(home)},
+        timeout=120,
+    )
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert re.match(r"noctis-lab report (hu|ai): error: \S", lines[0]), lines[0]
+    assert says in lines[0], lines[0]
+    assert not out_dir.exists(), "a refused report left a folder behind"
+
+
 def test_commands_that_ran_exit_0(tmp_path: Path, run_cli: Run) -> None:
     env = {"NOCTIS_HOME": str(tmp_path / "home")}
     for argv in (["hu", "history"], ["doctor", "--quick"], ["hu", "phantoms"]):
@@ -89,6 +135,7 @@ DB_COMMANDS = [
     ["hu", "history"],
     ["hu", "trend"],
     ["hu", "batch"],
+    ["report", "hu"],
     ["alerts", "check"],
     ["ai", "status"],
 ]

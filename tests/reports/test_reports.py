@@ -21,8 +21,12 @@ from noctis_lab.reports import ReportOutput, notebooks_dir, run_report
 DAY = date(2026, 11, 25)
 
 
-def _cli(*args: str, env_home: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NOCTIS_HOME=str(env_home), MLFLOW_DISABLE_TELEMETRY="true")
+def _cli(
+    *args: str, env_home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ, NOCTIS_HOME=str(env_home), MLFLOW_DISABLE_TELEMETRY="true", **(env or {})
+    )
     return subprocess.run(
         [sys.executable, "-m", "noctis_lab.cli", *args],
         capture_output=True,
@@ -211,27 +215,53 @@ def test_ai_report(
     assert not blank_pages(pages), f"blank pages {blank_pages(pages)} of {len(pages)}"
 
 
-@pytest.mark.slow
-def test_report_missing_scanner_fails_clearly(store_home: Path, tmp_path: Path) -> None:
+def test_report_missing_scanner_is_refused_before_running(store_home: Path, tmp_path: Path) -> None:
     r = _cli(
         "report", "hu", "--scanner", "nope", "--out", str(tmp_path), "--quiet", env_home=store_home
     )
-    assert r.returncode == 1
+    assert r.returncode == 2, r.stderr
     assert "no scanner 'nope'" in r.stderr and "known:" in r.stderr
-    [folder] = list((tmp_path / "hu").iterdir())
-    summary = json.loads((folder / "summary.json").read_text())
-    assert summary["status"] == "error" and "no scanner 'nope'" in summary["error"]
-    assert summary["html"] is None
-    assert "could not be made" in (folder / "error.txt").read_text()
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "hu").exists()  # refused before any folder or kernel
+
+
+def test_reports_on_empty_store_are_refused(noctis_home: Path, tmp_path: Path) -> None:
+    r = _cli("report", "hu", "--out", str(tmp_path), "--no-pdf", "--quiet", env_home=noctis_home)
+    assert r.returncode == 2 and "No calibrations are recorded yet" in r.stderr
+    assert not (noctis_home / "data" / "noctis.db").exists()  # not created by a report
+    with pytest.raises(ReportError, match="No AI models are registered"):
+        run_report("ai", tmp_path, pdf=False)
+    assert not (noctis_home / "mlflow" / "mlflow.db").exists()
 
 
 @pytest.mark.slow
-def test_reports_on_empty_store_fail(noctis_home: Path, tmp_path: Path) -> None:
-    r = _cli("report", "hu", "--out", str(tmp_path), "--no-pdf", "--quiet", env_home=noctis_home)
-    assert r.returncode == 1 and "No calibrations are recorded yet" in r.stderr
-    assert not (noctis_home / "data" / "noctis.db").exists()  # not created by a report
-    out = run_report("ai", tmp_path, pdf=False)
-    assert not out.ok and out.error is not None and "No AI models are registered" in out.error
+def test_a_report_failing_while_made_exits_1_with_its_error_file(
+    store_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs pass the checks, the notebook then fails: exit 1, summary and error.txt kept."""
+    nbs = tmp_path / "notebooks"
+    shutil.copytree(notebooks_dir(), nbs)
+    broken = nbs / "reports" / "hu_qa_report.ipynb"
+    nb = nbformat.read(broken, as_version=4)
+    nb.cells[1].source += "\nraise RuntimeError('the disk went away')"
+    nbformat.write(nb, broken)
+    r = _cli(
+        "report",
+        "hu",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-pdf",
+        "--quiet",
+        env_home=store_home,
+        env={"NOCTIS_NOTEBOOKS": str(nbs)},
+    )
+    assert r.returncode == 1, r.stderr
+    assert "RuntimeError: the disk went away" in r.stderr
+    [folder] = list((tmp_path / "out" / "hu").iterdir())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "error" and "the disk went away" in summary["error"]
+    assert summary["html"] is None
+    assert "could not be made" in (folder / "error.txt").read_text()
 
 
 def test_bad_arguments_are_refused(noctis_home: Path, tmp_path: Path) -> None:
