@@ -487,8 +487,8 @@ def migrate_stores(owner_url: str) -> list[str]:
     """Create or migrate every store's tables in one database, as its owner.
 
     The calibration history runs its Alembic migrations; the AI store and the QA bot's
-    ``alerts_posted`` create their tables; on PostgreSQL every record table gets the
-    append-only triggers of :mod:`noctis_lab.records` (a no-op when present).
+    ``alerts_posted`` create their tables (or chain an older unchained copy, every row
+    kept); every record table is hash-chained and append-only (:mod:`noctis_lab.records`).
 
     Returns
     -------
@@ -498,23 +498,16 @@ def migrate_stores(owner_url: str) -> list[str]:
     from sqlalchemy import inspect
 
     from noctis_lab.hu.history import CalibrationHistory
-    from noctis_lab.records import append_only_ddl
-    from noctis_lab.records._stores import PENDING
 
     with CalibrationHistory(owner_url) as history:
         engine = history._engine
         from noctis_lab.ai._store import get_engine
         from noctis_lab.alerts import _Store
 
-        get_engine(owner_url)  # creates the ai_* tables (the engine is cached by URL)
-
+        get_engine(owner_url)  # creates or chains the ai_* tables (engine cached by URL)
         _Store(owner_url).close()
-        with engine.begin() as conn:
-            present = set(inspect(conn).get_table_names())
-            for table in sorted(set(PENDING) & present):
-                for stmt in append_only_ddl(table, conn.dialect.name):
-                    conn.exec_driver_sql(stmt)
-        return sorted(present)
+        with engine.connect() as conn:
+            return sorted(inspect(conn).get_table_names())
 
 
 # ----------------------------------------------------------------------------- state files

@@ -1,16 +1,20 @@
-"""Append-only SQLite (SQLAlchemy) store of AI analyses, clinician feedback and report versions.
+"""Append-only, hash-chained store of AI analyses, clinician feedback and report versions.
 
-Tables (prefixed ``ai_``): ``ai_analyses``, ``ai_feedback``, ``ai_report_versions``. They are
-created with ``metadata.create_all`` on first use. On SQLite the connection uses WAL and a
-busy timeout so several writers can append at once, and triggers refuse UPDATE and DELETE:
-history is never rewritten.
+Tables (prefixed ``ai_``): ``ai_analyses``, ``ai_feedback``, ``ai_report_versions``, in the
+same database as the calibration history, on the record layer (:mod:`noctis_lab.records`):
+each row carries the SHA-256 of its content and of the row before (``row_hash``,
+``prev_hash``), so ``noctis-lab verify`` names any row rewritten, deleted or reordered
+behind the API's back. Tables are made on first use (an older copy without the chain is
+chained, every row kept); triggers refuse ``UPDATE`` and ``DELETE`` (and, on SQLite, an
+``INSERT`` reusing an id). Writes are one ``BEGIN IMMEDIATE`` transaction each on SQLite
+(WAL, busy timeout: concurrent writers queue) and hold the table's chain lock on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,16 +31,17 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
-    insert,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
 
+from noctis_lab import records
 from noctis_lab._errors import HistoryError
 from noctis_lab.ai._config import db_url as _resolve_db_url
+from noctis_lab.hu._history_db import open_engine, retrying, write_transaction
 
 __all__ = [
+    "TABLES",
     "ai_analyses",
     "ai_feedback",
     "ai_report_versions",
@@ -67,6 +72,7 @@ ai_analyses = Table(
     Column("confidence", Float),
     Column("findings", Text, nullable=False, default="{}"),  # JSON
     Column("error", Text),
+    *records.chain_columns(),
 )
 
 ai_feedback = Table(
@@ -81,6 +87,7 @@ ai_feedback = Table(
     Column("rating", Integer),  # 1..5
     Column("comment", Text, nullable=False, default=""),
     Column("user", String(200), nullable=False, default=""),
+    *records.chain_columns(),
 )
 
 ai_report_versions = Table(
@@ -101,73 +108,102 @@ ai_report_versions = Table(
     Column("confidence", Float),
     Column("author", String(200), nullable=False, default=""),
     Column("note", Text, nullable=False, default=""),
+    *records.chain_columns(),
     UniqueConstraint("report_id", "version", name="uq_ai_report_version"),
 )
 
-_TABLES = ("ai_analyses", "ai_feedback", "ai_report_versions")
+TABLES: tuple[Table, ...] = (ai_analyses, ai_feedback, ai_report_versions)
+_HINT = "record a new analysis, feedback or report version instead"
+for _table in TABLES:
+    records.mark_append_only(_table, what="the AI record", hint=_HINT)
+
+
+def _ensure_tables(engine: Engine) -> None:
+    """Create the tables (or chain an older unchained copy), with their triggers."""
+    for table in TABLES:  # in foreign-key order
+
+        def ensure(table: Table = table) -> None:
+            # IntegrityError: another process created it between check and create
+            with contextlib.suppress(IntegrityError):
+                records.ensure_chained_table(engine, table, hint=_HINT)
+
+        retrying(ensure, what=f"create the {table.name} table")
 
 
 @functools.lru_cache(maxsize=16)
 def _engine_for(url: str) -> Engine:
-    is_sqlite = url.startswith("sqlite")
-    engine = create_engine(
-        url,
-        connect_args={"timeout": 30} if is_sqlite else {},
-        pool_pre_ping=not is_sqlite,
-    )
-    if is_sqlite:
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-    for attempt in range(5):
-        try:
-            metadata.create_all(engine)
-            if is_sqlite:
-                with engine.begin() as conn:
-                    for table in _TABLES:
-                        for op in ("UPDATE", "DELETE"):
-                            conn.exec_driver_sql(
-                                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
-                                f"BEFORE {op} ON {table} BEGIN "
-                                f"SELECT RAISE(ABORT, '{table} is append-only'); END"
-                            )
-            break
-        except OperationalError:  # another process creating the same tables
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    engine = open_engine(url)  # WAL, busy timeout, BEGIN IMMEDIATE writes, Core guards
+    try:
+        _ensure_tables(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
 def get_engine(url: str | None = None) -> Engine:
     """Engine for the analyses database (``url``, ``$NOCTIS_DB_URL`` or the default file).
 
-    Tables and append-only triggers are created on first use.
+    Tables, their hash chain and the append-only triggers are made on first use (an
+    older unchained copy is chained, every row kept); on PostgreSQL that needs the
+    tables' owner (``noctis-lab services up``), the application role changes nothing.
+
+    Raises
+    ------
+    HistoryError
+        The database cannot be opened or its tables cannot be made.
     """
     resolved = _resolve_db_url(url)
     try:
         return _engine_for(resolved)
+    except HistoryError:
+        raise
     except Exception as exc:
-        raise HistoryError(f"cannot open the AI database {resolved}: {exc}") from exc
+        hint = ""
+        if "permission denied" in str(exc) or "must be owner" in str(exc):
+            hint = " (the tables are made by their owner: run `noctis-lab services up`)"
+        raise HistoryError(f"cannot open the AI database {_safe(resolved)}: {exc}{hint}") from exc
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def _as_utc(value: Any) -> Any:
+    """Aware datetimes in UTC, naive ones taken as UTC (what the store keeps and hashes)."""
+    if not isinstance(value, datetime):
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def append_row(table: Table, values: dict[str, Any], *, url: str | None = None) -> int:
-    """Insert one row and return its id (``created_at`` filled in when absent)."""
-    row = dict(values)
-    row.setdefault("created_at", utcnow())
+    """Append one row to the hash chain of ``table`` and return its id.
+
+    ``created_at`` is filled in when absent; datetimes are stored in UTC.
+
+    Raises
+    ------
+    IntegrityError
+        A unique constraint refused the row (e.g. a report version taken concurrently).
+    HistoryError
+        Any other failure to write.
+    """
+    row = {k: _as_utc(v) for k, v in values.items()}
+    if row.get("created_at") is None:
+        row["created_at"] = utcnow()
     engine = get_engine(url)
+
+    def write() -> int:
+        with write_transaction(engine) as conn:
+            [new_id] = records.append(conn, table, [row])
+            return new_id
+
     try:
-        with engine.begin() as conn:
-            res = conn.execute(insert(table).values(**row))
-            pk = res.inserted_primary_key
-            return int(pk[0]) if pk is not None else -1
-    except IntegrityError:
+        return retrying(write, what=f"append to {table.name}")
+    except (IntegrityError, HistoryError):
         raise
     except Exception as exc:
         raise HistoryError(f"cannot write to {table.name}: {exc}") from exc
