@@ -92,7 +92,10 @@ def ensure_pylinac() -> str:
 
 def run_timed(cmd: list[str]) -> tuple[float, float, str, str, int]:
     """Run ``cmd`` as a fresh process: (wall s, child CPU s, stdout, stderr, return code)."""
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    # Both run as installed software does: with byte-code caches (pip wrote pylinac's at
+    # install; the warm-up run writes ours, an editable install), whatever this shell says.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["MPLBACKEND"] = "Agg"
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)

@@ -138,6 +138,8 @@ class SeriesInfo:
         Modality tag, e.g. ``"CT"``.
     scanner : str
         :attr:`ScannerInfo.key` of the scanner: ``manufacturer/model/serial``.
+    study_uid : str
+        StudyInstanceUID (may be empty).
     """
 
     uid: str
@@ -145,6 +147,7 @@ class SeriesInfo:
     n_slices: int
     modality: str
     scanner: str
+    study_uid: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary."""
@@ -547,6 +550,7 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
         n_slices=len(members),
         modality=_text(ds, "Modality"),
         scanner=scanner_info(ds).key,
+        study_uid=_text(ds, "StudyInstanceUID"),
     )
 
 

@@ -142,6 +142,8 @@ def test_list_series_and_choosing_one(make_series, tmp_path):
         ("Head 5mm", 6, "CT"),
     ]
     assert infos[0].to_dict()["uid"] == infos[0].uid
+    study = {i.uid: i.study_uid for i in infos}[a.series_uid]
+    assert study == a.datasets[0].StudyInstanceUID
     vol = load_series(tmp_path / "a", series_uid=a.series_uid)
     np.testing.assert_array_equal(vol.hu, a.hu)
 
