@@ -13,17 +13,19 @@ import http.cookiejar
 import json
 import re
 import socket
+import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
-from pycrdt import Doc, Text, YMessageType, YSyncMessageType, create_sync_message
+from pycrdt import Doc, Map, Text, YMessageType, YSyncMessageType, create_sync_message
 from pycrdt import handle_sync_message as handle_sync
-from rooms_client import ChatClient, Server
+from rooms_client import ChatClient, Server, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -589,3 +591,73 @@ def test_directory_listing_hides_private_room_names(srv: Any) -> None:
         assert "board.chat" not in names("bob")
     else:
         assert "board.chat" in names("bob")
+
+
+def _insert(client: ChatClient, index: int, bodies: list[str], when: float | None) -> None:
+    """One update inserting ``bodies`` as the client's own messages at ``index``."""
+    with client.doc.transaction():
+        for k, body in enumerate(bodies):
+            msg: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "body": body,
+                "sender": client.user,
+                "time": time.time() if when is None else when,
+                "type": "msg",
+            }
+            client.chat.ymessages.insert(index + k, Map(msg))
+
+
+def test_inserting_anywhere_but_the_end_leaves_others_messages_intact(srv: Any) -> None:
+    """jupyterlab-chat re-times new messages by index: a member's messages inserted at the
+    top (or two arriving at once) made it re-time and delete the messages of others."""
+    path = f"order-{srv.port}.chat"
+    assert srv.request("POST", "/api/noctis/rooms", "alice", {"path": path})[0] == 201
+    for user in ("bob", "carol"):
+        assert srv.request("POST", f"/api/noctis/rooms/join/{path}", user, {})[0] == 200
+
+    async def go() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
+        async with ChatClient(srv, path, "bob") as b:
+            for i in range(4):
+                b.post(f"bob {i}")
+                await asyncio.sleep(0.15)
+            await wait_until(lambda: all(m.get("raw_time") is False for m in b.messages()), 3)
+            before = b.messages()  # bob's and the bot's
+            async with ChatClient(srv, path, "carol") as c:
+                # jupyterlab-chat re-times only when the room is saved (not dirty): wait
+                # for the save (document_save_delay 0.2 s) before each insert
+                await asyncio.sleep(0.6)
+                _insert(c, 0, ["carol top 1", "carol top 2"], None)  # several at the top
+                await asyncio.sleep(0.6)
+                _insert(c, 2, ["carol middle"], time.time() - 86400)  # in the middle, past
+                await asyncio.sleep(0.6)
+                _insert(c, 0, ["carol future"], time.time() + 86400)  # at the top, future
+                await asyncio.sleep(1.0)
+                rejected = c.rejected()
+        async with ChatClient(srv, path, "alice") as a:  # a fresh copy from the server
+            await asyncio.sleep(0.3)
+            return before, a.messages(), rejected
+
+    before, after, rejected = asyncio.run(go())
+    assert len(before) >= 4 and not rejected
+    others_before = [(m["id"], m["time"]) for m in before]
+    ids_before = {mid for mid, _ in others_before}
+    others_after = [(m["id"], m["time"]) for m in after if m["id"] in ids_before]
+    carols = [m for m in after if m.get("sender") == "carol"]
+    if srv.guarded:
+        # the others' messages: all there, same times, same order
+        assert others_after == others_before
+        assert [m["body"] for m in carols] == [
+            "carol top 1",
+            "carol top 2",
+            "carol middle",
+            "carol future",
+        ]
+        # carol's messages got the server's time and sit after everything older
+        last_bob = max(i for i, m in enumerate(after) if m.get("sender") == "bob")
+        assert all(after.index(m) > last_bob and m["raw_time"] is False for m in carols)
+        times = [m["time"] for m in after]
+        assert times == sorted(times)
+    else:
+        # the stock re-timing: others' messages are re-timed or gone, and carol's too
+        assert others_after != others_before
+        assert len(carols) < 4

@@ -20,6 +20,7 @@ from noctis_lab._errors import ChatPermissionError, RoomError
 from ._guard import RoomGuard, upload_ids
 from ._identity import BOT_DISPLAY_NAME, BOT_USERNAME, NoctisIdentityProvider
 from ._messages import StudyLink, system_message_payload
+from ._order import stamp_and_place, take_over_timing
 from ._policy import Access, access_for
 from ._store import Room, RoomStore, normalize_path
 
@@ -53,6 +54,22 @@ def bot_user() -> User:
         color=None,
         bot=True,
     )
+
+
+def _stamp_in_place(chat: Any, ids: set[str], now: float) -> set[str]:
+    """The server time for the messages ``ids`` where they are (protection off)."""
+    pending = set(ids)
+    with chat.ydoc.transaction():
+        for mid in list(pending):
+            idx = chat._indexes_by_id.get(mid)
+            if idx is None or idx >= len(chat.ymessages):
+                continue
+            ymsg = chat.ymessages[idx]
+            if isinstance(ymsg, Map) and ymsg.get("id") == mid:
+                if ymsg.get("raw_time", True) is not False:
+                    ymsg.update({"time": now, "raw_time": False})
+                pending.discard(mid)
+    return pending
 
 
 class RoomsService:
@@ -392,13 +409,15 @@ class RoomsService:
 
     # -- server time ------------------------------------------------------------------
     def stamp_later(self, chat: Any, ids: tuple[str, ...]) -> None:
-        """Give new client messages the server's time once the room has applied them.
+        """Give new client messages the server's time, and their place, once the room has
+        applied them (see :mod:`noctis_rooms._order`).
 
-        jupyterlab-chat only re-stamps a message when the document is clean, so under
-        load messages keep the client's time (``raw_time`` unset) and are re-stamped, and
-        re-ordered, at the next load; its re-ordering can drop messages. Stamping every
-        accepted message here makes the server time authoritative.
+        With the protection on, jupyterlab-chat's own index-based re-timing is switched
+        off for the room (it re-timed and deleted others' messages); the messages are then
+        stamped and placed here by id. With it off, only the stamp is added.
         """
+        if self.gate_enabled:
+            take_over_timing(chat)
         task = asyncio.ensure_future(self._stamp(chat, ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -406,17 +425,10 @@ class RoomsService:
     async def _stamp(self, chat: Any, ids: tuple[str, ...]) -> None:
         pending = set(ids)
         for _ in range(200):  # the update waits in the connection's queue: up to ~2 s
-            now = time.time()
-            with chat.ydoc.transaction():
-                for mid in list(pending):
-                    idx = chat._indexes_by_id.get(mid)
-                    if idx is None or idx >= len(chat.ymessages):
-                        continue
-                    ymsg = chat.ymessages[idx]
-                    if isinstance(ymsg, Map) and ymsg.get("id") == mid:
-                        if ymsg.get("raw_time", True) is not False:
-                            ymsg.update({"time": now, "raw_time": False})
-                        pending.discard(mid)
+            if self.gate_enabled:
+                pending = stamp_and_place(chat, pending, time.time())
+            else:
+                pending = _stamp_in_place(chat, pending, time.time())
             if not pending:
                 return
             await asyncio.sleep(0.01)

@@ -29,6 +29,7 @@ from pycrdt import Encoder, YMessageType, YSyncMessageType
 from tornado import web
 
 from ._guard import Actor, check_awareness, safe_chat_json, scrub_chat
+from ._order import take_over_timing
 from ._store import normalize_path
 
 __all__ = ["RATE_LIMIT", "GuardedYDocWebSocketHandler"]
@@ -139,6 +140,8 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         chat = getattr(self.room, "_document", None)
         if chat is not None and hasattr(chat, "set_user"):
             svc.ensure_user_entry(chat, username, self._display_name())
+            if svc.gate_enabled:
+                take_over_timing(chat)  # new messages are stamped and placed by id
         owners = svc.awareness_owners(self._room_id)
         owners.setdefault(self.room.awareness.client_id, "__server__")
         owners.setdefault(self.room.ydoc.client_id, "__server__")
