@@ -354,7 +354,7 @@ def read_header(fp: IO[bytes]) -> tuple[LeanDataset, int] | None:
             raise _Decline  # says implicit, is explicit: pydicom sorts that out
         raw, pixel_pos = _read_elements(r, pos, implicit, _PIXEL_TAGS)
         encoding = _encoding(raw.get(ELEMENTS["SpecificCharacterSet"][0]))
-    except (_Decline, struct.error, UnicodeDecodeError):
+    except (_Decline, struct.error, UnicodeDecodeError, RecursionError):
         fp.seek(start)
         return None
     ds = LeanDataset(raw, ELEMENTS, encoding=encoding, implicit=implicit, file_meta=meta)

@@ -149,6 +149,38 @@ def test_damaged_headers_are_declined_not_misread() -> None:
     assert read_header(io.BytesIO(bytes(broken))) is None
 
 
+def test_corrupted_bytes_never_raise_or_hang() -> None:
+    """Random damage anywhere in the header: the reader declines or reads, nothing else."""
+    good = (
+        Path(pydicom.__file__).parent / "data" / "test_files" / "nested_priv_SQ.dcm"
+    ).read_bytes()
+    rng = np.random.default_rng(12)
+    outcomes = set()
+    for _ in range(300):
+        bad = bytearray(good)
+        for at in rng.integers(128, len(good), size=int(rng.integers(1, 4))):
+            bad[int(at)] = int(rng.integers(0, 256))
+        lean = read_header(io.BytesIO(bytes(bad)))
+        outcomes.add(lean is None)
+    assert outcomes == {True, False}  # some damage is declined, some is harmless
+
+
+def test_deeply_nested_sequences_are_declined() -> None:
+    """Undefined-length sequences nested thousands deep: declined, not a RecursionError.
+
+    Three deep, the same structure is read (the nesting itself is fine).
+    """
+    item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # item, undefined length
+    seq = b"\x09\x00\x10\x10SQ\x00\x00\xff\xff\xff\xff"  # (0009,1010) SQ, undefined
+    meta = b"\x02\x00\x10\x00UI\x14\x00" + b"1.2.840.10008.1.2.1\x00"
+    ends = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    body = (seq + item) * 5000 + ends * 5000  # well formed, only too deep
+    data = b"\x00" * 128 + b"DICM" + meta + body
+    assert read_header(io.BytesIO(data)) is None
+    shallow = b"\x00" * 128 + b"DICM" + meta + (seq + item) * 3 + ends * 3
+    assert read_header(io.BytesIO(shallow)) is not None
+
+
 @pytest.mark.parametrize("scan", REAL_SCANS)
 def test_load_series_is_the_same_with_and_without_the_lean_reader(
     scan: str, monkeypatch: pytest.MonkeyPatch
