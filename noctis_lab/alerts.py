@@ -48,7 +48,6 @@ import json
 import math
 import os
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -650,45 +649,22 @@ def ai_change(previous: str | None, current: str, levels: Iterable[str]) -> bool
 
 # --------------------------------------------------------------------------- study links
 def _study_uid(source: str, series_uid: str) -> str | None:
-    """The StudyInstanceUID of ``series_uid`` read from the DICOM at ``source``, if found."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    """The StudyInstanceUID of ``series_uid`` in the DICOM at ``source``, if found.
 
-    p = Path(source)
+    Read by the loader (:func:`noctis_lab.dicom.list_series`: its zip-bomb and size
+    limits, its skipping of non-DICOM files); ``series_uid`` may join the series of
+    one acquisition with ``+``.
+    """
+    from noctis_lab.dicom import list_series
+
     try:
-        if not p.exists():
-            return None
-    except OSError:
+        infos = list_series(source)
+    except (NoctisError, OSError):
         return None
-    tags = ["StudyInstanceUID", "SeriesInstanceUID"]
-
-    def read(fp: Any) -> str | None:
-        try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=tags)
-        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError):
-            return None
-        study = str(getattr(ds, "StudyInstanceUID", "") or "")
-        series = str(getattr(ds, "SeriesInstanceUID", "") or "")
-        if study and (not series_uid or series == series_uid):
-            return study
-        return None
-
-    if p.is_file() and zipfile.is_zipfile(p):
-        import io
-
-        with zipfile.ZipFile(p) as zf:
-            for info in [i for i in zf.infolist() if not i.is_dir()][:200]:
-                uid = read(io.BytesIO(zf.read(info)))
-                if uid:
-                    return uid
-        return None
-    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-    for f in files[:200]:
-        if f.suffix.lower() in (".json", ".txt", ".png", ".csv"):
-            continue
-        uid = read(str(f))
-        if uid:
-            return uid
+    wanted = set(series_uid.split("+")) if series_uid else set()
+    for info in infos:
+        if info.study_uid and (not wanted or info.uid in wanted):
+            return info.study_uid
     return None
 
 
