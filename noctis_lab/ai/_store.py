@@ -38,7 +38,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from noctis_lab import records
 from noctis_lab._errors import HistoryError
 from noctis_lab.ai._config import db_url as _resolve_db_url
-from noctis_lab.hu._history_db import open_engine, retrying, write_transaction
+from noctis_lab.records._engine import open_engine, retrying, write_transaction
 
 __all__ = [
     "TABLES",
@@ -132,7 +132,8 @@ def _ensure_tables(engine: Engine) -> None:
 
 @functools.lru_cache(maxsize=16)
 def _engine_for(url: str) -> Engine:
-    engine = open_engine(url)  # WAL, busy timeout, BEGIN IMMEDIATE writes, Core guards
+    # WAL, busy timeout, BEGIN IMMEDIATE writes, Core guards
+    engine = open_engine(url, what="the AI record")
     try:
         _ensure_tables(engine)
     except BaseException:

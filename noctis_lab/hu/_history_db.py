@@ -2,11 +2,9 @@
 
 * The URL is the caller's, else ``NOCTIS_DB_URL``, else a SQLite file
   ``data/noctis.db`` under ``NOCTIS_HOME`` (or the current directory).
-* SQLite connections use WAL (readers never block the writer), a 30 s busy
-  timeout, foreign keys on, ``synchronous=NORMAL`` (durable across application
-  crashes; the last transactions may be lost on power failure, the WAL
-  trade-off), and explicit ``BEGIN IMMEDIATE`` for writes so two writers queue
-  on the lock instead of failing on a lock upgrade.
+* The engine, write transactions and retries are the record layer's
+  (:mod:`noctis_lab.records._engine`, re-exported here): SQLite in WAL mode with
+  a busy timeout and ``BEGIN IMMEDIATE`` writes.
 * The schema is brought to the newest Alembic revision on open, inside one
   transaction that holds the database's write lock (SQLite) or an advisory lock
   (PostgreSQL), so processes opening the same new database at once migrate it
@@ -15,20 +13,18 @@
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from noctis_lab._errors import HistoryError
-from noctis_lab.hu._history_schema import VERSION_TABLE, install_guards
+from noctis_lab.hu._history_schema import VERSION_TABLE
+from noctis_lab.records._engine import open_engine, retrying, write_transaction
 
 __all__ = [
     "default_url",
@@ -39,11 +35,8 @@ __all__ = [
     "write_transaction",
 ]
 
-T = TypeVar("T")
-
 #: PostgreSQL advisory lock key that serialises migrations ("NOCTIS" in hex-ish).
 _PG_MIGRATION_LOCK = 0x4E0C7150
-_BUSY_TIMEOUT_MS = 30_000
 
 
 def default_url() -> str:
@@ -51,104 +44,6 @@ def default_url() -> str:
     from noctis_lab import _paths
 
     return _paths.db_url()
-
-
-def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    # Let SQLAlchemy's "begin" hook emit BEGIN itself (pysqlite's legacy mode would not).
-    dbapi_connection.isolation_level = None
-    cur = dbapi_connection.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA foreign_keys = ON")
-        mode = cur.execute("PRAGMA journal_mode").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
-    finally:
-        cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("noctis_write", False):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
-
-
-def open_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (see :func:`default_url`), with the SQLite settings above.
-
-    Raises
-    ------
-    HistoryError
-        When the URL cannot be parsed, its driver is missing, or the SQLite folder
-        cannot be created.
-    """
-    raw = url if url is not None else default_url()
-    try:
-        parsed = make_url(raw)
-    except ArgumentError as exc:
-        raise HistoryError(f"calibration history URL {raw!r} is not a database URL: {exc}") from exc
-    kwargs: dict[str, Any] = {}
-    is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite:
-        database = parsed.database or ""
-        if database in ("", ":memory:") or database.startswith("file::memory:"):
-            raise HistoryError(
-                f"calibration history URL {raw!r} is an in-memory SQLite database; "
-                "give a file (the history must outlive the process)"
-            )
-        folder = Path(database).expanduser().resolve().parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HistoryError(
-                f"cannot create the folder {folder} for the calibration history: {exc}"
-            ) from exc
-        kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000}
-    else:
-        kwargs["pool_pre_ping"] = True
-    try:
-        engine = create_engine(parsed, **kwargs)
-    except (ArgumentError, ImportError) as exc:
-        raise HistoryError(
-            f"cannot open the calibration history at {parsed.render_as_string()}: {exc}"
-        ) from exc
-    if is_sqlite:
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-    install_guards(engine)
-    return engine
-
-
-def _is_busy(exc: BaseException) -> bool:
-    if not isinstance(exc, OperationalError):
-        return False
-    msg = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return "database is locked" in msg or "database is busy" in msg or "busy" in msg
-
-
-def retrying(fn: Callable[[], T], *, what: str, attempts: int = 12) -> T:
-    """Run ``fn``; on SQLite's "database is locked", back off (with jitter) and retry."""
-    delay = 0.02
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OperationalError as exc:
-            if not _is_busy(exc) or attempt == attempts - 1:
-                raise HistoryError(f"cannot {what}: {exc.orig or exc}") from exc
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(noctis_write=True)
-        with conn.begin():
-            yield conn
 
 
 @contextmanager
