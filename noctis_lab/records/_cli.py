@@ -12,6 +12,10 @@ then 1 when tampering was found (0 clean, 2 could not run), like ``git diff
 (kept where the database's users cannot write) so a deleted tail or a chain
 recomputed from scratch is caught too: each clean run records the chain heads
 there and the next run checks them.
+
+The Rooms moderation log lives beside the chat files, in ``<root>/.noctis/rooms.db``
+of the Jupyter server: check it with ``--rooms ROOT`` (the server's root folder, or
+the ``rooms.db`` file itself) instead of ``--db-url``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,38 @@ def _print_report(report: Any) -> None:
     print("status: ok" if report.ok else f"status: TAMPERED ({len(report.findings)} finding(s))")
 
 
+def _rooms_url(root: str) -> str:
+    """The SQLite URL of the moderation log of a server root (or of a ``rooms.db``)."""
+    from pathlib import Path
+
+    from noctis_lab._errors import HistoryError
+
+    path = Path(root).expanduser()
+    db = path if path.is_file() else path / ".noctis" / "rooms.db"
+    if not db.is_file():
+        raise HistoryError(f"no rooms database at {db} (no room was ever opened there)")
+    return f"sqlite:///{db.resolve()}"
+
+
+def _tables(engine: Any) -> list[Any]:
+    """The package's record tables, plus the moderation log when the database has one."""
+    from sqlalchemy import inspect
+
+    from noctis_lab._errors import HistoryError
+    from noctis_lab.records._stores import chained_tables
+
+    tables = chained_tables()
+    if inspect(engine).has_table("modlog"):
+        try:
+            from noctis_rooms._store import modlog_table
+        except ImportError as exc:
+            raise HistoryError(
+                f"this database has a moderation log but noctis_rooms is not installed: {exc}"
+            ) from exc
+        tables.append(modlog_table)
+    return tables
+
+
 def _handler(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -46,9 +82,11 @@ def _handler(args: argparse.Namespace) -> int:
     from noctis_lab._errors import HistoryError
     from noctis_lab.hu._history_db import default_url, open_engine
     from noctis_lab.records import verify
-    from noctis_lab.records._stores import PENDING, chained_tables
+    from noctis_lab.records._stores import PENDING
 
-    url = args.db or default_url()
+    if args.rooms and args.db:
+        raise HistoryError("give --rooms or --db-url, not both")
+    url = _rooms_url(args.rooms) if args.rooms else (args.db or default_url())
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -59,7 +97,7 @@ def _handler(args: argparse.Namespace) -> int:
             raise HistoryError(f"no database at {path} (nothing recorded there yet)")
     engine = open_engine(url)
     try:
-        report = verify(engine, chained_tables(), anchor=args.anchor, known=PENDING)
+        report = verify(engine, _tables(engine), anchor=args.anchor, known=PENDING)
     except SQLAlchemyError as exc:
         raise HistoryError(f"cannot verify {parsed.render_as_string()}: {exc}") from exc
     finally:
@@ -96,6 +134,11 @@ def register(subparsers: Any, name: str = "verify", help_text: str = "") -> None
         help="database URL (default: NOCTIS_DB_URL or the home's data/noctis.db)",
     )
     p.add_argument("--db", dest="db", help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument(
+        "--rooms",
+        metavar="ROOT",
+        help="check the Rooms moderation log of a Jupyter server root (ROOT/.noctis/rooms.db)",
+    )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
     p.add_argument(
         "--anchor",

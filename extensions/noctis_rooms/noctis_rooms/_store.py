@@ -18,7 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Column, Float, Integer, MetaData, Table, Text, select
+
+from noctis_lab import records
 from noctis_lab._errors import RoomError
+from noctis_lab.records._engine import open_engine, retrying, write_transaction
 
 from ._identity import ROLES
 
@@ -29,6 +33,7 @@ __all__ = [
     "ModerationEntry",
     "Room",
     "RoomStore",
+    "modlog_table",
 ]
 
 KINDS: tuple[str, ...] = ("general", "study", "facility", "direct")
@@ -68,21 +73,40 @@ CREATE TABLE IF NOT EXISTS uploads (
     uploaded_by TEXT NOT NULL,
     time REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS modlog (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    time REAL NOT NULL,
-    path TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target_user TEXT,
-    message_id TEXT,
-    detail TEXT
-);
-CREATE TRIGGER IF NOT EXISTS modlog_no_update BEFORE UPDATE ON modlog
-BEGIN SELECT RAISE(ABORT, 'moderation log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS modlog_no_delete BEFORE DELETE ON modlog
-BEGIN SELECT RAISE(ABORT, 'moderation log is append-only'); END;
 """
+
+_metadata = MetaData()
+
+#: The moderation log: append-only and hash-chained (``seq`` of an entry is its ``id``).
+modlog_table = Table(
+    "modlog",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("time", Float, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target_user", Text),
+    Column("message_id", Text),
+    Column("detail", Text),
+    *records.chain_columns(),
+)
+_HINT = "log a new moderation entry instead"
+records.mark_append_only(modlog_table, what="the moderation log", hint=_HINT)
+_ENTRY_COLUMNS = ("id", "time", "path", "actor", "action", "target_user", "message_id", "detail")
+
+
+def _rename_legacy_seq(db: sqlite3.Connection) -> None:
+    """A modlog from before the record layer: its ``seq`` key becomes ``id`` (rows kept)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cols = {r[1] for r in db.execute("PRAGMA table_info(modlog)")}
+        if "seq" in cols and "id" not in cols:
+            db.execute("ALTER TABLE modlog RENAME COLUMN seq TO id")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,17 @@ class RoomStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
+        _rename_legacy_seq(self._db)
+        self._engine = open_engine(f"sqlite:///{self.db_path}", what="the moderation log")
+        try:
+            retrying(
+                lambda: records.ensure_chained_table(self._engine, modlog_table, hint=_HINT),
+                what="chain the moderation log",
+            )
+        except BaseException:
+            self._engine.dispose()
+            self._db.close()
+            raise
         self._rooms: dict[str, Room] = {}
         self._members: dict[str, dict[str, Member]] = {}
         for row in self._db.execute(
@@ -175,6 +210,7 @@ class RoomStore:
         """Close the database."""
         with self._lock:
             self._db.close()
+            self._engine.dispose()
 
     # -- rooms ---------------------------------------------------------------
     def get_room(self, path: str) -> Room | None:
@@ -388,21 +424,30 @@ class RoomStore:
         message_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        """Append one line to the moderation log."""
+        """Append one line to the moderation log (hash-chained, see the module docstring)."""
+        row = {
+            "time": time.time(),
+            "path": normalize_path(path),
+            "actor": actor,
+            "action": action,
+            "target_user": target_user,
+            "message_id": message_id,
+            "detail": detail,
+        }
+
+        def append() -> None:
+            with write_transaction(self._engine) as conn:
+                records.append(conn, modlog_table, [row])
+
         with self._lock:
-            self._db.execute(
-                "INSERT INTO modlog (time, path, actor, action, target_user, message_id, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), normalize_path(path), actor, action, target_user, message_id, detail),
-            )
+            retrying(append, what="append to the moderation log")
 
     def moderation_log(self, path: str | None = None) -> list[ModerationEntry]:
         """The log, oldest first; all rooms when ``path`` is None."""
-        with self._lock:
-            if path is None:
-                rows = self._db.execute("SELECT * FROM modlog ORDER BY seq").fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT * FROM modlog WHERE path=? ORDER BY seq", (normalize_path(path),)
-                ).fetchall()
+        t = modlog_table
+        q = select(*(t.c[name] for name in _ENTRY_COLUMNS)).order_by(t.c.id)
+        if path is not None:
+            q = q.where(t.c.path == normalize_path(path))
+        with self._engine.connect() as conn:
+            rows = conn.execute(q).all()
         return [ModerationEntry(*r) for r in rows]
