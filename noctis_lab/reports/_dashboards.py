@@ -42,6 +42,7 @@ from noctis_lab.reports._panels import (
     status_html,
     styled_table,
 )
+from noctis_lab.reports._records_badge import records_badge, records_badge_html
 
 __all__ = ["AiDashboard", "HuDashboard"]
 
@@ -58,22 +59,33 @@ def _output(cls: str) -> w.Output:
     return out
 
 
-def _header(title: str) -> tuple[w.HBox, w.Button, w.HTML]:
+def _header(title: str) -> tuple[w.HBox, w.Button, w.HTML, w.HTML]:
+    """Title, Refresh button, read-at stamp and the record-chain badge."""
     button = w.Button(description="Refresh", tooltip="Read the stores again")
     button.add_class("noctis-refresh")
     stamp = w.HTML()
     stamp.add_class("noctis-stamp")
+    chain = w.HTML()
+    chain.add_class("noctis-records")
     head = w.HBox(
-        [w.HTML(f"<h2 style='margin:0 16px 0 0'>{html.escape(title)}</h2>"), button, stamp],
-        layout=w.Layout(align_items="center"),
+        [w.HTML(f"<h2 style='margin:0 16px 0 0'>{html.escape(title)}</h2>"), button, stamp, chain],
+        layout=w.Layout(align_items="center", flex_flow="row wrap"),
     )
-    return head, button, stamp
+    return head, button, stamp, chain
 
 
 def _stamp(label: w.HTML, n: int) -> None:
     label.value = (
         f"<span style='color:#607d8b;margin-left:12px'>read {datetime.now():%Y-%m-%d %H:%M:%S}"
         f" (refresh #{n})</span>"
+    )
+
+
+def _show_records(label: w.HTML) -> None:
+    """Verify the record chains and show the verdict in the header's badge."""
+    badge, err = safe_call(records_badge, "record chain check")
+    label.value = (
+        records_badge_html(badge) if badge is not None else message_html(str(err), "error")
     )
 
 
@@ -100,7 +112,7 @@ class HuDashboard(w.VBox):
     """
 
     def __init__(self) -> None:
-        head, self.refresh_button, self.stamp = _header("HU calibration")
+        head, self.refresh_button, self.stamp, self.records = _header("HU calibration")
         self.message = w.HTML()
         self.message.add_class("noctis-message")
         self.overview = w.GridBox(layout=w.Layout(width="100%"))
@@ -160,6 +172,7 @@ class HuDashboard(w.VBox):
         """Read the calibration history again and redraw every panel."""
         self.n_refresh += 1
         _stamp(self.stamp, self.n_refresh)
+        _show_records(self.records)
         self.message.value = ""
         history, err = safe_call(open_history, "calibration history")
         frame = None
@@ -282,7 +295,7 @@ class AiDashboard(w.VBox):
     """Every model's status, metrics with CIs, trends, analyses, feedback, and a feedback form."""
 
     def __init__(self, window_days: float = 7.0) -> None:
-        head, self.refresh_button, self.stamp = _header("AI models")
+        head, self.refresh_button, self.stamp, self.records = _header("AI models")
         self.window_days = window_days
         self.message = w.HTML()
         self.message.add_class("noctis-message")
@@ -366,6 +379,7 @@ class AiDashboard(w.VBox):
 
         self.n_refresh += 1
         _stamp(self.stamp, self.n_refresh)
+        _show_records(self.records)
         self.message.value = ""
         names, err = safe_call(ai_model_names, "AI models")
         if err is not None:
