@@ -163,3 +163,83 @@ def test_precommit_runs_ruff_mypy_and_strips_notebooks() -> None:
     for hook in ("ruff-check", "ruff-format", "mypy", "nbstripout"):
         assert f"id: {hook}" in text, hook
     assert (ROOT / "CHANGELOG.md").read_text().startswith("# Changelog")
+
+
+# --------------------------------------------------------------------- the committed frontend
+ROOMS = ROOT / "extensions" / "noctis_rooms"
+#: What ``build.sh`` writes after a build: ``sha256sum`` lines of the build's inputs
+#: (TypeScript, styles, package and compiler settings) and of its output (the bundle).
+BUILT_FROM = ROOMS / "noctis_rooms" / "labextension" / "built-from.sha256"
+
+
+def _build_files(root: Path) -> set[str]:
+    """The sources a build reads and the bundle it writes, relative to ``root``."""
+    inputs = [root / "package.json", root / "tsconfig.json"]
+    for folder in ("src", "style", "noctis_rooms/labextension"):
+        inputs += [p for p in (root / folder).rglob("*") if p.is_file()]
+    names = {p.relative_to(root).as_posix() for p in inputs}
+    return names - {BUILT_FROM.relative_to(ROOMS).as_posix()}
+
+
+def _mismatches(root: Path, manifest: str) -> list[str]:
+    """What differs between ``root`` and a ``sha256sum`` manifest of its build files."""
+    import hashlib
+
+    recorded = {}
+    for line in manifest.splitlines():
+        digest, name = line.split(maxsplit=1)
+        recorded[name.lstrip("*")] = digest
+    current = _build_files(root)
+    out = [f"{n}: not in the build record" for n in sorted(current - set(recorded))]
+    out += [f"{n}: recorded, now missing" for n in sorted(set(recorded) - current)]
+    for name in sorted(current & set(recorded)):
+        if hashlib.sha256((root / name).read_bytes()).hexdigest() != recorded[name]:
+            out.append(f"{name}: changed since the build")
+    return out
+
+
+def test_the_committed_labextension_was_built_from_the_committed_sources() -> None:
+    """The Room panel bundle matches its TypeScript: both are in the build's record."""
+    assert BUILT_FROM.is_file(), f"{BUILT_FROM} is missing: run extensions/noctis_rooms/build.sh"
+    problems = _mismatches(ROOMS, BUILT_FROM.read_text(encoding="utf-8"))
+    assert not problems, (
+        "the committed Room panel bundle and its sources disagree (rebuild with "
+        "extensions/noctis_rooms/build.sh and commit the bundle, its built-from.sha256 "
+        "and the sources together):\n"
+        + "\n".join(problems)
+    )
+
+
+def test_the_build_record_check_names_an_edited_source_and_bundle(tmp_path: Path) -> None:
+    """build.sh's own recording line on a small tree, then edits the check must name."""
+    import shutil
+
+    record = [
+        line
+        for line in (ROOMS / "build.sh").read_text().splitlines()
+        if "sha256sum" in line and BUILT_FROM.name in line
+    ]
+    assert len(record) == 1, "build.sh must record the build (one sha256sum line)"
+    for name in ("package.json", "tsconfig.json"):
+        shutil.copy(ROOMS / name, tmp_path / name)
+    for name in ("src/panel.ts", "src/index.ts", "style/index.css"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(f"// {name}\n")
+    bundle = tmp_path / "noctis_rooms" / "labextension" / "static" / "remoteEntry.0a1b.js"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text("var noctis_rooms = {};\n")
+    (bundle.parents[1] / "package.json").write_text("{}\n")
+    subprocess.run(["sh", "-ec", record[0]], cwd=tmp_path, check=True, timeout=60)
+    manifest = (tmp_path / BUILT_FROM.relative_to(ROOMS)).read_text()
+    assert _mismatches(tmp_path, manifest) == []
+    with (tmp_path / "src" / "panel.ts").open("a") as fh:
+        fh.write("// an edit without a rebuild\n")
+    bundle.write_text("var nectis_rooms = {};\n")  # the bundle edited by hand
+    (tmp_path / "src" / "extra.ts").write_text("export {};\n")
+    (tmp_path / "style" / "index.css").unlink()
+    assert _mismatches(tmp_path, manifest) == [
+        "src/extra.ts: not in the build record",
+        "style/index.css: recorded, now missing",
+        "noctis_rooms/labextension/static/remoteEntry.0a1b.js: changed since the build",
+        "src/panel.ts: changed since the build",
+    ]
