@@ -205,8 +205,7 @@ def test_the_committed_labextension_was_built_from_the_committed_sources() -> No
     assert not problems, (
         "the committed Room panel bundle and its sources disagree (rebuild with "
         "extensions/noctis_rooms/build.sh and commit the bundle, its built-from.sha256 "
-        "and the sources together):\n"
-        + "\n".join(problems)
+        "and the sources together):\n" + "\n".join(problems)
     )
 
 
