@@ -373,3 +373,30 @@ def test_removed_member_is_disconnected_and_refused(server: Server) -> None:
                 pass
 
     run(go())
+
+
+def test_latency_bench_smoke_run(server: Server) -> None:
+    """bench/bench_chat_load.py's measuring loop, briefly, against the guarded server:
+    every message reaches every other client of its room and stays there."""
+    import sys
+    from contextlib import AsyncExitStack
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import bench_chat_load as bench
+
+    for i in range(2):
+        _create(server, f"bench-smoke/room{i}.chat")
+
+    async def go() -> bench.LoadResult:
+        result = bench.LoadResult("guard")
+        async with AsyncExitStack() as stack:
+            sender = await bench.connect(stack, server, 4, 2, prefix="bench-smoke")
+            await bench.run_phase(sender, result, 2.0, 0.25, 10.0)
+        return result
+
+    r = run(go())
+    assert isinstance(r, bench.LoadResult)
+    assert r.messages >= 24 and r.deliveries == r.messages  # one other client per room
+    assert r.lost == 0 and len(r.latencies_ms) == r.deliveries
+    assert r.summary()["p99_ms"] < 10_000

@@ -15,6 +15,7 @@ and goes after every message the server already had; no other message is touched
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from pycrdt import Map
@@ -28,23 +29,69 @@ def _no_retiming(msg_idx: int, timestamp: float) -> None:
 
 
 def take_over_timing(chat: Any) -> None:
-    """Switch off jupyterlab-chat's index-based re-timing on the server's ``chat``."""
-    if not getattr(chat, "_noctis_timing", False):
-        chat._set_timestamp = _no_retiming  # the instance attribute shadows the method
-        chat._noctis_timing = True
+    """Switch off jupyterlab-chat's index-based re-timing on the server's ``chat``.
+
+    Its array observer is replaced too: besides scheduling the re-timing, it rebuilt the
+    id-to-index table by converting every message to Python whenever a message did not
+    land at the end (any two concurrent posts); :func:`_track_indexes` re-reads only the
+    ids from the first changed index on.
+    """
+    if getattr(chat, "_noctis_timing", False):
+        return
+    chat._set_timestamp = _no_retiming  # the instance attribute shadows the method
+    sub = getattr(chat, "_ymessages_subscription", None)
+    if sub is not None:
+        chat.ymessages.unobserve(sub)
+    chat._ymessages_subscription = chat.ymessages.observe(partial(_track_indexes, chat))
+    chat._noctis_timing = True
 
 
-def _locate(ymessages: Any, ids: set[str]) -> dict[str, int]:
-    """Indexes of the messages with these ids, searched from the end (new ones are there)."""
+def _track_indexes(chat: Any, event: Any) -> None:
+    """Keep the id-to-index table right after a change of the messages array."""
+    first = event.delta[0] if event.delta else {}
+    start = int(first.get("retain", 0))
+    table: dict[str, int] = chat._indexes_by_id
+    for mid in [k for k, v in table.items() if v >= start]:
+        del table[mid]
+    _reindex(chat, start)
+
+
+def _locate(chat: Any, ids: set[str]) -> dict[str, int]:
+    """Indexes of the messages with these ids that the room has applied.
+
+    jupyterlab-chat keeps an id-to-index table up to date as messages arrive; an entry is
+    trusted only when the message at that index has that id (else the table is rebuilt).
+    """
     found: dict[str, int] = {}
-    for idx in range(len(ymessages) - 1, -1, -1):
-        item = ymessages[idx]
-        mid = item.get("id") if isinstance(item, Map) else None
-        if mid in ids:
-            found[mid] = idx
-            if len(found) == len(ids):
-                break
+    for attempt in range(2):
+        table: dict[str, int] = chat._indexes_by_id
+        stale = False
+        for mid in ids:
+            idx = table.get(mid)
+            if idx is None:
+                continue  # not applied yet
+            item = chat.ymessages[idx] if idx < len(chat.ymessages) else None
+            if isinstance(item, Map) and item.get("id") == mid:
+                found[mid] = idx
+            else:
+                stale = True
+        if not stale or attempt:
+            break
+        found = {}
+        chat._indexes_by_id = {}
+        _reindex(chat, 0)
     return found
+
+
+def _reindex(chat: Any, start: int) -> None:
+    """Rebuild jupyterlab-chat's id-to-index table from ``start`` on."""
+    ymessages = chat.ymessages
+    table: dict[str, int] = chat._indexes_by_id
+    for i in range(start, len(ymessages)):
+        item = ymessages[i]
+        mid = item.get("id") if isinstance(item, Map) else None
+        if isinstance(mid, str):
+            table[mid] = i
 
 
 def _first_fresh_index(ymessages: Any, fresh: set[str]) -> int:
@@ -64,11 +111,11 @@ def stamp_and_place(chat: Any, ids: Iterable[str], now: float) -> set[str]:
     Messages not (yet) in the room are left for a later call; their ids are returned. A
     found message that has an older message after it (a member inserted it at the top or
     in the middle, or two clients appended at once) is moved to the end, content intact.
-    The ids-to-index table of jupyterlab-chat is rebuilt after a move.
+    The id-to-index table of jupyterlab-chat is brought up to date after a move.
     """
     ymessages = chat.ymessages
     pending = set(ids)
-    found = _locate(ymessages, pending)
+    found = _locate(chat, pending)
     if not found:
         return pending
     moved = False
@@ -86,7 +133,5 @@ def stamp_and_place(chat: Any, ids: Iterable[str], now: float) -> set[str]:
             ymessages.extend([Map(c) for c in contents])
             moved = True
     if moved:
-        chat._indexes_by_id = {
-            m.get("id"): i for i, m in enumerate(ymessages) if isinstance(m, Map)
-        }
+        _reindex(chat, out_of_place[0])
     return pending - set(found)
