@@ -116,3 +116,55 @@ c.JupyterHub.load_roles = [
 c.Authenticator.allowed_users = set(COLLABORATIONS)
 # Ad-hoc sharing (JupyterHub >= 5): a user may share their own server by share code.
 c.JupyterHub.extra_user_scopes = {"shares!user"}
+
+# ---------------------------------------------------------------- the chat rooms service
+# The team's chat rooms live in a server of their own, not in anybody's single-user or
+# collaboration server: code that members run (as their own account, or as a
+# collaboration account) cannot reach the rooms' files or process. It is a Hub-managed
+# service under its own system account (NOCTIS_ROOMS_ACCOUNT, default `noctis-rooms`:
+# `useradd --system --no-create-home noctis-rooms`; the Hub runs as root to start it so),
+# serving JupyterLab with jupyter-collaboration and noctis_rooms, with no terminals and no
+# kernels for anyone (the rooms' gate gives nobody the execute right under the Hub's
+# identity). Every Hub user may open it (/services/noctis-rooms/); the rooms' own
+# memberships decide who reads and writes which room.
+ROOMS_ROOT = Path(os.environ.get("NOCTIS_ROOMS_ROOT", "/srv/noctis/rooms"))
+ROOMS_ACCOUNT = os.environ.get("NOCTIS_ROOMS_ACCOUNT", "noctis-rooms")
+ROOMS_PORT = int(os.environ.get("NOCTIS_ROOMS_PORT", "8765"))
+_rooms_service = {
+    "name": "noctis-rooms",
+    "url": f"http://127.0.0.1:{ROOMS_PORT}",
+    "command": [
+        c.Spawner.cmd[0],
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={ROOMS_PORT}",
+        f"--ServerApp.root_dir={ROOMS_ROOT}",
+        "--ServerApp.jpserver_extensions=noctis_rooms=True",
+        "--ServerApp.jpserver_extensions=jupyter_server_ydoc=True",
+        "--ServerApp.jpserver_extensions=jupyterlab=True",
+        "--ServerApp.terminals_enabled=False",
+        # the rooms' default-deny gate, also under the Hub's identity: nobody has the
+        # execute right here (kernels, sessions, language servers refused)
+        "--NoctisRoomsGate.enforce=True",
+        "--ServerApp.default_url=/lab",
+    ],
+    "cwd": str(ROOMS_ROOT),
+    "environment": {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"},
+    "oauth_no_confirm": True,
+    "display": True,
+}
+if ROOMS_ACCOUNT:  # empty only where the Hub cannot switch accounts (the loopback test)
+    _rooms_service["user"] = ROOMS_ACCOUNT
+c.JupyterHub.services = [_rooms_service]
+# every Hub user may open the rooms service (the default role `user` plus this scope)
+c.JupyterHub.load_roles.append(
+    {
+        "name": "user",
+        "description": "a Hub user: their own server, and the chat rooms service",
+        # (a role of this name replaces the default, so the extra user scopes are repeated)
+        "scopes": [
+            "self",
+            *sorted(c.JupyterHub.extra_user_scopes),
+            "access:services!service=noctis-rooms",
+        ],
+    }
+)

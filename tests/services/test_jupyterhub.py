@@ -107,6 +107,7 @@ def hub() -> Iterator[Hub]:
     token = os.urandom(24).hex()
     url = f"http://127.0.0.1:{free_port()}"
     (root / "state").mkdir(mode=0o700)
+    (root / "rooms").mkdir(mode=0o700)
     extra_args = ["--allow-root"] if os.geteuid() == 0 else []
     (root / "jupyterhub_config.py").write_text(
         f"""
@@ -120,10 +121,12 @@ c.Spawner.args = c.Spawner.args + {extra_args!r}
 c.ConfigurableHTTPProxy.command = [{str(chp)!r}]
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.JupyterHub.hub_port = {free_port()}
-c.JupyterHub.services = [{{"name": "noctis-test", "api_token": {token!r}}}]
+for _service in c.JupyterHub.services:
+    _service["command"] = _service["command"] + {extra_args!r}
+c.JupyterHub.services = c.JupyterHub.services + [{{"name": "noctis-test", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
     {{"name": "noctis-test", "scopes": ["admin:users", "admin:servers", "admin:server_state",
-      "tokens", "read:roles", "groups"], "services": ["noctis-test"]}}
+      "tokens", "read:roles", "groups", "read:services"], "services": ["noctis-test"]}}
 ]
 """
     )
@@ -139,6 +142,10 @@ c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
         "NOCTIS_HOME": str(root),
         "NOCTIS_DB_URL": db_url,
         "MLFLOW_TRACKING_URI": tracking,
+        # the rooms service: its own root; no account switch (everything runs as this user)
+        "NOCTIS_ROOMS_ROOT": str(root / "rooms"),
+        "NOCTIS_ROOMS_ACCOUNT": "",
+        "NOCTIS_ROOMS_PORT": str(free_port()),
     }
     log = root / "hub.log"
     with open(log, "wb") as out:
@@ -215,3 +222,47 @@ def test_collaboration_server_has_rooms_identity_and_shared_stores(hub: Hub) -> 
     cmdline = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
     assert "--ServerApp.jpserver_extensions=noctis_rooms=True" in cmdline
     hub.api("DELETE", "/hub/api/users/qa-team/server")
+
+
+def test_rooms_live_in_a_service_where_nobody_runs_code(hub: Hub) -> None:
+    """The chat rooms are served by the Hub-managed `noctis-rooms` service: every Hub user
+    reaches it under their own name, a room created there is a file of the service's root
+    (not of anybody's server), and nobody can start a kernel or a terminal in it."""
+    alice = hub.api("POST", "/hub/api/users/alice/tokens", body={"note": "test"})["token"]
+    base = "/services/noctis-rooms"
+    me = _wait(
+        "the rooms service did not answer",
+        lambda: hub.api("GET", f"{base}/api/me", token=alice),
+        hub.root / "hub.log",
+        120,
+    )
+    assert me["identity"]["username"] == "alice"
+    room = hub.api(
+        "POST",
+        f"{base}/api/noctis/rooms",
+        token=alice,
+        body={"path": "physics.chat", "visibility": "private"},
+    )
+    assert room
+    assert list((hub.root / "rooms").rglob("*.chat")), "the room is not in the service's root"
+    for path, body in (("/api/kernels", {"name": "python3"}), ("/api/terminals", {})):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            hub.api("POST", base + path, token=alice, body=body)
+        assert err.value.code in (403, 404), path
+    # the browser path: the lab page, and the Hub's login round trip is not closed by the gate
+    page = urllib.request.Request(
+        f"{hub.url}{base}/lab", headers={"Authorization": f"token {alice}"}
+    )
+    with urllib.request.urlopen(page, timeout=30) as resp:
+        assert resp.status == 200 and b"jupyter-config-data" in resp.read()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{hub.url}{base}/oauth_callback", timeout=30)
+    assert err.value.code == 400  # the callback's own answer to a missing state, not a 403
+    # the service process: terminals off, its own root, the rooms' rules loaded
+    service = hub.api("GET", "/hub/api/services/noctis-rooms")
+    pid = service["pid"]
+    cmdline = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    assert "--ServerApp.terminals_enabled=False" in cmdline
+    assert f"--ServerApp.root_dir={hub.root / 'rooms'}" in cmdline
+    assert "--ServerApp.jpserver_extensions=noctis_rooms=True" in cmdline
+    assert "--NoctisRoomsGate.enforce=True" in cmdline

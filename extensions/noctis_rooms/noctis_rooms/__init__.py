@@ -73,6 +73,14 @@ class NoctisRoomsGate(Configurable):
         help="Default-deny route gate for the team lab. Off only in tests that show the "
         "attacks succeed without it.",
     )
+    enforce = Bool(
+        False,
+        config=True,
+        help="Enforce the gate whatever the identity provider. The gate enforces by itself "
+        "with the team identity (a users file); set this on a server that hosts only rooms "
+        "under another identity, e.g. the rooms service of a JupyterHub (nobody then has the "
+        "execute right: no kernels, no terminals).",
+    )
     max_body_mb = Float(
         32.0,
         config=True,
@@ -167,10 +175,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         install_gate(
             web_app,
             serverapp.log,
-            enforce=svc.identity is not None,
+            enforce=svc.identity is not None or gate_cfg.enforce,
             max_body_mb=gate_cfg.max_body_mb,
         )
-        if svc.identity is not None:
+        if svc.identity is not None or gate_cfg.enforce:
             serverapp.log.info("noctis_rooms: route gate on (unlisted routes are refused)")
     else:
         serverapp.log.warning(

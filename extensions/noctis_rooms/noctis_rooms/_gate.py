@@ -377,6 +377,9 @@ ROUTES: dict[str, Rule] = {
     # pages, static files, login
     "jupyter_server.auth.login.LoginFormHandler": public,
     "jupyter_server.auth.logout.LogoutHandler": public,
+    # JupyterHub's login round trip (a server of the rooms service behind the Hub)
+    "jupyterhub.singleuser.extension.JupyterHubOAuthCallbackHandler": public,
+    "jupyterhub.singleuser.extension.JupyterHubLogoutHandler": public,
     "jupyter_server.base.handlers.APIVersionHandler": public,
     "jupyter_server.base.handlers.FileFindHandler": public,
     "jupyter_server.base.handlers.PublicStaticFileHandler": public,
