@@ -32,6 +32,20 @@ record on 0.8 HU noise (the demo's GE scanner) is flagged by the 7th record in
 its baseline of 10.
 The result's ``alarm`` is set when either test alarms; ``alarm_by`` says which.
 
+A **step test** tells a sudden change (a service visit, a software update, a bad
+air calibration) from a drift, which a trend line alone cannot: on the same window,
+the best single change point (two levels, smallest residual sum of squares, at
+least three records before it) and a Student-t interval of the shift widened for
+the number of change points tried (Bonferroni). It alarms like the trend test (the
+interval's bound nearest zero at least ``trend_min_hu``). The records are called a
+**step** when two levels explain them better than a line (BIC, the change point
+counted as a parameter) and the records after the change do not trend on their
+own; the result's ``shape`` is then ``"step"`` and the message names the day it
+happened; otherwise a drift stays a drift. On pure noise (SD 0.6-2 HU, 5-12
+records, 1000 seeds each) it alarmed in at most 0.5 % of series; a 5 HU step with
+three records after it on SD 1 HU noise was flagged in 80 % of 300 series and
+called a step in 99.6 % of those; a drift of 0.5 HU per record set it off in 3 %.
+
 The noise ``sigma`` is the larger of the moving-range and the ordinary SD of the
 baseline, inflated by ``sqrt(1 + 1/n)`` for the uncertainty of the baseline mean:
 a small baseline easily underestimates one of them, and an underestimated sigma
@@ -58,7 +72,15 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["DriftResult", "TrendFit", "detect_drift", "drift_from_trend", "trend_fit"]
+__all__ = [
+    "DriftResult",
+    "StepFit",
+    "TrendFit",
+    "detect_drift",
+    "drift_from_trend",
+    "step_fit",
+    "trend_fit",
+]
 
 Method = Literal["cusum", "ewma"]
 _D2 = 1.128  # E|x_i - x_{i-1}| / sigma for normal data
@@ -191,6 +213,136 @@ def _trend_scan(
 
 
 @dataclass(frozen=True)
+class StepFit:
+    """The best single step in the last records: two levels and the change between them.
+
+    Attributes
+    ----------
+    n : int
+        Records in the fit (the same window as the trend test).
+    first_index : int
+        Index (in the series) of the first record of the fit.
+    change_index : int
+        Index (in the series) of the first record after the step.
+    before_mean, after_mean : float
+        The level before and after the step, HU.
+    shift_hu, ci_low_hu, ci_high_hu : float
+        ``after_mean - before_mean`` and its confidence interval (Bonferroni over the
+        candidate change points, Student t with ``n - 2`` degrees of freedom).
+    confidence : float
+        The interval's confidence.
+    alarm : bool
+        The interval excludes zero and its bound nearest zero is at least the minimum
+        change.
+    rss_step, rss_line : float
+        Residual sums of squares of the two-level model and of a straight line.
+    shape : str or None
+        When alarming: ``"step"`` when two levels explain the records better than a
+        line (BIC, the change point counted as a parameter) and the records after the
+        change do not trend on their own; else ``"drift"``.
+    """
+
+    n: int
+    first_index: int
+    change_index: int
+    before_mean: float
+    after_mean: float
+    shift_hu: float
+    ci_low_hu: float
+    ci_high_hu: float
+    confidence: float
+    alarm: bool
+    rss_step: float
+    rss_line: float
+    shape: str | None
+
+
+def _rss(x: np.ndarray) -> float:
+    return float(np.sum((x - x.mean()) ** 2)) if x.size else 0.0
+
+
+def _shape(
+    t: np.ndarray, x: np.ndarray, j: int, rss_step: float, rss_line: float, **trend_kw: Any
+) -> str:
+    """``step`` or ``drift``: which of two levels or a line the records follow."""
+    n = x.size
+    bic_step = n * math.log(rss_step / n) + 3 * math.log(n)
+    bic_line = n * math.log(rss_line / n) + 2 * math.log(n)
+    after = trend_fit(t[j:], x[j:], **trend_kw) if n - j >= 3 else None
+    moving = after is not None and after.alarm
+    return "step" if bic_step < bic_line and not moving else "drift"
+
+
+def step_fit(
+    days: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    min_change_hu: float = 2.0,
+    min_before: int = 3,
+    min_sd: float = 0.5,
+) -> StepFit | None:
+    """The best single change point of ``values`` and whether the change is real.
+
+    Every split leaving at least ``min_before`` records before it (and one after) is
+    tried; the one with the smallest residual sum of squares wins. Its shift
+    (after minus before) gets a Student-t interval widened for the number of splits
+    tried (Bonferroni), so noise alone rarely looks like a step. ``min_sd`` floors the
+    residual SD (HU). Returns ``None`` with fewer than ``min_before + 1`` records.
+    """
+    from scipy import stats
+
+    t = np.asarray(days, dtype=float)
+    x = np.asarray(values, dtype=float)
+    n = x.size
+    if n < max(min_before + 1, 3) or float(np.ptp(t)) <= 0:
+        return None
+    j, rss = min(
+        ((k, _rss(x[:k]) + _rss(x[k:])) for k in range(min_before, n)), key=lambda kv: kv[1]
+    )
+    s = max(math.sqrt(rss / (n - 2)), min_sd)
+    before, after = float(x[:j].mean()), float(x[j:].mean())
+    shift = after - before
+    tests = n - min_before
+    half = float(stats.t.ppf(1 - alpha / (2 * tests), n - 2)) * s * math.sqrt(1 / j + 1 / (n - j))
+    lo, hi = shift - half, shift + half
+    nearest = 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+    slope, intercept = np.polyfit(t, x, 1)
+    rss_line = float(np.sum((x - (slope * t + intercept)) ** 2))
+    floor = n * min_sd**2 * 1e-2  # no log of zero for noise-free records
+    alarm = nearest >= min_change_hu
+    shape = (
+        _shape(
+            t,
+            x,
+            j,
+            max(rss, floor),
+            max(rss_line, floor),
+            alpha=alpha,
+            min_change_hu=min_change_hu,
+            min_sd=min_sd,
+        )
+        if alarm
+        else None
+    )
+    return StepFit(
+        n=n,
+        first_index=0,
+        change_index=j,
+        before_mean=before,
+        after_mean=after,
+        shift_hu=shift,
+        ci_low_hu=lo,
+        ci_high_hu=hi,
+        confidence=1 - alpha,
+        alarm=alarm,
+        rss_step=rss,
+        rss_line=rss_line,
+        shape=shape,
+    )
+
+
+@dataclass(frozen=True)
 class DriftResult:
     """Whether one material on one scanner drifts away from its baseline.
 
@@ -234,7 +386,9 @@ class DriftResult:
     trend_first_alarm_record : int or None
         The first record at which the trend test alarmed.
     alarm_by : tuple of str
-        Which tests alarm: ``"cusum"``/``"ewma"`` and/or ``"trend"``.
+        Which tests alarm: ``"cusum"``/``"ewma"``, ``"trend"`` and/or ``"step"``.
+    step : StepFit or None
+        The step test on the same window as the trend test (``None`` with too few).
     """
 
     scanner: str
@@ -264,6 +418,16 @@ class DriftResult:
     trend: TrendFit | None = None
     trend_first_alarm_record: int | None = None
     alarm_by: tuple[str, ...] = ()
+    step: StepFit | None = None
+
+    @property
+    def shape(self) -> str | None:
+        """``"step"`` (a sudden change between two levels), ``"drift"``, or ``None`` (no alarm)."""
+        if not self.alarm:
+            return None
+        if self.step is not None and self.step.alarm and self.step.shape == "step":
+            return "step"
+        return "drift"
 
     @property
     def n_records(self) -> int:
@@ -285,6 +449,19 @@ class DriftResult:
                 d[key] = None
         d["n_records"] = self.n_records
         d["alarm_by"] = list(self.alarm_by)
+        d["shape"] = self.shape
+        if self.step is not None:
+            d["step"] = {
+                "n": self.step.n,
+                "change_record": self.record_ids[self.step.first_index + self.step.change_index],
+                "before_hu": self.step.before_mean,
+                "after_hu": self.step.after_mean,
+                "shift_hu": self.step.shift_hu,
+                "ci_hu": [self.step.ci_low_hu, self.step.ci_high_hu],
+                "confidence": self.step.confidence,
+                "alarm": self.step.alarm,
+                "shape": self.step.shape,
+            }
         if self.trend is not None:
             slope, lo, hi = self.trend.per_30d()
             d["trend"] = {
@@ -452,6 +629,12 @@ def detect_drift(
         else (None, None)
     )
 
+    step = (
+        _step_window(t_days, x, window=trend_window, alpha=trend_alpha, min_change_hu=trend_min_hu)
+        if trend and n >= trend_min_n
+        else None
+    )
+
     def result(**kw: Any) -> DriftResult:
         base: dict[str, Any] = {
             "scanner": scanner,
@@ -480,7 +663,7 @@ def detect_drift(
             "message": "",
         }
         base.update(kw)
-        return _with_trend(DriftResult(**base), fit, trend_first, t_days, nominal)
+        return _with_step(_with_trend(DriftResult(**base), fit, trend_first, t_days, nominal), step)
 
     if n <= end or sd_idx.size < 3:
         need = max(baseline_n, end) + 1
@@ -672,6 +855,73 @@ def _with_trend(
         trend=fit,
         trend_first_alarm_record=ids[first],
         alarm_by=("trend",),
+        message=message,
+    )
+
+
+def _step_window(
+    t_days: np.ndarray, x: np.ndarray, *, window: int, alpha: float, min_change_hu: float
+) -> StepFit | None:
+    """:func:`step_fit` on the last ``window`` records (the trend test's window)."""
+    lo = max(0, x.size - window)
+    fit = step_fit(t_days[lo:], x[lo:], alpha=alpha, min_change_hu=min_change_hu)
+    return None if fit is None else dataclasses.replace(fit, first_index=lo)
+
+
+def _step_words(step: StepFit) -> str:
+    return (
+        f"step test: {100 * step.confidence:.0f} % CI {_fmt_signed(step.ci_low_hu)} to "
+        f"{_fmt_signed(step.ci_high_hu)} HU"
+    )
+
+
+def _level_text(level: float, low: float | None, high: float | None, tol: str) -> str:
+    if not tol:
+        return ""
+    outside = (low is not None and level < low) or (high is not None and level > high)
+    return f"; it is now {'outside' if outside else 'within'} its tolerance of {tol}"
+
+
+def _with_step(res: DriftResult, step: StepFit | None) -> DriftResult:
+    """Add the step test: a sudden change between two levels is told apart from a drift."""
+    if step is None or not step.alarm:
+        return dataclasses.replace(res, step=step)
+    if step.shape != "step" and res.alarm:
+        return dataclasses.replace(res, step=step)  # a line fits better: the drift stands
+    by = (*res.alarm_by, "step")
+    i = step.first_index + step.change_index
+    t, ids = res.times, res.record_ids
+    label = f"{res.material} on {res.scanner}" if res.scanner else res.material
+    names = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend test"}
+    agree = " and ".join(names.get(b, b) for b in res.alarm_by)
+    tol = _tolerance_text(res.low, res.high, None)
+    kind = "stepped" if step.shape == "step" else "moved"
+    message = (
+        f"{label} {kind} {_fmt_signed(step.shift_hu)} HU on {t[i].date().isoformat()} "
+        f"(record {ids[i]}): from {step.before_mean:.1f} to {step.after_mean:.1f} HU "
+        f"({_step_words(step)})"
+        + (
+            f"; a sudden change, not a drift: check what changed on the scanner between "
+            f"{t[i - 1].date().isoformat()} and {t[i].date().isoformat()} (service, "
+            "software, calibration)"
+            if step.shape == "step"
+            else ""
+        )
+        + _level_text(step.after_mean, res.low, res.high, tol)
+        + (f"; the {agree} alarms as well" if agree else "")
+    )
+    return dataclasses.replace(
+        res,
+        alarm=True,
+        direction="up" if step.shift_hu > 0 else "down",
+        first_alarm_time=t[i],
+        first_alarm_record=ids[i],
+        rate_hu_per_30d=None if step.shape == "step" else res.rate_hu_per_30d,
+        drift_hu=step.shift_hu,
+        drift_days=(t[-1] - t[i]).total_seconds() / 86400.0,
+        projected_exit=None,
+        step=step,
+        alarm_by=by,
         message=message,
     )
 

@@ -139,7 +139,9 @@ def plot_trend_frame(
             )
             ax.plot([ta], [d.values[idx]], marker="v", ms=10, color="#c62828", zorder=4, ls="none")
             _trend_line(ax, d)
-            ax.set_title(_panel_title(material, module, "DRIFT"), color="#c62828", fontsize=9)
+            _step_levels(ax, d)
+            flag = "STEP" if d.shape == "step" else "DRIFT"
+            ax.set_title(_panel_title(material, module, flag), color="#c62828", fontsize=9)
         else:
             ax.set_title(_panel_title(material, module), fontsize=9)
         ax.set_ylabel("HU")
@@ -157,9 +159,10 @@ def plot_trend_frame(
         )
     alarms = [d for d in drifts.values() if d.alarm]
     if alarms:
-        words = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend"}
+        words = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend", "step": "step"}
         text = "drift alarm: " + "; ".join(
-            f"{d.material} {d.drift_hu:+.1f} HU ({' + '.join(words.get(b, b) for b in d.alarm_by)})"
+            f"{d.material} {'step ' if d.shape == 'step' else ''}{d.drift_hu:+.1f} HU "
+            f"({' + '.join(words.get(b, b) for b in d.alarm_by)})"
             for d in alarms
         )
         fig.supxlabel(textwrap.fill(text, width=int(30 * ncols)), fontsize=8, color="#c62828")
@@ -185,12 +188,29 @@ def _date_axis(ax: Any, t: Any) -> None:
     ax.tick_params(axis="x", labelsize=8)
 
 
+def _step_levels(ax: Any, d: DriftResult) -> None:
+    """The two levels of a step (before and after the change), when the records step."""
+    import numpy as np
+
+    step = d.step
+    if step is None or d.shape != "step":
+        return
+    cut = step.first_index + step.change_index
+    for lo, hi, level in (
+        (step.first_index, cut, step.before_mean),
+        (cut, step.first_index + step.n, step.after_mean),
+    ):
+        times = [np.datetime64(x.replace(tzinfo=None)) for x in d.times[lo:hi]]
+        ax.plot([times[0], times[-1]], [level, level], ls="--", lw=1.4, color="#c62828", zorder=4)
+    ax.plot([], [], ls="--", lw=1.4, color="#c62828", label="step levels (alarm)")
+
+
 def _trend_line(ax: Any, d: DriftResult) -> None:
     """The trend test's fitted line over its window, when the trend test alarms."""
     import numpy as np
 
     fit = d.trend
-    if fit is None or "trend" not in d.alarm_by:
+    if fit is None or "trend" not in d.alarm_by or d.shape == "step":
         return
     times = d.times[fit.first_index :]
     t0 = d.times[0]

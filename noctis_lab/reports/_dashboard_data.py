@@ -140,23 +140,33 @@ def hu_overview_frame(history: CalibrationHistory, *, now: Any = None) -> pd.Dat
     return pd.DataFrame(rows, columns=cols)
 
 
-def drift_summary(drifts: Sequence[DriftResult]) -> str:
-    """One line for a scanner's drift: ``none``, or the drifting materials and the tests.
+_TEST_NAMES = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend", "step": "step"}
 
-    ``⚠ drifting (CUSUM, trend): Air +6.4, Acrylic +6.6 HU``; the full sentences are
-    in :func:`hu_drift_frame`.
+
+def drift_summary(drifts: Sequence[DriftResult]) -> str:
+    """One line for a scanner's drift: ``none``, or the alarming materials and the tests.
+
+    A sudden change reads as a step, a slow one as drifting:
+    ``⚠ step change (step): Water +14.1 HU; drifting (CUSUM, trend): Air +6.4 HU``;
+    the full sentences are in :func:`hu_drift_frame`.
     """
     alarms = [d for d in drifts if d.alarm]
     if not alarms:
         return "none"
-    tests = sorted({t for d in alarms for t in d.alarm_by}, key=lambda t: (t == "trend", t))
-    names = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend"}
-    parts = [
-        f"{d.material} {d.drift_hu:+.1f}" if d.drift_hu is not None else d.material
-        for d in alarms[:4]
-    ]
-    more = f" and {len(alarms) - 4} more" if len(alarms) > 4 else ""
-    return f"⚠ drifting ({', '.join(names.get(t, t) for t in tests)}): {', '.join(parts)} HU{more}"
+    parts = []
+    for shape, word in (("step", "step change"), ("drift", "drifting")):
+        group = [d for d in alarms if d.shape == shape]
+        if not group:
+            continue
+        tests = sorted({t for d in group for t in d.alarm_by}, key=lambda t: (t == "trend", t))
+        items = [
+            f"{d.material} {d.drift_hu:+.1f}" if d.drift_hu is not None else d.material
+            for d in group[:4]
+        ]
+        more = f" and {len(group) - 4} more" if len(group) > 4 else ""
+        names = ", ".join(_TEST_NAMES.get(t, t) for t in tests)
+        parts.append(f"{word} ({names}): {', '.join(items)} HU{more}")
+    return "⚠ " + "; ".join(parts)
 
 
 def hu_drift_frame(drifts: Sequence[DriftResult]) -> pd.DataFrame:
@@ -165,7 +175,6 @@ def hu_drift_frame(drifts: Sequence[DriftResult]) -> pd.DataFrame:
 
     from noctis_lab.hu._drift import _tolerance_text
 
-    names = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend"}
     rows = []
     for d in drifts:
         if not d.alarm:
@@ -179,7 +188,8 @@ def hu_drift_frame(drifts: Sequence[DriftResult]) -> pd.DataFrame:
                 "Material": f"{d.material} ({d.module})",
                 "Change (HU)": "—" if d.drift_hu is None else f"{d.drift_hu:+.1f}",
                 "Rate (HU/month)": rate,
-                "Tests": " + ".join(names.get(t, t) for t in d.alarm_by),
+                "Kind": "step" if d.shape == "step" else "drift",
+                "Tests": " + ".join(_TEST_NAMES.get(t, t) for t in d.alarm_by),
                 "Since": "—" if d.first_alarm_time is None else f"{d.first_alarm_time:%Y-%m-%d}",
                 "Tolerance": _tolerance_text(d.low, d.high, None) or "—",
                 "Leaves tolerance": (
@@ -193,6 +203,7 @@ def hu_drift_frame(drifts: Sequence[DriftResult]) -> pd.DataFrame:
         )
     cols = [
         "Material",
+        "Kind",
         "Change (HU)",
         "Rate (HU/month)",
         "Tests",

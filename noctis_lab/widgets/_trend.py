@@ -142,15 +142,23 @@ class TrendView(w.VBox):
         name = self.labels.get(self.scanner, self.scanner)
         if alarms:
             items = "".join(f"<li>{html.escape(d.message)}</li>" for d in alarms)
+            steps = sum(d.shape == "step" for d in alarms)
+            what = (
+                "changed suddenly (a step)"
+                if steps == len(alarms)
+                else "is drifting"
+                if steps == 0
+                else "is drifting and changed suddenly (a step)"
+            )
             self.message.value = (
                 f"<div class='noctis-drift-alarm'><b style='color:#c62828'>⚠ {html.escape(name)} "
-                f"is drifting</b> ({len(alarms)} of {len(self.drift)} materials)"
+                f"{what}</b> ({len(alarms)} of {len(self.drift)} materials)"
                 f"<details><summary>details</summary><ul>{items}</ul></details></div>"
             )
         else:
             self.message.value = (
                 f"{df['record_id'].nunique()} records of {html.escape(name)}, no drift alarm "
-                "(CUSUM and trend test)."
+                "(CUSUM, trend and step tests)."
             )
         self.figure = plot_trend(df, title=f"HU trend: {name}")
         buf = io.BytesIO()

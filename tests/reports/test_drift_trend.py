@@ -68,3 +68,44 @@ def test_bad_trend_parameters() -> None:
         detect_drift(TIMES[:8], [0.0] * 8, trend_min_n=2)
     with pytest.raises(ValueError, match="trend_alpha"):
         detect_drift(TIMES[:8], [0.0] * 8, trend_alpha=1.5)
+
+
+def _canon_like(step: float, rng: np.random.Generator) -> np.ndarray:
+    """The demo's Canon: six stable monthly records, then the last two shifted."""
+    x = rng.normal(0, 0.6, 8)
+    x[6:] += step
+    return x
+
+
+def test_a_step_reads_as_a_step_not_as_a_drift() -> None:
+    x = _canon_like(14.0, np.random.default_rng(404))
+    d = detect_drift(TIMES[:8], x, material="Water", scanner="CT-RT-4", low=-4, high=4)
+    assert d.alarm and d.shape == "step" and "step" in d.alarm_by, d.message
+    assert d.first_alarm_record == 6 and d.first_alarm_time == TIMES[6]
+    assert d.step is not None and d.step.ci_low_hu > 10 and d.rate_hu_per_30d is None
+    assert d.message.startswith("Water on CT-RT-4 stepped +1")
+    assert "a sudden change, not a drift" in d.message and "now outside" in d.message
+    assert d.to_dict()["step"]["change_record"] == 6 and d.to_dict()["shape"] == "step"
+    # without the step the same records are quiet (the test can fail)
+    quiet = detect_drift(TIMES[:8], _canon_like(0.0, np.random.default_rng(404)), low=-4, high=4)
+    assert not quiet.alarm and quiet.shape is None
+
+
+def test_a_drift_stays_a_drift() -> None:
+    rng = np.random.default_rng(202)
+    x = -1.0 + 0.9 * np.arange(8) + rng.normal(0, 0.6, 8)  # the GE-like climb
+    d = detect_drift(TIMES[:8], x, material="Water", low=-4, high=4)
+    assert d.alarm and d.shape == "drift" and d.alarm_by == ("trend",), d.message
+    assert "has drifted" in d.message and "stepped" not in d.message
+    y = rng.normal(0, 0.6, 18)  # flat ten, then a climb: CUSUM and trend, still a drift
+    y[10:] += 0.9 * np.arange(1, 9)
+    assert detect_drift(TIMES[:18], y, low=-4, high=4).shape == "drift"
+
+
+@pytest.mark.parametrize("n", [8, 20])
+def test_step_test_stays_quiet_on_noise(n: int) -> None:
+    alarms = sum(
+        "step" in detect_drift(TIMES[:n], np.random.default_rng(s).normal(0, 1, n)).alarm_by
+        for s in range(100)
+    )
+    assert alarms <= 2, f"{alarms} step false alarms in 100 noise-only series of {n}"

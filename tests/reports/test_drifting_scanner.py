@@ -50,3 +50,24 @@ def test_a_stable_scanner_reads_none(tmp_path: Path) -> None:
         row = hu_overview_frame(history).iloc[0]
         assert row["Drift alarm"] == "none"
         assert "no drift alarm" in TrendView(history=history).message.value
+
+
+def test_a_scanner_that_stepped_reads_as_a_step(tmp_path: Path) -> None:
+    """The demo's Canon case: stable, then +14 HU on the last two records."""
+    from noctis_lab.widgets import TrendView
+
+    rng = np.random.default_rng(5)
+    with CalibrationHistory(f"sqlite:///{tmp_path / 'h.db'}") as history:
+        for i in range(8):
+            off = {m: 14.0 if i >= 6 else 0.0 for m in ("Water-equivalent", "Air", "Teflon")}
+            result = make_result(T0 + timedelta(days=35 * i), offsets=off, noise_sd=0.6, rng=rng)
+            history.record(result, "test")
+        row = hu_overview_frame(history).iloc[0]
+        assert row["Drift alarm"].startswith("⚠ step change ("), row["Drift alarm"]
+        assert "drifting" not in row["Drift alarm"]
+        frame = hu_drift_frame(history.drift(str(row["Key"])))
+        assert set(frame["Kind"]) == {"step"} and "Water-equivalent (CTP486)" in set(
+            frame["Material"]
+        )
+        view = TrendView(history=history)
+        assert "changed suddenly (a step)" in view.message.value
