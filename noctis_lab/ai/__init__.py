@@ -36,8 +36,10 @@ from noctis_lab.ai._manifest import Case, TestSet, load_test_set
 from noctis_lab.ai._metrics import (
     MetricValue,
     TaskMetrics,
+    box_detection_metrics,
     classification_metrics,
     detection_metrics,
+    multilabel_segmentation_metrics,
     segmentation_metrics,
 )
 from noctis_lab.ai._nets import FACTORIES
@@ -96,6 +98,7 @@ __all__ = [
     "all_model_statuses",
     "analyses_frame",
     "analysis_summary",
+    "box_detection_metrics",
     "build_demo",
     "check_model",
     "check_model_file",
@@ -112,6 +115,7 @@ __all__ = [
     "load_test_set",
     "metric_history",
     "model_status",
+    "multilabel_segmentation_metrics",
     "noctis_home",
     "predict",
     "record_analysis",

@@ -433,11 +433,12 @@ def output_problems(y: Any, spec: ModelSpec, *, batch: int | None = None) -> lis
         problems.append(f"dtype {y.dtype} != declared {spec.output_dtype}")
     if not np.issubdtype(y.dtype, np.number) or not bool(np.isfinite(y).all()):
         problems.append("non-finite values (NaN or inf)")
-    elif spec.output_range is not None and y.size:
+    elif spec.output_range is not None and spec.scores_of(y).size:
         lo, hi = spec.output_range
-        if float(y.min()) < lo or float(y.max()) > hi:
+        v = spec.scores_of(y)
+        if float(v.min()) < lo or float(v.max()) > hi:
             problems.append(
-                f"values {float(y.min()):.3g}..{float(y.max()):.3g} outside [{lo}, {hi}]"
+                f"values {float(v.min()):.3g}..{float(v.max()):.3g} outside [{lo}, {hi}]"
             )
     return problems
 

@@ -74,6 +74,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
             output_range=None if args.activation != "none" else (0.0, 1.0),
             activation=args.activation,
             classes=tuple(args.classes or ()),
+            detection_output=args.detection_output,
         )
     mv = register_model(
         args.path, args.name, spec, alias=args.alias or None, tracking_uri=args.tracking_uri
@@ -298,6 +299,13 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
         help="outputs are logits: apply this (default none: probabilities)",
     )
     r.add_argument("--classes", nargs="+", default=None, help="class names in output order")
+    r.add_argument(
+        "--detection-output",
+        default="heatmap",
+        choices=["heatmap", "boxes"],
+        help="a detector's output: a heatmap (points, matched by distance) or box slots "
+        "(n, K, 5) [row0, col0, row1, col1, score] matched by IoU (COCO mAP)",
+    )
     r.add_argument("--modality", default="CT")
     r.add_argument("--body-part", default="phantom")
     r.add_argument("--model-version", default="1.0.0")

@@ -20,9 +20,11 @@ from noctis_lab.ai._config import tracking_uri as _resolve_uri
 from noctis_lab.ai._manifest import TestSet, load_test_set
 from noctis_lab.ai._metrics import (
     TaskMetrics,
+    box_detection_metrics,
     classification_metrics,
     detection_metrics,
     multiclass_metrics,
+    multilabel_segmentation_metrics,
     segmentation_metrics,
 )
 from noctis_lab.ai._registry import RegisteredModelVersion, ensure_experiment, resolve_model
@@ -159,11 +161,13 @@ def check_outputs(outputs: np.ndarray, spec: ModelSpec, case_ids: Sequence[str])
         )
     if spec.output_range is not None:
         lo, hi = spec.output_range
-        out = (flat < lo) | (flat > hi)
+        ranged = spec.scores_of(flat.reshape(outputs.shape)).reshape(len(outputs), -1)
+        out = (ranged < lo) | (ranged > hi)
         if out.any():
             i = int(np.flatnonzero(out.any(axis=1))[0])
             raise ModelCheckError(
-                f"case {case_ids[i]}: output values {flat[i].min():.3g}..{flat[i].max():.3g} "
+                f"case {case_ids[i]}: output values {ranged[i].min():.3g}.."
+                f"{ranged[i].max():.3g} "
                 f"lie outside the declared range [{lo:g}, {hi:g}] (logits? declare "
                 "output_range=None and the activation)"
             )
@@ -171,7 +175,17 @@ def check_outputs(outputs: np.ndarray, spec: ModelSpec, case_ids: Sequence[str])
 
 
 def apply_activation(outputs: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """Probabilities from outputs: as they are, or the declared sigmoid / softmax (axis 1)."""
+    """Probabilities from outputs: as they are, or the declared sigmoid / softmax (axis 1).
+
+    Box outputs keep their coordinates; a sigmoid applies to the score column only.
+    """
+    if spec.task == "detection" and spec.detection_output == "boxes":
+        if spec.activation == "softmax":
+            raise ModelCheckError("box detector scores take a sigmoid, not a softmax")
+        out = outputs.copy()
+        if spec.activation == "sigmoid":
+            out[..., -1] = 1.0 / (1.0 + np.exp(-out[..., -1]))
+        return out
     if spec.activation == "sigmoid":
         return np.asarray(1.0 / (1.0 + np.exp(-outputs)))
     if spec.activation == "softmax":
@@ -201,6 +215,55 @@ def find_peaks(
     return points, scores
 
 
+def box_detections(
+    outputs: np.ndarray, case_ids: Sequence[str]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Box outputs (n, K, 2*d + 1) as per image (k, 2*d) boxes and (k,) scores.
+
+    All-zero slots are empty and left out.
+
+    Raises
+    ------
+    ModelCheckError
+        A box ends before it starts; the message names the case.
+    """
+    if outputs.ndim != 3 or outputs.shape[2] not in (5, 7):
+        raise ModelCheckError(
+            f"box outputs must be (n, K, 5) or (n, K, 7) slots [lo..., hi..., score], got "
+            f"{outputs.shape}"
+        )
+    d = (outputs.shape[2] - 1) // 2
+    boxes, scores = [], []
+    for case_id, slots in zip(case_ids, outputs, strict=True):
+        used = slots[(slots != 0).any(axis=1)]
+        if (used[:, d : 2 * d] < used[:, :d]).any():
+            raise ModelCheckError(
+                f"case {case_id}: the model output a box that ends before it starts"
+            )
+        boxes.append(used[:, : 2 * d])
+        scores.append(used[:, -1])
+    return boxes, scores
+
+
+def _same_classes(spec: ModelSpec, test_set: TestSet) -> tuple[str, ...]:
+    """The class (or label) names the model and the test set agree on.
+
+    Raises
+    ------
+    ModelCheckError
+        Both name classes, but different ones or the same in another order (a reversed
+        order would silently swap every score or mask).
+    """
+    model_cls, set_cls = tuple(spec.classes), tuple(test_set.classes)
+    if model_cls and set_cls and model_cls != set_cls:
+        how = "in another order" if sorted(model_cls) == sorted(set_cls) else "different classes"
+        raise ModelCheckError(
+            f"class mismatch ({how}): the model's outputs are {list(model_cls)}, the test "
+            f"set {test_set.name!r} labels {list(set_cls)}; fix the spec or the manifest"
+        )
+    return set_cls or model_cls
+
+
 def class_labels(spec: ModelSpec, test_set: TestSet, n_outputs: int) -> np.ndarray:
     """The test set's labels as indices of the model's output columns.
 
@@ -211,13 +274,7 @@ def class_labels(spec: ModelSpec, test_set: TestSet, n_outputs: int) -> np.ndarr
         order (a reversed order would silently invert every score), or a label has no
         output column; the message names the classes or the case.
     """
-    model_cls, set_cls = tuple(spec.classes), tuple(test_set.classes)
-    if model_cls and set_cls and model_cls != set_cls:
-        how = "in another order" if sorted(model_cls) == sorted(set_cls) else "different classes"
-        raise ModelCheckError(
-            f"class mismatch ({how}): the model's outputs are {list(model_cls)}, the test "
-            f"set {test_set.name!r} labels {list(set_cls)}; fix the spec or the manifest"
-        )
+    _same_classes(spec, test_set)
     n_cls = max(n_outputs, 2)
     labels = np.array([-1 if c.label is None else int(c.label) for c in test_set.cases])
     bad = np.flatnonzero((labels < 0) | (labels >= n_cls))
@@ -253,6 +310,16 @@ def compute_task_metrics(
         return classification_metrics(
             labels, p1, threshold=spec.threshold, n_boot=n_boot, seed=seed
         )
+    if spec.task == "detection" and spec.detection_output == "boxes":
+        missing = [c.case_id for c in cases if c.boxes is None]
+        if missing:
+            raise ModelCheckError(
+                f"case {missing[0]}: a box detector needs target boxes, the test set "
+                f"{test_set.name!r} gives centres only"
+            )
+        boxes, scores = box_detections(outputs, [c.case_id for c in cases])
+        targets = [np.asarray(c.boxes) for c in cases]
+        return box_detection_metrics(boxes, scores, targets, n_boot=n_boot, seed=seed)
     if spec.task == "detection":
         pts, scs = find_peaks(outputs)
         return detection_metrics(
@@ -262,6 +329,23 @@ def compute_task_metrics(
             image_shape=cases[0].image.shape,
             spacing=[c.spacing for c in cases],
             radius_mm=detection_radius_mm,
+            n_boot=n_boot,
+            seed=seed,
+        )
+    if test_set.classes:  # multi-label: one output channel per label, in the same order
+        names = _same_classes(spec, test_set)
+        shape = (len(cases), len(names), *cases[0].image.shape)
+        if outputs.size != int(np.prod(shape)):
+            raise ModelCheckError(
+                f"the model gives {outputs.shape[1:]} per case; test set {test_set.name!r} "
+                f"needs {shape[1:]} (one channel per label {list(names)})"
+            )
+        return multilabel_segmentation_metrics(
+            outputs.reshape(shape) >= spec.threshold,
+            [c.mask for c in cases],  # type: ignore[misc]
+            names,
+            spacing=[c.spacing for c in cases],
+            nsd_tolerance_mm=nsd_tolerance_mm,
             n_boot=n_boot,
             seed=seed,
         )

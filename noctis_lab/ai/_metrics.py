@@ -26,9 +26,11 @@ __all__ = [
     "MetricValue",
     "TaskMetrics",
     "bootstrap_weights",
+    "box_detection_metrics",
     "classification_metrics",
     "detection_metrics",
     "multiclass_metrics",
+    "multilabel_segmentation_metrics",
     "segmentation_metrics",
 ]
 
@@ -167,8 +169,11 @@ def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarra
 def calibration_bins(
     y: np.ndarray, p: np.ndarray, n_bins: int = 10
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Equal-width bins of P(positive): bin index per case, and per bin the mean predicted
-    probability, the observed positive fraction and the case count (nan for empty bins)."""
+    """Equal-width bins of P(positive) and their contents.
+
+    Returns the bin index per case, and per bin the mean predicted probability, the
+    observed positive fraction and the case count (nan for empty bins).
+    """
     idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
     count = np.bincount(idx, minlength=n_bins).astype(np.float64)
     conf = _div(np.bincount(idx, p, minlength=n_bins), count, math.nan)
@@ -179,8 +184,11 @@ def calibration_bins(
 def expected_calibration_error(
     y: np.ndarray, p: np.ndarray, w: np.ndarray, n_bins: int = 10
 ) -> np.ndarray:
-    """ECE of P(positive) for each row of case weights ``w`` (B, n): the case-weighted mean
-    over equal-width bins of |observed positive fraction - mean predicted probability|."""
+    """ECE of P(positive) for each row of case weights ``w`` (B, n).
+
+    That is the case-weighted mean over equal-width bins of |observed positive fraction -
+    mean predicted probability|.
+    """
     idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
     onehot = (idx[None, :] == np.arange(n_bins)[:, None]).astype(np.float64)  # (bins, n)
     gap = np.abs(w @ (onehot * y).T - w @ (onehot * p).T)  # (B, bins)
@@ -438,6 +446,145 @@ def match_one_to_one(
     return np.asarray(fp, dtype=np.float64), tp
 
 
+def _froc(
+    fps_l: list[np.ndarray],
+    tps_l: list[np.ndarray],
+    fp_rates: tuple[float, ...],
+    n_boot: int,
+    seed: int,
+) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """MONAI's FROC curve and score from per-image matching results, with bootstrap rows.
+
+    ``fps_l[i]`` holds image i's false positives' scores, ``tps_l[i]`` per target the score
+    of the detection that claimed it (0 when missed). Returns the point values
+    (``froc_score``, ``sensitivity_at_{0.5,1,2}_fp``), their bootstrap samples, and the
+    curve (false positives per image, sensitivity).
+    """
+    from monai.metrics import compute_froc_curve_data, compute_froc_score
+
+    n_img = len(tps_l)
+    n_t = np.array([len(t) for t in tps_l], dtype=np.float64)
+    # MONAI (after CAMELYON16) skips the lowest score as a threshold, assuming it is the 0 of
+    # a missed target; a 0.0 sentinel keeps the lowest real detection in the curve when
+    # every target was hit (it is never counted: real thresholds are > 0).
+    all_fp = np.concatenate([*fps_l, [0.0]])
+    all_tp = np.concatenate(tps_l) if tps_l else np.zeros(0)
+    total = int(n_t.sum())
+    if total == 0:
+        raise ValueError("detection test set has no targets")
+    fpi, sens = compute_froc_curve_data(all_fp, all_tp, total, n_img)
+    point = {"froc_score": float(compute_froc_score(fpi, sens, fp_rates))}
+    for r in (0.5, 1.0, 2.0):
+        point[f"sensitivity_at_{r:g}_fp"] = float(compute_froc_score(fpi, sens, (r,)))
+    # bootstrap: FROC curve for every resample at once (same thresholds as MONAI)
+    samples: dict[str, np.ndarray] = {}
+    if n_boot > 0:
+        w = bootstrap_weights(n_img, n_boot, seed)
+        thr = np.array(sorted(set(all_fp.tolist()) | set(all_tp.tolist()))[1:])
+        fp_cnt = np.array([len(f) - np.searchsorted(np.sort(f), thr) for f in fps_l])
+        tp_cnt = np.array([len(q) - np.searchsorted(np.sort(q), thr) for q in tps_l])
+        fp_cnt = fp_cnt.reshape(n_img, len(thr))
+        tp_cnt = tp_cnt.reshape(n_img, len(thr))
+        fpi_b = np.concatenate([w @ fp_cnt, np.zeros((n_boot, 1))], axis=1) / n_img
+        tgt_b = w @ n_t
+        sens_b = np.concatenate([w @ tp_cnt, np.zeros((n_boot, 1))], axis=1)
+        sens_b = _div(sens_b, tgt_b[:, None], math.nan)
+
+        def froc_rows(rates: tuple[float, ...]) -> np.ndarray:
+            return np.array(
+                [np.mean(np.interp(rates, fpi_b[b, ::-1], sens_b[b, ::-1])) for b in range(n_boot)]
+            )
+
+        samples["froc_score"] = froc_rows(fp_rates)
+        for r in (0.5, 1.0, 2.0):
+            samples[f"sensitivity_at_{r:g}_fp"] = froc_rows((r,))
+    return point, samples, np.asarray(fpi), np.asarray(sens)
+
+
+def _coco_ap(
+    pred_boxes: Sequence[np.ndarray],
+    pred_scores: Sequence[np.ndarray],
+    gt_boxes: Sequence[np.ndarray],
+    iou_list: tuple[float, ...],
+    iou_range: tuple[float, float, float],
+) -> dict[str, float]:
+    """COCO AP of one class by ``monai.apps.detection.metrics.coco.COCOMetric``.
+
+    Boxes are ``[lo..., hi...]`` per row (2-D or 3-D), up to 100 detections per image (by
+    score). Returns ``ap_iou_<t>`` for each of ``iou_list`` and ``map`` (mean AP over the
+    thresholds ``iou_range`` = (start, stop, step)); -1 (no target) becomes nan.
+    """
+    from monai.apps.detection.metrics.coco import COCOMetric
+    from monai.apps.detection.metrics.matching import matching_batch
+    from monai.data.box_utils import box_iou
+
+    coco = COCOMetric(
+        classes=["target"],
+        iou_list=iou_list,
+        iou_range=iou_range,
+        max_detection=(100,),
+        verbose=False,
+    )
+
+    width = next((np.asarray(b).shape[-1] for b in gt_boxes if np.asarray(b).size), 4)
+
+    def rows(b: np.ndarray) -> np.ndarray:
+        return np.asarray(b, dtype=np.float32).reshape(-1, width)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        matched = matching_batch(
+            iou_fn=box_iou,  # type: ignore[arg-type]
+            iou_thresholds=list(coco.iou_thresholds),
+            pred_boxes=[rows(b) for b in pred_boxes],
+            pred_classes=[np.zeros(len(np.asarray(s).ravel()), int) for s in pred_scores],
+            pred_scores=[np.asarray(s, np.float32).ravel() for s in pred_scores],
+            gt_boxes=[rows(g) for g in gt_boxes],
+            gt_classes=[np.zeros(len(np.asarray(g)), int) for g in gt_boxes],
+            max_detections=100,
+        )
+        coco_out = coco(matched)[0]
+    out: dict[str, float] = {}
+    for t in iou_list:
+        key = f"AP_IoU_{t:.2f}_MaxDet_100"
+        if key in coco_out:
+            out[f"ap_iou_{t:g}"] = float(coco_out[key])
+    range_key = next((k for k in coco_out if k.startswith("mAP_IoU_")), None)
+    if range_key is not None:
+        out["map"] = float(coco_out[range_key])
+    return {k: (math.nan if v < 0 else v) for k, v in out.items()}
+
+
+def _detection_result(
+    point: dict[str, float],
+    samples: dict[str, np.ndarray],
+    fps_l: list[np.ndarray],
+    tps_l: list[np.ndarray],
+    pred_scores: Sequence[np.ndarray],
+    curve: tuple[np.ndarray, np.ndarray],
+    level: float,
+    info: dict[str, str],
+) -> TaskMetrics:
+    """Detection metrics (point values, bootstrap CIs, per-image counts) as TaskMetrics."""
+    values = {}
+    for k, v in point.items():
+        lo, hi = _ci(samples[k], level) if k in samples else (math.nan, math.nan)
+        values[k] = MetricValue(k, v, lo, hi)
+    return TaskMetrics(
+        task="detection",
+        values=values,
+        headline="froc_score",
+        per_case={
+            "n_targets": np.array([len(t) for t in tps_l]),
+            "n_detections": np.array([len(np.asarray(s).ravel()) for s in pred_scores]),
+            "targets_hit": np.array([float((t > 0).sum()) for t in tps_l]),
+            "false_positives": np.array([len(f) for f in fps_l]),
+        },
+        curves={"fps_per_image": curve[0], "sensitivity": curve[1]},
+        info=info,
+    )
+
+
 def detection_metrics(
     pred_points: Sequence[np.ndarray],
     pred_scores: Sequence[np.ndarray],
@@ -462,13 +609,9 @@ def detection_metrics(
     near no target are false positives. The FROC curve and score are MONAI's.
     mAP: ``monai.apps.detection.metrics.coco.COCOMetric`` on boxes of ``box_size_px`` around
     each centre, at ``iou_thresholds``. Headline: ``froc_score`` (mean sensitivity at
-    ``fp_rates`` false positives per image).
+    ``fp_rates`` false positives per image). Detectors that output boxes:
+    :func:`box_detection_metrics`.
     """
-    from monai.apps.detection.metrics.coco import COCOMetric
-    from monai.apps.detection.metrics.matching import matching_batch
-    from monai.data.box_utils import box_iou
-    from monai.metrics import compute_froc_curve_data, compute_froc_score
-
     n_img = len(gt_centres)
     if not (len(pred_points) == len(pred_scores) == n_img):
         raise ValueError("pred_points, pred_scores and gt_centres must have one entry per image")
@@ -477,7 +620,7 @@ def detection_metrics(
     spacings = np.broadcast_to(sp, (n_img, ndim)) if sp.ndim == 1 else sp
     if spacings.shape != (n_img, ndim):
         raise ValueError(f"spacing must be one ({ndim},) spacing or one per image")
-    fps_l, tps_l, n_t = [], [], []
+    fps_l, tps_l = [], []
     for pts, sc, gt, case_sp in zip(pred_points, pred_scores, gt_centres, spacings, strict=True):
         fp, tp = match_one_to_one(
             np.asarray(pts, dtype=np.float64).reshape(-1, ndim),
@@ -488,19 +631,7 @@ def detection_metrics(
         )
         fps_l.append(fp)
         tps_l.append(tp)
-        n_t.append(len(tp))
-    # MONAI (after CAMELYON16) skips the lowest score as a threshold, assuming it is the 0 of
-    # a missed target; a 0.0 sentinel keeps the lowest real detection in the curve when
-    # every target was hit (it is never counted: real thresholds are > 0).
-    all_fp = np.concatenate([*fps_l, [0.0]])
-    all_tp = np.concatenate(tps_l) if tps_l else np.zeros(0)
-    total = int(sum(n_t))
-    if total == 0:
-        raise ValueError("detection test set has no targets")
-    fpi, sens = compute_froc_curve_data(all_fp, all_tp, total, n_img)
-    point = {"froc_score": float(compute_froc_score(fpi, sens, fp_rates))}
-    for r in (0.5, 1.0, 2.0):
-        point[f"sensitivity_at_{r:g}_fp"] = float(compute_froc_score(fpi, sens, (r,)))
+    point, samples, fpi, sens = _froc(fps_l, tps_l, fp_rates, n_boot, seed)
     # COCO mAP on fixed-size boxes around centres
     half = box_size_px / 2.0
 
@@ -508,83 +639,122 @@ def detection_metrics(
         p = np.asarray(p, dtype=np.float32).reshape(-1, ndim)
         return np.concatenate([p - half, p + half], axis=1)
 
-    coco = COCOMetric(
-        classes=["target"],
-        iou_list=iou_thresholds,
-        iou_range=(min(iou_thresholds), max(iou_thresholds), 0.05),
-        max_detection=(100,),
-        verbose=False,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        matched = matching_batch(
-            iou_fn=box_iou,  # type: ignore[arg-type]
-            iou_thresholds=list(coco.iou_thresholds),
-            pred_boxes=[boxes(p) for p in pred_points],
-            pred_classes=[np.zeros(len(np.asarray(s).ravel()), int) for s in pred_scores],
-            pred_scores=[np.asarray(s, np.float32).ravel() for s in pred_scores],
-            gt_boxes=[boxes(g) for g in gt_centres],
-            gt_classes=[np.zeros(len(np.asarray(g).reshape(-1, ndim)), int) for g in gt_centres],
-            max_detections=100,
+    iou_range = (min(iou_thresholds), max(iou_thresholds), 0.05)
+    point.update(
+        _coco_ap(
+            [boxes(p) for p in pred_points],
+            pred_scores,
+            [boxes(g) for g in gt_centres],
+            iou_thresholds,
+            iou_range,
         )
-        coco_out = coco(matched)[0]
-    for t in iou_thresholds:
-        key = f"AP_IoU_{t:.2f}_MaxDet_100"
-        if key in coco_out:
-            point[f"ap_iou_{t:g}"] = float(coco_out[key])
-    range_key = next((k for k in coco_out if k.startswith("mAP_IoU_")), None)
-    if range_key is not None:
-        point["map"] = float(coco_out[range_key])
-    # bootstrap: FROC curve for every resample at once (same thresholds as MONAI)
-    samples: dict[str, np.ndarray] = {}
-    if n_boot > 0:
-        w = bootstrap_weights(n_img, n_boot, seed)
-        thr = np.array(sorted(set(all_fp.tolist()) | set(all_tp.tolist()))[1:])
-        fp_cnt = np.array([len(f) - np.searchsorted(np.sort(f), thr) for f in fps_l])
-        tp_cnt = np.array([len(q) - np.searchsorted(np.sort(q), thr) for q in tps_l])
-        fp_cnt = fp_cnt.reshape(n_img, len(thr))
-        tp_cnt = tp_cnt.reshape(n_img, len(thr))
-        fpi_b = np.concatenate([w @ fp_cnt, np.zeros((n_boot, 1))], axis=1) / n_img
-        tgt_b = w @ np.asarray(n_t, dtype=np.float64)
-        sens_b = np.concatenate([w @ tp_cnt, np.zeros((n_boot, 1))], axis=1)
-        sens_b = _div(sens_b, tgt_b[:, None], math.nan)
-
-        def froc_rows(rates: tuple[float, ...]) -> np.ndarray:
-            return np.array(
-                [np.mean(np.interp(rates, fpi_b[b, ::-1], sens_b[b, ::-1])) for b in range(n_boot)]
-            )
-
-        samples["froc_score"] = froc_rows(fp_rates)
-        for r in (0.5, 1.0, 2.0):
-            samples[f"sensitivity_at_{r:g}_fp"] = froc_rows((r,))
-    values = {}
-    for k, v in point.items():
-        lo, hi = _ci(samples[k], level) if k in samples else (math.nan, math.nan)
-        values[k] = MetricValue(k, v, lo, hi)
-    hits = np.array([float((t > 0).sum()) for t in tps_l])
-    return TaskMetrics(
-        task="detection",
-        values=values,
-        headline="froc_score",
-        per_case={
-            "n_targets": np.asarray(n_t),
-            "n_detections": np.array([len(np.asarray(s).ravel()) for s in pred_scores]),
-            "targets_hit": hits,
-            "false_positives": np.array([len(f) for f in fps_l]),
-        },
-        curves={"fps_per_image": np.asarray(fpi), "sensitivity": np.asarray(sens)},
-        info={
-            "matching": f"one-to-one: each target claimed by the highest-scoring detection "
-            f"within {radius_mm:g} mm (per-image spacing); duplicates ignored, others false "
-            "positives",
-            "froc_fp_rates": ",".join(f"{r:g}" for r in fp_rates),
-            "map": f"monai COCOMetric on {box_size_px:g}-px boxes around centres: AP at IoU "
-            + ",".join(f"{t:g}" for t in iou_thresholds)
-            + "; map = mean AP over IoU "
-            + f"{min(iou_thresholds):g}..{max(iou_thresholds):g} step 0.05",
-            "ci": f"{level:.0%} percentile bootstrap over images, {n_boot} resamples, seed {seed}",
-        },
     )
+    info = {
+        "matching": f"one-to-one: each target claimed by the highest-scoring detection "
+        f"within {radius_mm:g} mm (per-image spacing); duplicates ignored, others false "
+        "positives",
+        "froc_fp_rates": ",".join(f"{r:g}" for r in fp_rates),
+        "map": f"monai COCOMetric on {box_size_px:g}-px boxes around centres: AP at IoU "
+        + ",".join(f"{t:g}" for t in iou_thresholds)
+        + "; map = mean AP over IoU "
+        + f"{min(iou_thresholds):g}..{max(iou_thresholds):g} step 0.05",
+        "ci": f"{level:.0%} percentile bootstrap over images, {n_boot} resamples, seed {seed}",
+    }
+    return _detection_result(point, samples, fps_l, tps_l, pred_scores, (fpi, sens), level, info)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (n, 2*d) with every box of ``b`` (m, 2*d): (n, m).
+
+    Boxes are ``[lo_1..lo_d, hi_1..hi_d]`` in continuous coordinates (extent ``hi - lo``,
+    as COCO's ``w * h``), 2-D or 3-D.
+    """
+    d = a.shape[1] // 2
+    lo = np.maximum(a[:, None, :d], b[None, :, :d])
+    hi = np.minimum(a[:, None, d:], b[None, :, d:])
+    inter = np.clip(hi - lo, 0.0, None).prod(axis=2)
+    area_a = (a[:, d:] - a[:, :d]).prod(axis=1)
+    area_b = (b[:, d:] - b[:, :d]).prod(axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.asarray(_div(inter, union, 0.0))
+
+
+def match_boxes_one_to_one(
+    boxes: np.ndarray, scores: np.ndarray, targets: np.ndarray, iou_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one IoU matching of one image's box detections to its target boxes (COCO).
+
+    Detections are taken by decreasing score; each claims the unclaimed target of highest
+    IoU if that IoU is at least ``iou_threshold``, else it is a false positive (a second
+    box on a claimed target is a false positive, as in COCO). Returns the false positives'
+    scores and, per target, the score of the detection that claimed it (0 when missed).
+    """
+    order = np.argsort(-scores, kind="stable")
+    tp = np.zeros(len(targets), dtype=np.float64)
+    claimed = np.zeros(len(targets), dtype=bool)
+    fp: list[float] = []
+    iou = box_iou(boxes, targets) if len(targets) and len(boxes) else None
+    for i in order:
+        j = -1
+        if iou is not None:
+            cand = np.where(claimed, -1.0, iou[i])
+            j = int(np.argmax(cand)) if cand.max() >= iou_threshold else -1
+        if j >= 0:
+            claimed[j] = True
+            tp[j] = scores[i]
+        else:
+            fp.append(float(scores[i]))
+    return np.asarray(fp, dtype=np.float64), tp
+
+
+def box_detection_metrics(
+    pred_boxes: Sequence[np.ndarray],
+    pred_scores: Sequence[np.ndarray],
+    gt_boxes: Sequence[np.ndarray],
+    *,
+    iou_threshold: float = 0.5,
+    fp_rates: tuple[float, ...] = FROC_FP_RATES,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> TaskMetrics:
+    """Metrics of a detector that outputs boxes: COCO mAP, AP50, AP75 and an IoU FROC.
+
+    Boxes are ``[row0, col0, row1, col1]`` (or 3-D ``[z0, r0, c0, z1, r1, c1]``) in pixels.
+    ``map`` is the COCO mean AP over IoU 0.50:0.95 (step 0.05, 101-point interpolated
+    precision, up to 100 detections per image) and ``ap_iou_0.5`` / ``ap_iou_0.75`` the AP
+    at one IoU, all by ``monai.apps.detection.metrics.coco.COCOMetric``. FROC (MONAI):
+    true positives are one-to-one IoU matches at ``iou_threshold``
+    (:func:`match_boxes_one_to_one`); headline ``froc_score``, with bootstrap CIs over
+    images (the AP values are point estimates).
+    """
+    n_img = len(gt_boxes)
+    if not (len(pred_boxes) == len(pred_scores) == n_img):
+        raise ValueError("pred_boxes, pred_scores and gt_boxes must have one entry per image")
+    fps_l, tps_l = [], []
+    for i, (pb, sc, gb) in enumerate(zip(pred_boxes, pred_scores, gt_boxes, strict=True)):
+        pb = np.asarray(pb, dtype=np.float64)
+        gb = np.asarray(gb, dtype=np.float64)
+        width = gb.shape[1] if gb.ndim == 2 and gb.shape[1] else pb.shape[-1]
+        pb, gb = pb.reshape(-1, width), gb.reshape(-1, width)
+        half = width // 2
+        if width not in (4, 6) or any((b[:, half:] < b[:, :half]).any() for b in (pb, gb)):
+            raise ValueError(f"image {i}: boxes must be [lo..., hi...] rows of 4 or 6 numbers")
+        fp, tp = match_boxes_one_to_one(pb, np.asarray(sc, np.float64).ravel(), gb, iou_threshold)
+        fps_l.append(fp)
+        tps_l.append(tp)
+    point, samples, fpi, sens = _froc(fps_l, tps_l, fp_rates, n_boot, seed)
+    point.update(_coco_ap(pred_boxes, pred_scores, gt_boxes, (0.5, 0.75), (0.5, 0.95, 0.05)))
+    info = {
+        "matching": f"one-to-one by IoU >= {iou_threshold:g}: each target claimed by the "
+        "highest-scoring box of highest IoU; other boxes (duplicates included) false positives",
+        "froc_fp_rates": ",".join(f"{r:g}" for r in fp_rates),
+        "map": "monai COCOMetric on the boxes: map = mean AP over IoU 0.50..0.95 step 0.05; "
+        "AP at IoU 0.5 and 0.75; 100 detections per image",
+        "ci": f"{level:.0%} percentile bootstrap over images, {n_boot} resamples, seed {seed} "
+        "(FROC values; AP values are point estimates)",
+    }
+    return _detection_result(point, samples, fps_l, tps_l, pred_scores, (fpi, sens), level, info)
 
 
 def _hd95_nsd(
@@ -720,5 +890,85 @@ def _segmentation_metrics(
             "nsd_tolerance_mm": f"{nsd_tolerance_mm:g}",
             "spacing": "per case" if sp.ndim == 2 else ",".join(f"{v:g}" for v in sp),
             "ci": f"{level:.0%} percentile bootstrap over cases, {n_boot} resamples, seed {seed}",
+        },
+    )
+
+
+def multilabel_segmentation_metrics(
+    pred_masks: np.ndarray | Sequence[np.ndarray],
+    gt_masks: np.ndarray | Sequence[np.ndarray],
+    labels: Sequence[str],
+    *,
+    spacing: Sequence[float] | Sequence[Sequence[float]] = (1.0, 1.0),
+    nsd_tolerance_mm: float = 1.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> TaskMetrics:
+    """Per-label Dice, IoU, NSD and HD95 (mm) of multi-label masks, and their means.
+
+    Each case's masks are (L, ...) booleans, one channel per label of ``labels`` (labels may
+    overlap, as DICOM SEG segments can). Every label is scored as
+    :func:`segmentation_metrics` scores a binary mask (MONAI's functions, MONAI's count of
+    empty cases): ``dice_<label>``, ``nsd_<label>``, ``hd95_mm_<label>``,
+    ``iou_<label>``. ``dice``, ``iou``, ``nsd`` and ``hd95_mm`` are the means over labels
+    of each case's values (labels with an undefined HD95 left out of that case's mean),
+    averaged over cases with bootstrap CIs; headline ``dice``.
+    """
+    preds = [np.asarray(m, dtype=bool) for m in pred_masks]
+    gts = [np.asarray(m, dtype=bool) for m in gt_masks]
+    n_lab = len(labels)
+    for i, (pm, gm) in enumerate(zip(preds, gts, strict=True)):
+        if pm.shape != gm.shape or pm.shape[0] != n_lab:
+            raise ValueError(
+                f"case {i}: predicted masks {pm.shape} vs truth {gm.shape}; expected "
+                f"{n_lab} label channels first"
+            )
+    per_label = [
+        segmentation_metrics(
+            [p[k] for p in preds],
+            [g[k] for g in gts],
+            spacing=spacing,
+            nsd_tolerance_mm=nsd_tolerance_mm,
+            n_boot=n_boot,
+            seed=seed,
+            level=level,
+        )
+        for k in range(n_lab)
+    ]
+    values: dict[str, MetricValue] = {}
+    per_case: dict[str, np.ndarray] = {}
+    w = bootstrap_weights(len(gts), n_boot, seed) if n_boot > 0 else None
+    for key in ("dice", "iou", "nsd", "hd95_mm"):
+        stack = np.stack([m.per_case[key] for m in per_label])  # (L, n)
+        ok = np.isfinite(stack)
+        case_mean = _div(np.where(ok, stack, 0.0).sum(axis=0), ok.sum(axis=0), math.nan)
+        per_case[key] = case_mean
+        fin = np.isfinite(case_mean)
+        point = float(case_mean[fin].mean()) if fin.any() else math.nan
+        lo = hi = math.nan
+        if w is not None and fin.any():
+            vals = np.where(fin, case_mean, 0.0)
+            lo, hi = _ci(_div(w @ vals, w @ fin.astype(float), math.nan), level)
+        values[key] = MetricValue(key, point, lo, hi)
+        for lab, m in zip(labels, per_label, strict=True):
+            name = f"{key}_{lab}"
+            v = m.values[key]
+            values[name] = MetricValue(name, v.value, v.ci_low, v.ci_high)
+            per_case[name] = m.per_case[key]
+    n_undef = sum(m.values["n_undefined_distance"].value for m in per_label)
+    values["n_undefined_distance"] = MetricValue(
+        "n_undefined_distance", float(n_undef), math.nan, math.nan
+    )
+    return TaskMetrics(
+        task="segmentation",
+        values=values,
+        headline="dice",
+        per_case=per_case,
+        info={
+            **per_label[0].info,
+            "labels": ",".join(labels),
+            "label_mean": "each case's mean over labels (undefined HD95 left out), then the "
+            "mean over cases",
         },
     )

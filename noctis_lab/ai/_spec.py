@@ -14,6 +14,7 @@ __all__ = ["ModelSpec", "Task", "sha256_file", "spec_sidecar"]
 Task = Literal["classification", "detection", "segmentation"]
 ModelFormat = Literal["safetensors", "state_dict", "onnx", "torchscript", "export"]
 Activation = Literal["none", "sigmoid", "softmax"]
+DetectionOutput = Literal["heatmap", "boxes"]
 
 
 class ModelSpec(BaseModel):
@@ -43,6 +44,13 @@ class ModelSpec(BaseModel):
         Hash of the file, filled in when the model is saved or registered.
     classes : tuple of str
         Class names (classification: index = label).
+    detection_output : {"heatmap", "boxes"}
+        What a detector outputs: a heatmap with the image's shape (its local maxima are the
+        detections, matched to target centres by distance), or ``boxes``, a fixed number
+        of slots ``(n, K, 2 * ndim + 1)``: ``[row0, col0, row1, col1, score]`` per slot
+        (3-D: ``[z0, r0, c0, z1, r1, c1, score]``), matched to target boxes by IoU; an
+        all-zero slot is empty. ``output_range`` and ``activation`` (``sigmoid``) apply to
+        the score.
     threshold : float
         Decision threshold on the output probability.
     """
@@ -63,6 +71,7 @@ class ModelSpec(BaseModel):
     activation: Activation = "none"
     sha256: str | None = None
     classes: tuple[str, ...] = ()
+    detection_output: DetectionOutput = "heatmap"
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     description: str = ""
 
@@ -72,6 +81,15 @@ class ModelSpec(BaseModel):
         if v is not None and (len(v) != 64 or any(c not in "0123456789abcdef" for c in v)):
             raise ValueError("sha256 must be 64 lowercase hex digits")
         return v
+
+    def scores_of(self, outputs: Any) -> Any:
+        """The part of an output batch that ``output_range`` and ``activation`` apply to.
+
+        That is the score column of box outputs, else all of it.
+        """
+        if self.task == "detection" and self.detection_output == "boxes":
+            return outputs[..., -1]
+        return outputs
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (JSON-compatible)."""
@@ -110,6 +128,7 @@ _TEXT_FIELDS = frozenset(
         "task",
         "format",
         "activation",
+        "detection_output",
         "factory",
         "modality",
         "body_part",
