@@ -1,10 +1,13 @@
-"""The Noctis Room panel in headless Chromium: two users, the stock chat UI beside it.
+"""One message view in headless Chromium: the chat view carries reactions, replies,
+read receipts, study cards and message moderation; the Room panel beside it the room,
+its members and the moderation log (it has no message list of its own).
 
-Alice writes in the stock jupyterlab-chat input; Bob opens the chat and the Room panel,
-reacts and replies from the panel; Alice's panel shows the reaction, the reply
-with its quote, Bob's read receipt and presence; Alice moderates (mute, delete, the
-moderation log), sees an API error in the panel, and opens a study from a study-link
-card. User text is shown literally (an HTML payload does not run).
+Alice writes in the stock jupyterlab-chat input; Bob reacts and replies under her
+message in the chat view; Alice's chat view shows the reaction, the reply with its
+quote and Bob's read receipt, her panel Bob's presence; Alice moderates (mute in the
+panel, delete in the chat view, the moderation log), sees an API error in the panel,
+and opens a study from a study-link card. User text is shown literally (an HTML payload
+does not run).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def _open_room(page: Any, lab: Server, user: str) -> Any:
     return panel
 
 
-def _message(panel: Any, text: str) -> Any:
-    return panel.locator(".noctis-rooms-message", has_text=text)
+def _message(page: Any, text: str) -> Any:
+    """The message holding ``text`` in the chat view (the first: replies quote it)."""
+    return page.locator(".jp-chat-message", has_text=text).first
 
 
 def test_room_panel_reactions_replies_receipts_moderation(
@@ -72,51 +76,52 @@ def test_room_panel_reactions_replies_receipts_moderation(
             box.press("Enter")
 
             b_panel = _open_room(bob, lab, "bob")
-            first = _message(b_panel, "Water HU on CT 1")
+            first = _message(bob, "Water HU on CT 1")
             expect(first).to_be_visible(timeout=20_000)
             # user text is shown literally, never parsed as HTML
-            expect(
-                _message(b_panel, "calibration notes").locator(".noctis-rooms-body")
-            ).to_have_text(XSS)
+            expect(_message(bob, "calibration notes")).to_contain_text(
+                "calibration notes", timeout=20_000
+            )
             assert bob.evaluate("window.__pwned === undefined")
-            # opening a public room made Bob a member: he reacts and replies from the panel
+            # one message list: the panel has none of its own
+            expect(b_panel.locator(".noctis-rooms-message")).to_have_count(0)
+            expect(b_panel.locator(".noctis-rooms-hint")).to_be_visible()
+            # opening a public room made Bob a member: he reacts and replies in the chat
             expect(b_panel.locator(".noctis-rooms-meta")).to_contain_text("you: member")
             expect(b_panel.locator(".noctis-rooms-leave")).to_be_visible()
-            first.locator(".noctis-rooms-react-add").click()
+            first.locator(".noctis-rooms-react-add").click(timeout=20_000)
             first.locator('.noctis-rooms-pick[data-emoji="👍"]').click()
             chip = first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
             expect(chip).to_have_text("👍 1", timeout=20_000)
             expect(chip).to_have_attribute("aria-pressed", "true")
             first.locator(".noctis-rooms-reply").click()
-            reply_box = b_panel.locator(".noctis-rooms-reply-input")
-            expect(b_panel.locator(".noctis-rooms-composer .noctis-rooms-quote")).to_contain_text(
+            reply_box = first.locator(".noctis-rooms-reply-input")
+            expect(first.locator(".noctis-rooms-composer .noctis-rooms-quote")).to_contain_text(
                 "Replying to Alice: Water HU on CT 1"
             )
             reply_box.fill("Rescanning the phantom now.")
             reply_box.press("Enter")
-            b_reply = _message(b_panel, "Rescanning the phantom now.")
+            b_reply = _message(bob, "Rescanning the phantom now.")
             expect(b_reply).to_be_visible(timeout=20_000)
-            expect(b_panel.locator(".noctis-rooms-composer")).to_be_hidden()
+            expect(bob.locator(".noctis-rooms-composer")).to_have_count(0, timeout=20_000)
             bob.screenshot(path=str(out / "panel_bob_reacted_and_replied.png"))
 
-            # Alice's panel: the reaction, the reply with its quote, Bob's read receipt
-            a_first = _message(a_panel, "Water HU on CT 1").first
+            # Alice's chat view: the reaction, the reply with its quote, Bob's read receipt
+            a_first = _message(alice, "Water HU on CT 1")
             a_chip = a_first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
             expect(a_chip).to_have_text("👍 1", timeout=20_000)
             expect(a_chip).to_have_attribute("data-users", "bob")
             expect(a_chip).to_have_attribute("aria-pressed", "false")
-            reply = _message(a_panel, "Rescanning the phantom now.")
-            expect(reply.locator(".noctis-rooms-quote")).to_have_text(
+            reply = _message(alice, "Rescanning the phantom now.")
+            expect(reply.locator(".noctis-rooms-preamble .noctis-rooms-quote")).to_have_text(
                 "Alice: Water HU on CT 1 is +6.2", timeout=20_000
             )
-            expect(reply.locator(".noctis-rooms-body")).to_have_text("Rescanning the phantom now.")
+            expect(reply.locator(".jp-chat-rendered-message")).to_contain_text(
+                "Rescanning the phantom now."
+            )
             expect(a_first.locator(".noctis-rooms-receipt")).to_have_text(
                 "Seen by Bob", timeout=20_000
             )
-            # the reply reached the stock chat UI too, with the quote
-            expect(
-                alice.locator(".jp-chat-rendered-message", has_text="Rescanning the phantom now.")
-            ).to_be_visible(timeout=20_000)
             # presence: Bob is online in Alice's member list, as a member
             bob_row = a_panel.locator('.noctis-rooms-member[data-username="bob"]')
             expect(bob_row).to_have_attribute("data-online", "true", timeout=20_000)
@@ -136,15 +141,17 @@ def test_room_panel_reactions_replies_receipts_moderation(
             expect(b_panel.locator(".noctis-rooms-membership")).to_contain_text(
                 "You are muted", timeout=20_000
             )
-            expect(b_panel.locator(".noctis-rooms-reply")).to_have_count(0)
-            xss_msg = _message(a_panel, "calibration notes")
-            xss_id = xss_msg.get_attribute("data-message-id")
+            expect(bob.locator(".noctis-rooms-reply")).to_have_count(0, timeout=20_000)
+            xss_msg = _message(alice, "calibration notes")
+            xss_id = xss_msg.locator(".noctis-rooms-footer").get_attribute("data-message-id")
             xss_msg.locator(".noctis-rooms-delete").click()
             alice.locator(".jp-Dialog .jp-mod-warn", has_text="Delete").click()
-            deleted = a_panel.locator(f'.noctis-rooms-message[data-message-id="{xss_id}"]')
-            expect(deleted.locator(".noctis-rooms-body")).to_have_text(
-                "(message deleted)", timeout=20_000
+            deleted = alice.locator(
+                ".jp-chat-message",
+                has=alice.locator(f'.noctis-rooms-footer[data-message-id="{xss_id}"]'),
             )
+            expect(deleted).to_contain_text("(message deleted)", timeout=20_000)
+            expect(deleted).not_to_contain_text("calibration notes")
             a_panel.locator(".noctis-rooms-modlog summary").click()
             log = a_panel.locator(".noctis-rooms-modlog-entry")
             expect(log.filter(has_text="mute → bob")).to_have_count(1, timeout=20_000)
@@ -179,7 +186,7 @@ def test_room_panel_reactions_replies_receipts_moderation(
                 },
             )
             assert st == 201
-            card = _message(a_panel, "HU calibration FAILED").locator(".noctis-rooms-card")
+            card = _message(alice, "HU calibration FAILED").locator(".noctis-rooms-card")
             expect(card.locator(".noctis-rooms-card-title")).to_have_text(
                 "ACR 464 on CT 1", timeout=20_000
             )

@@ -1,7 +1,7 @@
 """Two users in headless Chromium on the stock jupyterlab-chat UI, with the room rules on.
 
-The stock UI has no reaction, reply or read-receipt widgets (the Noctis Room panel
-adds them, see test_browser_panel.py): here Bob's reaction and read receipt are
+The stock UI has no reaction, reply or read-receipt widgets (noctis-rooms adds them to
+the chat view, see test_browser_panel.py): here Bob's reaction and read receipt are
 written over his own websocket connection and checked through the REST view; his
 reply (with the quote) and the bot's study-link card are what Alice sees in the
 stock UI. The ``lab`` server is the session one from conftest.py.

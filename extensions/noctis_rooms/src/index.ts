@@ -12,13 +12,24 @@ import {
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { LabIcon } from '@jupyterlab/ui-components';
+import { Token } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
+import * as chat from '@jupyter/chat';
+
 import { RoomsAPI } from './api';
+import { footerComponent, preambleComponent } from './messageView';
 import { RoomPanel } from './panel';
+import { RoomStates } from './state';
 
 export { RoomsAPI, RoomsAPIError } from './api';
 export { RoomPanel, safeOpenPath } from './panel';
+
+/** @jupyter/chat's registries (looked up by name: the token of the chat extension's
+ * own @jupyter/chat, shared at run time, is the one that counts). */
+const chatTokens = chat as unknown as { [name: string]: Token<any> };
+const FOOTERS = chatTokens['IMessageFooterRegistry'];
+const PREAMBLES = chatTokens['IMessagePreambleRegistry'];
 
 const PANEL_ID = 'noctis-rooms-panel';
 const COMMAND_SHOW = 'noctis-rooms:show-panel';
@@ -58,12 +69,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Room side panel: members, presence, reactions, replies, read receipts, moderation.',
   autoStart: true,
   requires: [ILabShell, IDocumentManager],
-  optional: [ICommandPalette],
+  optional: [ICommandPalette, FOOTERS, PREAMBLES],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell,
     docManager: IDocumentManager,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    footers: any,
+    preambles: any
   ) => {
     const user = app.serviceManager.user;
     let username = '';
@@ -71,11 +84,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       username = user.identity?.username ?? '';
       void panel.refresh();
     });
-    const panel = new RoomPanel({
+    const rooms = new RoomStates({
       api: new RoomsAPI(app.serviceManager.serverSettings),
-      username: () => username,
-      openPath: path => app.commands.execute('docmanager:open', { path })
+      username: () => username
     });
+    const decorations = {
+      rooms,
+      openPath: (path: string) => app.commands.execute('docmanager:open', { path })
+    };
+    // one message list: reactions, replies and receipts go into the chat view
+    footers?.addSection({ component: footerComponent(decorations), position: 'left' });
+    preambles?.addComponent(preambleComponent(decorations));
+    const panel = new RoomPanel({ rooms });
     panel.id = PANEL_ID;
     panel.title.icon = roomIcon;
     panel.title.caption = 'Room';
