@@ -863,24 +863,77 @@ def services_up(
         Missing binaries, a taken port, a port change while running, a server that fails.
     """
     say = progress or (lambda _msg: None)
+    _check_up_arguments(workers, pg_port, mlflow_port)
+    lay = _layout(directory)
+    lay.root.mkdir(parents=True, exist_ok=True)
+    state = _read_json(lay.state)
+    creds = _credentials(lay, create=True)
+    user = _server_account(lay, state, run_as)
+    # a private folder; the server account (root only) may only traverse it
+    os.chmod(lay.root, 0o711 if user else 0o700)
+    lay.logs.mkdir(exist_ok=True)
+    before = _report(lay, state, creds, ())
+    pg_port, mlflow_port = _choose_ports(lay, state, before, pg_port, mlflow_port)
+    # an existing cluster keeps the binaries of its major version, even after an upgrade
+    stored: str | None = state.get("pg_bindir")
+    initialised = (lay.postgres / "PG_VERSION").is_file()
+    bindir = Path(stored) if stored and initialised and Path(stored).is_dir() else pg_bindir()
+    state = {
+        **state,
+        "pg_port": pg_port,
+        "mlflow_port": mlflow_port,
+        "run_as": user,
+        "pg_bindir": None if bindir is None else str(bindir),
+    }
+    _write_private(lay.state, state)
+    server = _server(lay, state, creds)
+    actions = _start_postgres(server, lay, before, user, pg_port, timeout, say)
+    # roles, databases and schema: cheap, and repairs a half-finished first run
+    owner, app = creds[OWNER_ROLE], creds[APP_ROLE]
+    owner_url, _ = server.ensure_app_database(
+        "noctis", owner["user"], owner["password"], app["user"], app["password"]
+    )
+    migrate_stores(owner_url)  # new tables get the app's grants by default privileges
+    server.ensure_database("mlflow", MLFLOW_ROLE, creds[MLFLOW_ROLE]["password"])
+    if not before.mlflow.running:
+        say(f"starting the MLflow server on {HOST}:{mlflow_port}")
+        ml = creds[MLFLOW_ROLE]
+        _start_mlflow(
+            lay,
+            mlflow_port,
+            pg_url(pg_port, "mlflow", ml["user"], ml["password"]),
+            workers,
+            timeout,
+        )
+        actions.append("start mlflow")
+    return _report(lay, state, creds, actions)
+
+
+def _check_up_arguments(workers: int, pg_port: int | None, mlflow_port: int | None) -> None:
     if workers < 1:
         raise ServiceError(f"workers must be at least 1, not {workers}")
     for what, port in (("--pg-port", pg_port), ("--mlflow-port", mlflow_port)):
         if port is not None and not 1024 <= port <= 65535:
             raise ServiceError(f"{what} {port}: choose a port between 1024 and 65535")
-    lay = _layout(directory)
-    lay.root.mkdir(parents=True, exist_ok=True)
-    state = _read_json(lay.state)
-    creds = _credentials(lay, create=True)
+
+
+def _server_account(lay: _Layout, state: dict[str, Any], run_as: str | None) -> str | None:
+    """The account PostgreSQL runs as (root only); a cluster keeps the one it was made by."""
     if run_as and state.get("run_as") and run_as != state["run_as"] and lay.postgres.exists():
         raise ServiceError(
             f"{lay.postgres} belongs to {state['run_as']!r}; it cannot run as {run_as!r}"
         )
-    user = server_user(run_as or state.get("run_as"))
-    # a private folder; the server account (root only) may only traverse it
-    os.chmod(lay.root, 0o711 if user else 0o700)
-    lay.logs.mkdir(exist_ok=True)
-    before = _report(lay, state, creds, ())
+    return server_user(run_as or state.get("run_as"))
+
+
+def _choose_ports(
+    lay: _Layout,
+    state: dict[str, Any],
+    before: ServicesReport,
+    pg_port: int | None,
+    mlflow_port: int | None,
+) -> tuple[int, int]:
+    """The ports asked for, else the ones used before, else free ones; checked to be usable."""
     for what, asked, current in (
         ("PostgreSQL", pg_port, before.postgres),
         ("MLflow", mlflow_port, before.mlflow),
@@ -911,20 +964,20 @@ def services_up(
                 f"port {port} on {HOST} is taken by another program; "
                 f"choose another {what} port ({flag})"
             )
-    # an existing cluster keeps the binaries of its major version, even after an upgrade
-    stored: str | None = state.get("pg_bindir")
-    initialised = (lay.postgres / "PG_VERSION").is_file()
-    bindir = Path(stored) if stored and initialised and Path(stored).is_dir() else pg_bindir()
-    state = {
-        **state,
-        "pg_port": int(pg_port),
-        "mlflow_port": int(mlflow_port),
-        "run_as": user,
-        "pg_bindir": None if bindir is None else str(bindir),
-    }
-    _write_private(lay.state, state)
+    return int(pg_port), int(mlflow_port)
+
+
+def _start_postgres(
+    server: PostgresServer,
+    lay: _Layout,
+    before: ServicesReport,
+    user: str | None,
+    pg_port: int,
+    timeout: float,
+    say: Callable[[str], None],
+) -> list[str]:
+    """Initialise and start the cluster when needed; the actions taken."""
     actions: list[str] = []
-    server = _server(lay, state, creds)
     if not server.initialised:
         say(f"initialising PostgreSQL in {lay.postgres}" + (f" (as {user})" if user else ""))
         server.initdb()
@@ -933,25 +986,7 @@ def services_up(
         say(f"starting PostgreSQL on {HOST}:{pg_port}")
         server.start(timeout=timeout)
         actions.append("start postgresql")
-    # roles, databases and schema: cheap, and repairs a half-finished first run
-    owner, app = creds[OWNER_ROLE], creds[APP_ROLE]
-    owner_url, _ = server.ensure_app_database(
-        "noctis", owner["user"], owner["password"], app["user"], app["password"]
-    )
-    migrate_stores(owner_url)  # new tables get the app's grants by default privileges
-    server.ensure_database("mlflow", MLFLOW_ROLE, creds[MLFLOW_ROLE]["password"])
-    if not before.mlflow.running:
-        say(f"starting the MLflow server on {HOST}:{mlflow_port}")
-        ml = creds[MLFLOW_ROLE]
-        _start_mlflow(
-            lay,
-            int(mlflow_port),
-            pg_url(int(pg_port), "mlflow", ml["user"], ml["password"]),
-            workers,
-            timeout,
-        )
-        actions.append("start mlflow")
-    return _report(lay, state, creds, actions)
+    return actions
 
 
 def services_status(directory: str | Path | None = None) -> ServicesReport:

@@ -289,8 +289,9 @@ def analyze_archive(
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(total=len(jobs), desc="analysing series", disable=not progress)
     if client is not None:
-        from dask.distributed import as_completed as dask_completed
+        from dask import distributed
 
+        dask_completed: Callable[[list[Any]], Iterable[Any]] = distributed.as_completed  # untyped
         futures = [
             client.submit(
                 _analyze_one, p, ph, profile, db_url, operator, key=f"noctis-{p}", retries=2
