@@ -35,17 +35,23 @@ the worked example):
 
 3. **Write** through :func:`append` inside one write transaction, on an engine
    guarded by :func:`guard_engine` (Core ``UPDATE``/``DELETE`` on tagged tables
-   raise; :func:`refuse_orm_changes` does the same for ORM classes)::
+   raise; :func:`refuse_orm_changes` does the same for ORM classes).
+   :mod:`noctis_lab.records._engine` opens such an engine (SQLite in WAL mode,
+   ``BEGIN IMMEDIATE`` writes) and retries a busy database::
 
-       with engine.begin() as conn:          # BEGIN IMMEDIATE on SQLite
+       from noctis_lab.records._engine import open_engine, retrying, write_transaction
+
+       engine = open_engine(url, what="the event log")
+       with write_transaction(engine) as conn:   # BEGIN IMMEDIATE on SQLite
            [new_id] = records.append(conn, events, [{"what": "posted"}])
 
    :func:`append` gives each row the next id, the SHA-256 of its canonical
    content (``row_hash``) and the previous row's hash (``prev_hash``).
 
-4. **Verify**: add the table to :data:`noctis_lab.records._stores.STORES` so
-   ``noctis-lab verify`` checks it, or call :func:`verify` (the dashboard badge's
-   source)::
+4. **Verify**: add the table to :func:`noctis_lab.records._stores.chained_tables` so
+   ``noctis-lab verify`` checks it (the Rooms moderation log, in its own
+   ``rooms.db``, is checked with ``noctis-lab verify --rooms ROOT``), or call
+   :func:`verify` (the dashboard badge's source)::
 
        report = records.verify(engine, [events], anchor="~/qa/anchor.json")
        report.ok, report.status, [f.message for f in report.findings]
