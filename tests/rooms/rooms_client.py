@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from jupyterlab_chat.models import NewMessage
 from jupyterlab_chat.ychat import YChat
 from pycrdt import (
     Decoder,
@@ -215,6 +214,14 @@ class ClientYChat(YChat):
     def _set_timestamp(self, msg_idx: int, timestamp: float) -> None:
         return None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the server model's id table, rebuilt by converting every message on each
+        # out-of-order insert, is not something a client keeps (the frontend does not)
+        if self._ymessages_subscription is not None:
+            self._ymessages.unobserve(self._ymessages_subscription)
+            self._ymessages_subscription = None
+
 
 class ChatClient:
     """One websocket connection to a chat room, with a synced ``YChat``."""
@@ -301,7 +308,8 @@ class ChatClient:
 
     # -- conveniences -------------------------------------------------------------
     def post(self, body: str, sender: str | None = None) -> str:
-        return self.chat.add_message(NewMessage(body=body, sender=sender or self.user))
+        """Append a message, as the JupyterLab frontend does (one push, no scan)."""
+        return self.post_with(body, sender=sender or self.user)
 
     def post_with(self, body: str, **fields: Any) -> str:
         """Post a message with extra fields (e.g. ``metadata={"reply_to": id}``) in one update."""
