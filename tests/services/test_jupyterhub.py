@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -109,6 +110,11 @@ def hub() -> Iterator[Hub]:
     (root / "state").mkdir(mode=0o700)
     (root / "rooms").mkdir(mode=0o700)
     extra_args = ["--allow-root"] if os.geteuid() == 0 else []
+    jupyter_dirs = {
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"),
+        "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
+    }
     (root / "jupyterhub_config.py").write_text(
         f"""
 load_subconfig({str(CONFIG)!r})
@@ -123,6 +129,9 @@ c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.JupyterHub.hub_port = {free_port()}
 for _service in c.JupyterHub.services:
     _service["command"] = _service["command"] + {extra_args!r}
+    # the throwaway Hub venv sees the project's packages (.pth) but not its data and config
+    # folders (lab extensions: jupyterlab-chat, noctis_rooms): name them
+    _service["environment"].update({jupyter_dirs!r})
 c.JupyterHub.services = c.JupyterHub.services + [{{"name": "noctis-test", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
     {{"name": "noctis-test", "scopes": ["admin:users", "admin:servers", "admin:server_state",
@@ -266,3 +275,40 @@ def test_rooms_live_in_a_service_where_nobody_runs_code(hub: Hub) -> None:
     assert f"--ServerApp.root_dir={hub.root / 'rooms'}" in cmdline
     assert "--ServerApp.jpserver_extensions=noctis_rooms=True" in cmdline
     assert "--NoctisRoomsGate.enforce=True" in cmdline
+
+
+@pytest.mark.browser
+def test_a_member_logs_in_to_the_rooms_service_in_chromium(
+    hub: Hub, chromium_path: Path, test_output: Path
+) -> None:
+    """Alice logs in to the Hub in Chromium and opens the rooms service: the Hub's OAuth round
+    trip passes the rooms' gate and the service's JupyterLab knows her by her Hub name."""
+    from playwright.sync_api import sync_playwright
+
+    from noctis_lab._browser import CHROMIUM_ARGS
+
+    base = "/services/noctis-rooms"
+    out = test_output / "rooms"
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", "alice")
+            page.fill("#password_input", "any")
+            page.click("#login_submit")
+            page.wait_for_url("**/hub/**", timeout=60_000)
+            page.goto(f"{hub.url}{base}/lab")
+            page.locator("#jp-main-dock-panel").wait_for(timeout=90_000)
+            assert page.url.startswith(f"{hub.url}{base}/lab")
+            # as JupyterLab asks: the login cookie plus the XSRF token (JupyterHub requires it)
+            me = page.evaluate(
+                "(url) => fetch(url, {headers: {'X-XSRFToken': "
+                "(document.cookie.match(/_xsrf=([^;]+)/) || [])[1]}}).then(r => r.json())",
+                f"{base}/api/me",
+            )
+            assert me.get("identity", {}).get("username") == "alice", me
+            page.screenshot(path=str(out / "hub_rooms_service_alice.png"))
+        finally:
+            browser.close()
