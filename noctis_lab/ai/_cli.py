@@ -247,6 +247,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _common(sp: argparse.ArgumentParser) -> None:
+    """The options every ``ai`` subcommand takes."""
+    sp.add_argument("--json", action="store_true", help="print JSON")
+    sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+
+
 def register(subparsers: Any, name: str, help_text: str) -> None:
     """Add ``noctis-lab ai`` and its subcommands."""
     p = subparsers.add_parser(
@@ -261,11 +267,12 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     p.set_defaults(handler=lambda _a: (p.print_help(), 0)[1])
     p.error = types.MethodType(_OneLineParser.error, p)
     sub = p.add_subparsers(dest="ai_command", metavar="ACTION", parser_class=_OneLineParser)
+    _add_register(sub)
+    _add_others(sub)
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--json", action="store_true", help="print JSON")
-        sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
 
+def _add_register(sub: Any) -> None:
+    """``ai register`` and its model-spec options."""
     r = sub.add_parser("register", help="register a model file in the MLflow registry")
     r.add_argument(
         "path",
@@ -311,14 +318,17 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     r.add_argument("--model-version", default="1.0.0")
     r.add_argument("--input-shape", type=int, nargs="+", default=[1, 1, 64, 64])
     r.add_argument("--output-shape", type=int, nargs="+", default=[1, 1])
-    common(r)
+    _common(r)
     r.set_defaults(handler=_guard(_cmd_register))
 
+
+def _add_others(sub: Any) -> None:
+    """``ai check | evaluate | status | compare | demo``."""
     c = sub.add_parser("check", help="check a model file or registered model")
     c.add_argument("model", help="file path, or registered name / name@alias / name/VERSION")
     c.add_argument("--db-url", default=None, help="analyses database URL")
     c.add_argument("--thresholds", default=None, help="status thresholds file (JSON or TOML)")
-    common(c)
+    _common(c)
     c.set_defaults(handler=_guard(_cmd_check))
 
     e = sub.add_parser("evaluate", help="evaluate a model on a test-set manifest")
@@ -327,7 +337,7 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     e.add_argument("--n-boot", type=int, default=1000)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-log", action="store_true", help="do not log an MLflow run")
-    common(e)
+    _common(e)
     e.set_defaults(handler=_guard(_cmd_evaluate))
 
     s = sub.add_parser("status", help="status and issues of one or all registered models")
@@ -335,7 +345,7 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     s.add_argument("--test-set", default=None, help="judge on this test set (default: latest)")
     s.add_argument("--db-url", default=None, help="analyses database URL")
     s.add_argument("--thresholds", default=None, help="status thresholds file (JSON or TOML)")
-    common(s)
+    _common(s)
     s.set_defaults(handler=_guard(_cmd_status))
 
     k = sub.add_parser("compare", help="compare two versions, or two test sets, explicitly")
@@ -344,11 +354,11 @@ def register(subparsers: Any, name: str, help_text: str) -> None:
     k.add_argument("test_set_a")
     k.add_argument("version_b")
     k.add_argument("test_set_b", nargs="?", default=None, help="default: test_set_a")
-    common(k)
+    _common(k)
     k.set_defaults(handler=_guard(_cmd_compare))
 
     d = sub.add_parser("demo", help="train, register and evaluate the demo models")
     d.add_argument("out_dir")
     d.add_argument("--db-url", default=None)
-    common(d)
+    _common(d)
     d.set_defaults(handler=_guard(_cmd_demo))
