@@ -764,28 +764,36 @@ def _hd95_nsd(
 
     ``compute_hausdorff_distance(percentile=95)`` and ``compute_surface_dice`` each call
     ``monai.metrics.utils.get_edge_surface_distance`` on the same masks with the same
-    arguments; here MONAI's edges (``get_mask_edges``) and edge-to-edge distances
-    (``get_surface_distance``, both directions) are computed once and reduced with those
+    arguments; here the edges and edge-to-edge distances (MONAI's
+    ``get_surface_distance``, both directions) are computed once and reduced with those
     two functions' own formulas: HD95 = max over the directions of ``torch.quantile(d,
     0.95)``; NSD = share of edge points of both masks within ``tolerance_mm`` of the other
-    mask's edge. ``get_mask_edges`` first crops to the union's bounding box with a 1-pixel
-    zero margin through ``CropForegroundd``; the same box is cut here by slicing (same
-    coordinates, so the same distances), which skips that transform's per-call overhead.
-    The results equal MONAI's functions exactly (float32, as they return); tests check it.
+    mask's edge. The edges are what ``get_mask_edges`` computes on CPU without spacing:
+    the masks cropped to the union's bounding box with a 1-pixel zero margin (its
+    ``CropForegroundd``; here by slicing a padded copy, same coordinates, so the same
+    distances), then ``scipy.ndimage.binary_erosion(m) ^ m``. Called directly, this skips
+    ``get_mask_edges``' per-call overhead (tensor conversions, and an optional import of
+    cuCIM that formats a traceback on every call when cuCIM is absent). The results equal
+    MONAI's functions exactly (float32, as they return); tests check it.
     """
     import torch
-    from monai.metrics.utils import get_mask_edges, get_surface_distance
+    from monai.metrics.utils import get_surface_distance
+    from scipy.ndimage import binary_erosion
 
-    nz = np.nonzero(pred | gt)
+    union = pred | gt
     # the box [min - 1, max + 2) of each axis, cut from a copy padded by one zero per side
-    box = tuple(slice(int(i.min()), int(i.max()) + 3) for i in nz)
-    p = torch.from_numpy(np.pad(pred, 1)[box])
-    g = torch.from_numpy(np.pad(gt, 1)[box])
-    edges_p, edges_g = get_mask_edges(p, g, crop=False)
+    box = []
+    for axis in range(union.ndim):
+        others = tuple(a for a in range(union.ndim) if a != axis)
+        idx = np.flatnonzero(union.any(axis=others))
+        box.append(slice(int(idx[0]), int(idx[-1]) + 3))
+    p = np.pad(pred, 1)[tuple(box)]
+    g = np.pad(gt, 1)[tuple(box)]
+    edges_p = binary_erosion(p) ^ p
+    edges_g = binary_erosion(g) ^ g
     sp = [float(v) for v in spacing]
-    # torch in, torch out (as_tensor only narrows the declared type)
-    d_pg = torch.as_tensor(get_surface_distance(edges_p, edges_g, "euclidean", sp))
-    d_gp = torch.as_tensor(get_surface_distance(edges_g, edges_p, "euclidean", sp))
+    d_pg = torch.from_numpy(np.asarray(get_surface_distance(edges_p, edges_g, "euclidean", sp)))
+    d_gp = torch.from_numpy(np.asarray(get_surface_distance(edges_g, edges_p, "euclidean", sp)))
     hd = torch.max(torch.stack([torch.quantile(d, 0.95) for d in (d_pg, d_gp)]))
     correct = torch.sum(d_pg <= tolerance_mm) + torch.sum(d_gp <= tolerance_mm)
     nsd = correct / (len(d_pg) + len(d_gp))
