@@ -15,7 +15,7 @@ def _run(args: argparse.Namespace) -> int:
         args.notebooks,
         port=args.port or None,
         token=args.token,
-        preheat=not args.no_preheat,
+        preheat=args.preheat,
         pool_size=args.pool_size,
         log=args.log,
         wait_s=args.wait,
@@ -39,15 +39,23 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
         name,
         help=help_text,
         description=(
-            "Serve notebooks/dashboards with Voila (lab template) on 127.0.0.1 with a token "
-            "and preheated kernels. Inside JupyterLab the same dashboards are at "
-            "/voila/render/notebooks/dashboards/<name>.ipynb."
+            "Serve notebooks/dashboards with Voila (our offline template) on 127.0.0.1 with a "
+            "token; each page view runs its own kernel. Inside JupyterLab the same dashboards "
+            "are at /voila/render/notebooks/dashboards/<name>.ipynb."
         ),
     )
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--token", help="access token (default: a random one)")
-    p.add_argument("--pool-size", type=int, default=1, help="preheated kernels per dashboard")
-    p.add_argument("--no-preheat", action="store_true", help="start a kernel per page view")
+    p.add_argument(
+        "--preheat",
+        action="store_true",
+        help=(
+            "keep kernels that ran each dashboard in advance (faster first view; Voila 0.5 "
+            "hands out a pre-run that stalled or failed and the page stays at 'Running ...')"
+        ),
+    )
+    p.add_argument("--pool-size", type=int, default=1, help="with --preheat: kernels per dashboard")
+    p.add_argument("--no-preheat", action="store_false", dest="preheat", help=argparse.SUPPRESS)
     p.add_argument("--notebooks", help="folder to serve (default: notebooks/dashboards)")
     p.add_argument("--log", help="write Voila's log to this file")
     p.add_argument("--wait", type=float, default=90.0, help="seconds to wait for the server")

@@ -1,4 +1,4 @@
-"""Serve the dashboards with Voila: loopback only, a token, preheated kernels.
+"""Serve the dashboards with Voila: loopback only, a token, one kernel per page view.
 
 Voila runs in directory mode on ``notebooks/dashboards``; a dashboard is at
 ``http://127.0.0.1:<port>/voila/render/<name>.ipynb?token=<token>``. Inside a running
@@ -82,7 +82,7 @@ def voila_command(
     root: str | Path,
     *,
     port: int,
-    preheat: bool = True,
+    preheat: bool = False,
     pool_size: int = 1,
 ) -> list[str]:
     """The Voila command line: loopback, lab template, no tracebacks to clients.
@@ -173,7 +173,7 @@ def start_voila(
     *,
     port: int | None = None,
     token: str | None = None,
-    preheat: bool = True,
+    preheat: bool = False,
     pool_size: int = 1,
     log: str | Path | None = None,
     wait_s: float = 90.0,
@@ -190,7 +190,11 @@ def start_voila(
     token : str, optional
         Default: a fresh random token.
     preheat, pool_size
-        Keep ``pool_size`` kernels per notebook executed in advance.
+        Keep ``pool_size`` kernels per notebook executed in advance. Off by default:
+        Voila 0.5.13 hands the first visitor whatever its pool holds, and a pre-run that
+        stalled (its kernel's ``execute_reply`` never came, the kernel idle) or failed
+        (the kernel did not start in time) leaves that page at "Running ..." for good;
+        without the pool each view runs its own kernel, with Voila's progress shown.
     log : path, optional
         File for Voila's log (default: discarded).
     wait_s : float
