@@ -13,6 +13,7 @@ from noctis_lab._browser import CHROMIUM_ARGS
 from noctis_lab._errors import ReportError
 from noctis_lab.reports._dashboard_data import EMPTY_AI, EMPTY_HU, hu_slice_figure
 from noctis_lab.reports._panels import safe_call
+from noctis_lab.reports._records_badge import ChainState, records_badge
 from noctis_lab.reports._voila import VoilaServer, start_voila, voila_command
 
 ARGS = list(CHROMIUM_ARGS)
@@ -175,6 +176,11 @@ def test_hu_dashboard_in_chromium(
         page.wait_for_selector(".noctis-hu-slice img", timeout=240_000)
     finally:
         page.screenshot(path=str(out / "hu_dashboard_first.png"), full_page=True)
+    # the record-chain badge: what noctis_lab.records.verify says of the same database
+    expected = records_badge(f"sqlite:///{home / 'data' / 'noctis.db'}")
+    assert expected.state is ChainState.INTACT and expected.records > 0
+    shown = page.inner_text(".noctis-hu-dashboard .noctis-records-badge")
+    assert shown.strip() == f"✔ {expected.text}", shown
     history = CalibrationHistory(f"sqlite:///{home / 'data' / 'noctis.db'}")
     frame = hu_overview_frame(history)
     labels = dict(zip(frame["Key"], frame["Scanner"], strict=True))
@@ -271,6 +277,7 @@ def test_ai_dashboard_feedback_in_chromium(
     page.goto(server.url("ai_dashboard.ipynb"), timeout=300_000, wait_until="commit")
     page.wait_for_selector(".noctis-ai-overview table", timeout=180_000)
     page.wait_for_selector(".noctis-ai-trend img", timeout=180_000)
+    assert "chain intact" in page.inner_text(".noctis-ai-dashboard .noctis-records-badge")
     model = page.locator(".noctis-ai-model select").input_value()
     status = model_status(
         model, tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}", db_url=db
