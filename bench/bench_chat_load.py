@@ -85,6 +85,9 @@ class LoadResult:
     messages: int = 0
     deliveries: int = 0
     lost: int = 0
+    #: of the lost: never seen before the drain ended / seen, then gone from the room
+    late: int = 0
+    vanished: int = 0
     refused: int = 0
     cpu_s: float = 0.0
     send_s: float = 0.0
@@ -170,8 +173,12 @@ async def run_phase(
         for r in sender.peers(i):
             result.deliveries += 1
             got = r.seen.get(body)
-            if got is None or body not in present[id(r)]:
+            if got is None:
                 result.lost += 1
+                result.late += 1
+            elif body not in present[id(r)]:
+                result.lost += 1
+                result.vanished += 1
             else:
                 result.latencies_ms.append((got - t) * 1000)
 
@@ -237,7 +244,8 @@ def _report(results: dict[str, LoadResult], args: argparse.Namespace, load: list
         print(
             f"{label}: {r['messages']} messages, {r['deliveries']} deliveries: "
             f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-            f"max {r['max_ms']:.1f} ms, lost {r['lost']}, refused {r['refused']}, "
+            f"max {r['max_ms']:.1f} ms, lost {r['lost']} (never seen {r['late']}, vanished "
+            f"{r['vanished']}), refused {r['refused']}, "
             f"server CPU {r['cpu_ms_per_message']:.2f} ms/message"
         )
     print(
