@@ -14,6 +14,8 @@ DEMO_STAMP := $(DEMO)/.complete
 HU_DEMO_STAMP := $(DEMO)/.hu-complete
 HUB_ENV := .hub-env
 HUB_STAMP := $(HUB_ENV)/.complete
+# Voila inside any Jupyter server of the venv (noctis-lab lab) uses our offline template.
+LAB_VOILA := $(VENV)/etc/jupyter/voila.py
 PYTEST_ARGS ?=
 
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -52,6 +54,9 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml $(wildcard extension
 		$(VENV)/etc/jupyter/jupyter_server_config.d/noctis_rooms.json
 	@touch $@
 
+$(LAB_VOILA): $(STAMP) noctis_lab/reports/_voila.py $(wildcard noctis_lab/reports/jupyter/voila/templates/noctis/*)
+	$(BIN)/python -c 'from noctis_lab.reports._voila import install_lab_voila as i; i("$(VENV)")'
+
 chromium:
 	@if [ -x $(CHROMIUM) ]; then :; else \
 		echo "Installing Debian's chromium for the browser tests"; \
@@ -69,7 +74,7 @@ $(HU_DEMO_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/noctis-lab demo --out $(DEMO) --force
 
-lab: $(HU_DEMO_STAMP)
+lab: $(HU_DEMO_STAMP) $(LAB_VOILA)
 	$(BIN)/noctis-lab demo --out $(DEMO) --ai-in-background
 	$(BIN)/noctis-lab lab
 
@@ -107,7 +112,7 @@ $(HUB_STAMP): $(STAMP) docs/jupyterhub/make_test_env.sh
 	sh docs/jupyterhub/make_test_env.sh $(CURDIR)/$(HUB_ENV) >/dev/null
 	@touch $@
 
-test: $(DEMO_STAMP) $(HUB_STAMP) chromium postgresql bubblewrap poppler
+test: $(DEMO_STAMP) $(HUB_STAMP) $(LAB_VOILA) chromium postgresql bubblewrap poppler
 	NOCTIS_JUPYTERHUB=$(CURDIR)/$(HUB_ENV)/venv/bin/jupyterhub \
 	NOCTIS_CHP=$(CURDIR)/$(HUB_ENV)/chp/node_modules/.bin/configurable-http-proxy \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

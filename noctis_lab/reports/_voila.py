@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from noctis_lab._errors import ReportError
 from noctis_lab.reports._runner import notebooks_dir
@@ -27,6 +28,9 @@ __all__ = [
     "VoilaServer",
     "dashboards_dir",
     "free_port",
+    "install_lab_voila",
+    "lab_voila_config",
+    "offline_page_config",
     "start_voila",
     "voila_command",
     "voila_env",
@@ -60,6 +64,80 @@ def dashboards_dir() -> Path:
 TEMPLATE = "noctis"
 #: The Jupyter data folder holding it (added to ``JUPYTER_PATH`` of the server).
 JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
+
+
+def lab_voila_config() -> dict[str, Any]:
+    """The server config that makes Voila inside JupyterLab render like ``dashboards``.
+
+    Our offline template (no CDN fonts) and the Lab-only front-end extensions kept off,
+    for the Voila server extension of any Jupyter server of the environment
+    (``noctis-lab lab`` included).
+    """
+    return {
+        "VoilaConfiguration": {
+            "template": TEMPLATE,
+            "extension_denylist": list(LAB_ONLY_EXTENSIONS),
+        }
+    }
+
+
+def offline_page_config(page_config: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Voila's ``page_config_hook``: no MathJax from a CDN.
+
+    Inside a Jupyter server Voila inherits the server's MathJax settings and its page
+    then fetches MathJax from cdnjs; with both options null (as standalone Voila has
+    them) the page renders math with what it ships and asks nothing of the network.
+    """
+    return {**page_config, "fullMathjaxUrl": None, "mathjaxConfig": None}
+
+
+_LAB_CONFIG = """\
+# Written by noctis_lab.reports._voila.install_lab_voila (make setup): Voila inside any
+# Jupyter server of this environment (noctis-lab lab) renders the dashboards as
+# `noctis-lab dashboards` does: our template (no CDN fonts), no MathJax from a CDN,
+# the Lab-only front-end extensions kept off.
+from noctis_lab.reports._voila import lab_voila_config, offline_page_config
+
+for _name, _value in lab_voila_config()["VoilaConfiguration"].items():
+    setattr(c.VoilaConfiguration, _name, _value)
+c.VoilaConfiguration.page_config_hook = offline_page_config
+"""
+
+
+def install_lab_voila(prefix: str | Path) -> tuple[Path, Path]:
+    """Make the Voila of every Jupyter server in the environment ``prefix`` render offline.
+
+    Links the template into ``<prefix>/share/jupyter/voila/templates/noctis`` and writes
+    ``<prefix>/etc/jupyter/voila.py``, the config Voila's server extension reads (it does
+    not read ``jupyter_server_config.d``): :func:`lab_voila_config` and
+    :func:`offline_page_config`. ``make setup`` does it for the venv (editable installs
+    place no data files).
+
+    Parameters
+    ----------
+    prefix : path
+        The environment's prefix (``sys.prefix`` of its Python).
+
+    Returns
+    -------
+    tuple of Path
+        The template link and the config file.
+    """
+    root = Path(prefix)
+    link = root / "share" / "jupyter" / "voila" / "templates" / TEMPLATE
+    link.parent.mkdir(parents=True, exist_ok=True)
+    source = JUPYTER_DATA / "voila" / "templates" / TEMPLATE
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    elif link.is_dir():
+        import shutil
+
+        shutil.rmtree(link)
+    link.symlink_to(source, target_is_directory=True)
+    config = root / "etc" / "jupyter" / "voila.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(_LAB_CONFIG, encoding="utf-8")
+    return link, config
 
 
 def voila_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -305,9 +306,27 @@ def test_ai_dashboard_feedback_in_chromium(
     page.close()
 
 
-@pytest.mark.server
-def test_dashboard_inside_jupyter_server(store_home: Path, repo_root: Path) -> None:
-    """Installing voila enables its server extension: /voila/render/... inside Lab's server."""
+def _blocked_outside(context: Any, outside: list[str]) -> None:
+    """Abort, and note, every request that leaves the machine."""
+    from urllib.parse import urlparse
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in (
+            "127.0.0.1",
+            "localhost",
+        ):
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+
+
+@contextmanager
+def _single_user_lab(root: Path, home: Path, tmp: Path) -> Iterator[tuple[str, str]]:
+    """The real `noctis-lab lab` (one user, token from a 0600 file); yields (base URL, token)."""
     import os
     import subprocess
     import sys
@@ -316,40 +335,63 @@ def test_dashboard_inside_jupyter_server(store_home: Path, repo_root: Path) -> N
 
     from noctis_lab.reports._voila import free_port
 
-    port, token = free_port(), "t-" + os.urandom(8).hex()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "server",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={repo_root}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, NOCTIS_HOME=str(store_home)),
-    )
-    try:
-        url = (
-            f"http://127.0.0.1:{port}/voila/render/notebooks/dashboards/hu_dashboard.ipynb"
-            f"?token={token}"
+    token_file = tmp / "token"
+    token_file.write_text("t-" + os.urandom(12).hex())
+    token_file.chmod(0o600)
+    token, port = token_file.read_text(), free_port()
+    exe = Path(sys.executable).with_name("noctis-lab")
+    argv = ["lab", "--root", str(root), "--port", str(port), "--no-browser"]
+    with (tmp / "lab.log").open("w") as log:
+        proc = subprocess.Popen(
+            [str(exe), *argv, "--token-file", str(token_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, NOCTIS_HOME=str(home)),
         )
-        deadline = time.monotonic() + 120
-        body = ""
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=120) as r:
-                    body = r.read().decode()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
                     break
-            except OSError:
-                time.sleep(0.5)
-        assert 'data-voila="voila"' in body
-        assert "HU calibration" in body, body[:400]
-    finally:
-        proc.terminate()
-        proc.wait(20)
+                except OSError:
+                    alive = proc.poll() is None and time.monotonic() < deadline
+                    assert alive, (tmp / "lab.log").read_text()[-2000:]
+                    time.sleep(0.5)
+            yield base, token
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_voila_inside_the_single_user_lab_is_offline(
+    store_home: Path, repo_root: Path, browser: object, tmp_path: Path, test_output: Path
+) -> None:
+    """`noctis-lab lab` (one user): /voila/render/... uses our template, nothing from outside."""
+    root = tmp_path / "lab-root"
+    shutil.copytree(repo_root / "notebooks" / "dashboards", root / "notebooks" / "dashboards")
+    out = test_output / "dashboards"
+    out.mkdir(parents=True, exist_ok=True)
+    with _single_user_lab(root, store_home, tmp_path) as (base, token):
+        outside: list[str] = []
+        failed: list[str] = []
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        _blocked_outside(context, outside)
+        page = context.new_page()
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        url = f"{base}/voila/render/notebooks/dashboards/hu_dashboard.ipynb?token={token}"
+        page.goto(url, timeout=300_000, wait_until="commit")
+        try:
+            page.wait_for_selector(".noctis-hu-slice img", timeout=240_000)
+        finally:
+            page.screenshot(path=str(out / "lab_voila_offline.png"), full_page=True)
+        assert "cdn.jsdelivr.net" not in page.content()  # our template, not Voila's lab one
+        assert outside == [] and failed == [], (outside, failed)
+        assert "chain intact" in page.inner_text(".noctis-records-badge")
+        context.close()
