@@ -1248,6 +1248,14 @@ def write_series(
         ds.SeriesInstanceUID = series_uid
         ds.FrameOfReferenceUID = frame_uid
         ds.PositionReferenceIndicator = ""
+        # type 2 attributes of the Patient and General Study modules: present, empty when
+        # unknown (derived objects such as a DICOM SEG copy them from their source images)
+        ds.PatientBirthDate = ""
+        ds.PatientSex = ""
+        ds.ReferringPhysicianName = ""
+        ds.AccessionNumber = ""
+        ds.StudyDate = ""
+        ds.StudyTime = ""
         ds.StudyID = "1"
         ds.SeriesNumber = 1
         ds.InstanceNumber = k + 1
