@@ -328,6 +328,7 @@ def _blocked_outside(context: Any, outside: list[str]) -> None:
 def _single_user_lab(root: Path, home: Path, tmp: Path) -> Iterator[tuple[str, str]]:
     """The real `noctis-lab lab` (one user, token from a 0600 file); yields (base URL, token)."""
     import os
+    import signal
     import subprocess
     import sys
     import time
@@ -361,11 +362,14 @@ def _single_user_lab(root: Path, home: Path, tmp: Path) -> Iterator[tuple[str, s
                     time.sleep(0.5)
             yield base, token
         finally:
-            proc.terminate()
+            # Ctrl-C, as a user stops it: noctis-lab lab then stops its jupyter-lab (on
+            # SIGTERM it would exit and leave the server running)
+            proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(20)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(10)
 
 
 @pytest.mark.browser
