@@ -234,7 +234,7 @@ class HuReport:
 
     def save_facts(self, path: str | None) -> None:
         """Write :meth:`facts` for the report runner (no-op when ``path`` is None)."""
-        from noctis_lab.reports._runner import write_facts
+        from noctis_lab.reports._output import write_facts
 
         write_facts(path, self.facts())
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["SUMMARY_NAME", "ReportKind", "ReportOutput", "RunStatus"]
+__all__ = ["SUMMARY_NAME", "ReportKind", "ReportOutput", "RunStatus", "write_facts"]
 
 #: File name of the machine-readable summary written beside every report.
 SUMMARY_NAME = "summary.json"
@@ -112,3 +114,10 @@ class ReportOutput:
     def read(cls, path: str | Path) -> ReportOutput:
         """Read a ``summary.json``."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def write_facts(path: str | PathLike[str] | None, facts: Mapping[str, Any]) -> None:
+    """Write a report's facts for the runner (called by the report notebooks' last cell)."""
+    if path is None:
+        return
+    Path(path).write_text(json.dumps(dict(facts), default=str), encoding="utf-8")

@@ -22,7 +22,6 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -423,10 +422,3 @@ def _with(output: ReportOutput, *, posted_to: str | None, note: str | None) -> R
 
     notes = output.notes + ((note,) if note else ())
     return replace(output, posted_to=posted_to, notes=notes)
-
-
-def write_facts(path: str | os.PathLike[str] | None, facts: Mapping[str, Any]) -> None:
-    """Write a report's facts for the runner (called by the report notebooks' last cell)."""
-    if path is None:
-        return
-    Path(path).write_text(json.dumps(dict(facts), default=str), encoding="utf-8")
