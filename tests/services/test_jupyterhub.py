@@ -312,3 +312,49 @@ def test_a_member_logs_in_to_the_rooms_service_in_chromium(
             page.screenshot(path=str(out / "hub_rooms_service_alice.png"))
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_two_members_chat_in_the_rooms_service_in_chromium(
+    hub: Hub, chromium_path: Path, test_output: Path
+) -> None:
+    """Alice and Bob log in to the Hub, open one room of the rooms service and each sees
+    the other's message under the Hub's name."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from noctis_lab._browser import CHROMIUM_ARGS
+
+    base = "/services/noctis-rooms"
+    alice = hub.api("POST", "/hub/api/users/alice/tokens", body={"note": "test"})["token"]
+    hub.api("POST", f"{base}/api/noctis/rooms", token=alice, body={"path": "ward.chat"})
+    out = test_output / "rooms"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def open_room(browser: Any, user: str) -> Any:
+        page = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("#username_input", user)
+        page.fill("#password_input", "any")
+        page.click("#login_submit")
+        page.wait_for_url("**/hub/**", timeout=60_000)
+        page.goto(f"{hub.url}{base}/lab/tree/ward.chat")
+        try:
+            page.locator(".jp-chat-input-container textarea").first.wait_for(timeout=120_000)
+        except Exception:
+            page.screenshot(path=str(out / f"hub_rooms_chat_{user}_failed.png"))
+            raise
+        return page
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
+        try:
+            a = open_room(browser, "alice")
+            b = open_room(browser, "bob")
+            box = a.locator(".jp-chat-input-container textarea").first
+            box.fill("CT 2 water reads +7 HU, rescanning")
+            box.press("Enter")
+            seen = b.locator(".jp-chat-message", has_text="CT 2 water reads +7 HU").first
+            expect(seen).to_be_visible(timeout=30_000)
+            b.screenshot(path=str(out / "hub_rooms_chat_bob.png"))
+        finally:
+            browser.close()
