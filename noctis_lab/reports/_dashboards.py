@@ -43,6 +43,7 @@ from noctis_lab.reports._panels import (
     styled_table,
 )
 from noctis_lab.reports._records_badge import records_badge, records_badge_html
+from noctis_lab.reports._thresholds_panel import ThresholdsPanel
 
 __all__ = ["AiDashboard", "HuDashboard"]
 
@@ -330,6 +331,9 @@ class AiDashboard(w.VBox):
         self.submit_result.add_class("noctis-fb-result")
         self._statuses: dict[str, Any] = {}
         self.n_refresh = 0
+        self.thresholds = ThresholdsPanel(on_change=lambda _: self.safe_refresh())
+        thresholds = w.Accordion(children=[self.thresholds], titles=("Status thresholds",))
+        thresholds.selected_index = None
         form = w.VBox(
             [
                 w.HTML("<h3>Leave feedback on a result</h3>"),
@@ -348,6 +352,7 @@ class AiDashboard(w.VBox):
                 self.message,
                 w.HTML("<h3>Models</h3>"),
                 self.overview,
+                thresholds,
                 self.model_select,
                 w.HBox([self.metrics, self.findings], layout=w.Layout(flex_flow="row wrap")),
                 self.trend,
@@ -392,7 +397,8 @@ class AiDashboard(w.VBox):
         statuses = []
         problems = []
         for name in names:
-            st, e = safe_call(partial(model_status, name), f"status of {name}")
+            judge = partial(model_status, name, thresholds=self.thresholds.current)
+            st, e = safe_call(judge, f"status of {name}")
             if e is None:
                 statuses.append(st)
             else:
