@@ -12,6 +12,7 @@ this user, homes in a tmp dir), a free loopback port. Everything else is the fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -177,7 +178,35 @@ c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        _stop_processes_under(root)  # servers and services run in sessions of their own
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop_processes_under(root: Path) -> None:
+    """Stop every process working in ``root`` (the Hub's spawned servers and its services:
+    their working folders are the test's homes and rooms root), so no test run leaves
+    servers behind."""
+
+    def running() -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cwd = Path(os.readlink(entry / "cwd"))
+            except OSError:
+                continue
+            if cwd == root or root in cwd.parents:
+                pids.append(int(entry.name))
+        return pids
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in running():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def test_hub_answers_with_the_documented_groups_and_roles(hub: Hub) -> None:
@@ -294,12 +323,11 @@ def test_a_member_logs_in_to_the_rooms_service_in_chromium(
         browser = p.chromium.launch(executable_path=str(chromium_path), args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
-            page.goto(f"{hub.url}/hub/login")
+            # the Hub's login page, sent on to the service (no server of her own is started)
+            page.goto(f"{hub.url}/hub/login?next={base}/lab")
             page.fill("#username_input", "alice")
             page.fill("#password_input", "any")
             page.click("#login_submit")
-            page.wait_for_url("**/hub/**", timeout=60_000)
-            page.goto(f"{hub.url}{base}/lab")
             page.locator("#jp-main-dock-panel").wait_for(timeout=90_000)
             assert page.url.startswith(f"{hub.url}{base}/lab")
             # as JupyterLab asks: the login cookie plus the XSRF token (JupyterHub requires it)
@@ -332,12 +360,10 @@ def test_two_members_chat_in_the_rooms_service_in_chromium(
 
     def open_room(browser: Any, user: str) -> Any:
         page = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
-        page.goto(f"{hub.url}/hub/login")
+        page.goto(f"{hub.url}/hub/login?next={base}/lab/tree/ward.chat")
         page.fill("#username_input", user)
         page.fill("#password_input", "any")
         page.click("#login_submit")
-        page.wait_for_url("**/hub/**", timeout=60_000)
-        page.goto(f"{hub.url}{base}/lab/tree/ward.chat")
         try:
             page.locator(".jp-chat-input-container textarea").first.wait_for(timeout=120_000)
         except Exception:
