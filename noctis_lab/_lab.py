@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,16 +163,37 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Noctis Lab: {launch.url}", flush=True)
     # Files the server creates (rooms, uploads, the Y store) are private to this account.
     os.umask(0o077)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     proc = subprocess.Popen(launch.command, cwd=launch.root, env={**os.environ, **dict(launch.env)})
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        return 130
+        return _stop(proc, signal.SIGINT, 130)
+    except _Terminated:  # a service manager or `kill` stops the lab: stop its server too
+        return _stop(proc, signal.SIGTERM, 143)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(Exception):
+    """SIGTERM reached ``noctis-lab lab``."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int, code: int) -> int:
+    """Pass ``sig`` on to the server and wait for it (killed after 15 s); return ``code``."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return code
 
 
 def register(subparsers: Any, name: str, help_text: str) -> None:

@@ -130,12 +130,18 @@ def test_lab_starts_with_users_file(tmp_path: Path) -> None:
         cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _tree(proc.pid)]
         assert cmdlines and not any(b"token-abcdef" in c for c in cmdlines)
     finally:
-        proc.send_signal(signal.SIGINT)
+        # stopped as a service manager stops it: SIGTERM to noctis-lab reaches its server too
+        tree = _tree(proc.pid)
+        proc.send_signal(signal.SIGTERM)
         try:
             out, _ = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            for pid in tree:  # the server too: it holds the output pipe open
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             out, _ = proc.communicate()
+    assert proc.returncode == 143
+    assert not [pid for pid in tree if Path(f"/proc/{pid}").exists()], "server left running"
     text = out.decode(errors="replace")
     assert f"http://127.0.0.1:{port}/lab" in text and "own token" in text
     assert "chat rules enforced" in text
