@@ -9,7 +9,6 @@ character sets, truncated files) and on the real scans of ``../shared/realdata``
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import warnings
@@ -18,28 +17,18 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from _ci import realdata_dir
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from noctis_lab.dicom import _load, load_series
 from noctis_lab.dicom._header import ELEMENTS, META_ELEMENTS, read_header
 
-ROOT = Path(__file__).resolve().parents[2]
-REALDATA = ROOT.parent / "shared" / "realdata"
 PYDICOM_FILES = sorted((Path(pydicom.__file__).parent / "data" / "test_files").rglob("*"))
 REAL_SCANS = ("catphan_mft_cbct_head", "imageqc_ctp404_fov150", "xvi_catphan_3slices")
 
 
-def _realdata() -> Path:
-    if not REALDATA.is_dir():
-        msg = f"the real phantom scans are not at {REALDATA}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + " (CI=true: a missing real part is a failure)")
-        pytest.skip(msg)
-    return REALDATA
-
-
 def _real_files() -> list[Path]:
-    return sorted(p for scan in REAL_SCANS for p in (_realdata() / scan).rglob("*.dcm"))
+    return sorted(p for scan in REAL_SCANS for p in (realdata_dir() / scan).rglob("*.dcm"))
 
 
 def test_the_element_table_is_the_dicom_dictionarys() -> None:
@@ -185,7 +174,7 @@ def test_deeply_nested_sequences_are_declined() -> None:
 def test_load_series_is_the_same_with_and_without_the_lean_reader(
     scan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = _realdata() / scan
+    folder = realdata_dir() / scan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lean = load_series(folder)
@@ -197,7 +186,7 @@ def test_load_series_is_the_same_with_and_without_the_lean_reader(
 
 
 def test_a_fresh_analysis_of_common_files_never_imports_pydicom() -> None:
-    folder = _realdata() / "xvi_catphan_3slices"
+    folder = realdata_dir() / "xvi_catphan_3slices"
     code = (
         "import sys, warnings; warnings.simplefilter('ignore');"
         "from noctis_lab.dicom import load_series;"

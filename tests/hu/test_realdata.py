@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _ci import REALDATA, realdata_dir
 
 from noctis_lab.dicom import Volume, load_series
 from noctis_lab.hu import CalibrationResult, analyze, identify
 
 ROOT = Path(__file__).resolve().parents[2]
-REALDATA = ROOT.parent / "shared" / "realdata"
 REFERENCES = ROOT / "tests" / "realdata_reference"
 SCANS = (
     "catphan_mft_cbct_head",
@@ -52,12 +51,7 @@ TOLERANCE_HU = {"fan": 3.0, "cbct": 6.0}
 
 @pytest.fixture(scope="module")
 def realdata() -> Path:
-    if not REALDATA.is_dir():
-        msg = f"the real phantom scans are not at {REALDATA}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + " (CI=true: a missing real part is a failure)")
-        pytest.skip(msg)
-    return REALDATA
+    return realdata_dir()
 
 
 @cache
