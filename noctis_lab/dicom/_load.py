@@ -39,6 +39,7 @@ import itertools
 import math
 import os
 import struct
+import sys
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
@@ -105,10 +106,10 @@ def _pydicom() -> ModuleType:
 
 
 def _is_dataset(obj: object) -> bool:
-    """Whether ``obj`` is a pydicom Dataset (without importing pydicom for a path)."""
-    if isinstance(obj, str | os.PathLike | bytes):
-        return False
-    return isinstance(obj, _pydicom().Dataset)
+    """Whether ``obj`` is a pydicom Dataset; none can exist before pydicom is imported, so
+    paths and lists of paths never import it."""
+    pydicom = sys.modules.get("pydicom")
+    return pydicom is not None and isinstance(obj, pydicom.Dataset)
 
 
 def _uid_name(uid: str) -> str:
