@@ -140,6 +140,25 @@ def _div(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
     return out
 
 
+def _finite_mean_ci(
+    per_case: np.ndarray, w: np.ndarray | None, level: float
+) -> tuple[float, float, float]:
+    """Mean of the defined (finite) per-case values and its bootstrap CI.
+
+    ``w`` holds the bootstrap weights (None: no CI); each resample averages the cases
+    that are defined, as the point estimate does. NaN throughout when no case is defined.
+    """
+    ok = np.isfinite(per_case)
+    if not ok.any():
+        return math.nan, math.nan, math.nan
+    point = float(per_case[ok].mean())
+    if w is None:
+        return point, math.nan, math.nan
+    vals = np.where(ok, per_case, 0.0)
+    lo, hi = _ci(_div(w @ vals, w @ ok.astype(float), math.nan), level)
+    return point, lo, hi
+
+
 def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
     """AUROC for each row of case weights ``w`` (B, n); equals sklearn's weighted ROC AUC.
 
@@ -878,13 +897,7 @@ def _segmentation_metrics(
     values: dict[str, MetricValue] = {}
     w = bootstrap_weights(n, n_boot, seed) if n_boot > 0 else None
     for k, v in per_case.items():
-        ok = np.isfinite(v)
-        point = float(v[ok].mean()) if ok.any() else math.nan
-        lo = hi = math.nan
-        if w is not None and ok.any():
-            vals = np.where(ok, v, 0.0)
-            lo, hi = _ci(_div(w @ vals, w @ ok.astype(float), math.nan), level)
-        values[k] = MetricValue(k, point, lo, hi)
+        values[k] = MetricValue(k, *_finite_mean_ci(v, w, level))
     values["n_undefined_distance"] = MetricValue(
         "n_undefined_distance", float((~np.isfinite(hd95)).sum()), math.nan, math.nan
     )
@@ -952,13 +965,7 @@ def multilabel_segmentation_metrics(
         ok = np.isfinite(stack)
         case_mean = _div(np.where(ok, stack, 0.0).sum(axis=0), ok.sum(axis=0), math.nan)
         per_case[key] = case_mean
-        fin = np.isfinite(case_mean)
-        point = float(case_mean[fin].mean()) if fin.any() else math.nan
-        lo = hi = math.nan
-        if w is not None and fin.any():
-            vals = np.where(fin, case_mean, 0.0)
-            lo, hi = _ci(_div(w @ vals, w @ fin.astype(float), math.nan), level)
-        values[key] = MetricValue(key, point, lo, hi)
+        values[key] = MetricValue(key, *_finite_mean_ci(case_mean, w, level))
         for lab, m in zip(labels, per_label, strict=True):
             name = f"{key}_{lab}"
             v = m.values[key]
