@@ -61,13 +61,13 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
 
 def _build_hu_part(out: Path, *, progress: bool) -> None:
     from noctis_lab.batch import analyze_archive
-    from noctis_lab.hu.synthetic import demo_set
+    from noctis_lab.hu import write_demo_set
 
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     t0 = time.perf_counter()
-    demo_set(out, progress=progress)
+    write_demo_set(out, progress=progress)
     # Phantoms come from the demo manifest; series already in the history are skipped,
     # so rewriting the demo never records a series twice.
     report = analyze_archive(out, operator="demo", progress=progress)

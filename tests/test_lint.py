@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -48,102 +47,6 @@ def test_notebooks_are_stored_without_outputs_and_thin() -> None:
             assert not cell.get("outputs"), f"{nb.name} is stored with outputs"
             assert cell.get("execution_count") is None, f"{nb.name} has execution counts"
             assert "def " not in src and "class " not in src, f"{nb.name} defines code: {src}"
-
-
-# --------------------------------------------------------------------- import cycles
-#: Cycles known when the check came in, each to be broken by its owners (issue 16, point 5):
-#: hu/_demo_set.py imports hu/synthetic.py, which re-exports demo_series/write_demo_set.
-KNOWN_CYCLES = {frozenset({"noctis_lab.hu._demo_set", "noctis_lab.hu.synthetic"})}
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    t = node.test
-    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
-        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
-    )
-
-
-def _module_name(root: Path, path: Path) -> str:
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(name: str, path: Path, modules: set[str]) -> set[str]:
-    """Modules of the package that ``path`` imports anywhere (but under TYPE_CHECKING)."""
-    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for other in child.orelse:
-                    visit(other)
-                continue
-            if isinstance(child, ast.Import):
-                found.update(a.name for a in child.names if a.name in modules)
-            elif isinstance(child, ast.ImportFrom):
-                base = child.module or ""
-                if child.level:
-                    up = pkg.split(".")[: len(pkg.split(".")) - child.level + 1]
-                    base = ".".join([*up, base] if base else up)
-                for a in child.names:
-                    full = f"{base}.{a.name}"
-                    found.add(full if full in modules else base)
-            visit(child)
-
-    visit(ast.parse(path.read_text()))
-    return (found & modules) - {name}
-
-
-def import_cycles(root: Path, package: str) -> set[frozenset[str]]:
-    """Groups of modules of ``package`` that import each other (strongly connected)."""
-    paths = {_module_name(root, p): p for p in (root / package).rglob("*.py")}
-    graph = {m: _imports(m, p, set(paths)) for m, p in paths.items()}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    cycles: set[frozenset[str]] = set()
-
-    def strong(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in graph[v]:
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = {stack.pop()}
-            while v not in comp:
-                comp.add(stack.pop())
-            if len(comp) > 1:
-                cycles.add(frozenset(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            strong(v)
-    return cycles
-
-
-def test_the_cycle_check_finds_a_cycle(tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
-    (pkg / "sub").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "sub" / "__init__.py").write_text("from pkg.sub import b\n")
-    (pkg / "sub" / "a.py").write_text("def f():\n    from pkg.sub.b import g\n")
-    (pkg / "sub" / "b.py").write_text("from . import a\n")
-    (pkg / "c.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.d\n"
-    )
-    (pkg / "d.py").write_text("import pkg.c\n")
-    assert import_cycles(tmp_path, "pkg") == {frozenset({"pkg.sub.a", "pkg.sub.b"})}
-
-
-def test_the_package_has_no_import_cycles() -> None:
-    """Function-level imports count too: a lazy import still ties two modules together."""
-    new = import_cycles(ROOT, "noctis_lab") - KNOWN_CYCLES
-    assert not new, f"import cycles: {[sorted(c) for c in new]}"
 
 
 # --------------------------------------------------------------------- CI and real parts

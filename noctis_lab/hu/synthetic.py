@@ -62,8 +62,6 @@ __all__ = [
     "TruthModule",
     "TruthRoi",
     "default_scanner",
-    "demo_series",
-    "demo_set",
     "generate",
     "load_truth",
     "make_series",
@@ -1273,22 +1271,3 @@ def make_series(
     """:func:`generate` then :func:`write`; returns the folder."""
     return write(generate(phantom, **kwargs), folder, overwrite=overwrite)
 
-
-def demo_series(
-    phantom: str | None = "catphan604",
-    *,
-    scanner: str | None = None,
-    root: str | Path | None = None,
-    latest: bool = False,
-) -> Path:
-    """The folder of one demo series; see :func:`noctis_lab.hu._demo_set.demo_series`."""
-    from noctis_lab.hu._demo_set import demo_series as _demo_series
-
-    return _demo_series(phantom, scanner=scanner, root=root, latest=latest)
-
-
-def demo_set(root: str | Path, *, progress: bool = True) -> list[Path]:
-    """Write the demo set (several scanners with history); see :mod:`noctis_lab.hu._demo_set`."""
-    from noctis_lab.hu._demo_set import write_demo_set
-
-    return write_demo_set(root, progress=progress)

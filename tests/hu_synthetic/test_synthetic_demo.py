@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from noctis_lab.dicom import load_series
-from noctis_lab.hu.synthetic import demo_set, load_truth
+from noctis_lab.hu import write_demo_set as demo_set
+from noctis_lab.hu.synthetic import load_truth
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,8 @@ def test_demo_series_finds_series_and_names_what_is_missing(
     demo: tuple[Path, list[Path]], tmp_path: Path
 ) -> None:
     from noctis_lab import NoFilesFoundError
-    from noctis_lab.hu.synthetic import demo_series, load_truth
+    from noctis_lab.hu import demo_series
+    from noctis_lab.hu.synthetic import load_truth
 
     root, _ = demo
     first = demo_series("catphan604", root=root)
