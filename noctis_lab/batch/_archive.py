@@ -1,16 +1,4 @@
-"""Batch analysis of an archive of phantom series, on a local pool or a Dask cluster.
-
->>> from noctis_lab.batch import analyze_archive
->>> report = analyze_archive("data/demo")                      # doctest: +SKIP
->>> report.to_dataframe().groupby("outcome").size()             # doctest: +SKIP
-
-Every series is analysed and recorded in the calibration history by the worker
-that analysed it (the history is safe under concurrent writers). A series that is
-already in the history (same SeriesInstanceUID, phantom and profile) is skipped,
-so a batch that was interrupted, or whose worker died, resumes where it stopped
-and records nothing twice. A failing series is reported with its reason and does
-not stop the batch.
-"""
+"""The pool that analyses and records every series of an archive (see :mod:`noctis_lab.batch`)."""
 
 from __future__ import annotations
 
@@ -34,7 +22,12 @@ if TYPE_CHECKING:
 __all__ = ["BatchReport", "SeriesOutcome", "analyze_archive", "find_series_folders"]
 
 #: Modules the local pool's fork server imports once for all workers.
-_PRELOAD = ("noctis_lab.batch", "noctis_lab.hu", "noctis_lab.dicom._load", "noctis_lab.hu.history")
+_PRELOAD = (
+    "noctis_lab.batch._archive",
+    "noctis_lab.hu",
+    "noctis_lab.dicom._load",
+    "noctis_lab.hu.history",
+)
 
 Outcome = Literal["recorded", "skipped", "failed"]
 PhantomChoice = str | Mapping[str, str] | Callable[[Path], str]
