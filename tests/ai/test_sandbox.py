@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import io
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -23,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _ci import IN_CI
 
 from noctis_lab import ModelCheckError
 from noctis_lab.ai import ModelSpec, check_model_file, load_model, save_model
 from noctis_lab.ai._sandbox import SandboxLimits, run_in_sandbox, sandbox_problem
 
-pytestmark = pytest.mark.skipif(
-    sandbox_problem() is not None and os.environ.get("CI") != "true",
+pytestmark = pytest.mark.skipif(  # in CI an unavailable sandbox fails the tests instead
+    sandbox_problem() is not None and not IN_CI,
     reason=f"sandbox unavailable: {sandbox_problem()}",
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from noctis_lab.hu import analyze
@@ -20,11 +21,17 @@ GEOMETRIES = [
 
 
 def _truth_errors(series, result):
-    out = []
-    for r in result.rois:
-        t = series.truth.roi(r.module, r.name)
-        out.append((r, r.mean - t.true_hu))
-    return out
+    """(ROI, measured - true HU) for every ROI of the truth: none missing, none extra.
+
+    The callers assert inside a loop over this list, so it must hold every ROI the
+    generator drew in the imaged modules (16 on a full CatPhan 604, 11 on its reference
+    module alone).
+    """
+    measured = sorted((r.module, r.name) for r in result.rois)
+    imaged = {m.name for m in series.truth.modules if m.centre_slice_index is not None}
+    drawn = sorted((t.module, t.name) for t in series.truth.rois if t.module in imaged)
+    assert measured == drawn and drawn, f"measured {measured}, the truth has {drawn}"
+    return [(r, r.mean - series.truth.roi(r.module, r.name).true_hu) for r in result.rois]
 
 
 @pytest.mark.parametrize("shift,roll,thickness,seed", GEOMETRIES)
@@ -85,8 +92,6 @@ def test_sem_accounts_for_correlated_noise(make):
 def test_couch_and_reversed_phantom(make):
     import dataclasses
 
-    import numpy as np
-
     s = make(couch=True, noise_sd_hu=3.0, shift_mm=(5.0, -10.0, 0.0), roll_deg=4.0, seed=9)
     res = analyze(s.volume)
     assert res.status == "pass"
@@ -122,19 +127,13 @@ def test_manual_overrides(make, catphan):
 CLINICAL = [
     ((0.0, 0.0, 0.0), 0.0, 2.0, 1.0, 41),
     ((12.0, -8.0, 1.0), 7.0, 2.0, 2.0, 42),
-    ((-20.0, -20.0, 0.0), 15.0, 2.0, 3.0, 43),
-    ((8.0, -3.0, -1.0), -4.0, 2.0, 3.0, 44),
     ((-15.0, 10.0, -2.0), -12.0, 1.0, 3.0, 45),
     ((5.0, 18.0, 0.5), 3.0, 1.0, 2.0, 46),
 ]
 
 
-@pytest.mark.parametrize("shift,roll,thickness,noise,seed", CLINICAL)
-def test_clinical_resolution_means_within_1_hu(shift, roll, thickness, noise, seed):
-    # At 2 mm slices and SD 3 HU the SEM of a 3.5 mm insert ROI is about 0.4 HU, so
-    # 1 HU is about 2.4 SEM: met by most series, not by every one (see the report);
-    # at 1 mm slices (SEM about 0.3 HU) it is met with a wide margin.
-    s = generate(
+def _clinical(shift, roll, thickness, noise, seed):
+    return generate(
         "catphan604",
         matrix=512,
         pixel_size_mm=0.5,
@@ -145,10 +144,46 @@ def test_clinical_resolution_means_within_1_hu(shift, roll, thickness, noise, se
         seed=seed,
         z_range_mm=(-15.0, 15.0),
     )
-    res = analyze(s.volume)
-    inserts = [r for r in res.rois if r.module == "CTP404"]
-    assert len(inserts) == 11  # ten inserts and the background
-    for r, err in _truth_errors(s, res):
+
+
+@pytest.mark.parametrize("shift,roll,thickness,noise,seed", CLINICAL)
+def test_clinical_resolution_means_within_1_hu(shift, roll, thickness, noise, seed):
+    # Where 1 HU is at least about 3.5 SEM (1 mm slices at SD 3 HU: SEM about 0.3 HU;
+    # 2 mm slices at SD up to 2 HU: SEM up to about 0.27 HU) every insert meets it.
+    s = _clinical(shift, roll, thickness, noise, seed)
+    errors = _truth_errors(s, analyze(s.volume))
+    assert len(errors) == 11  # ten inserts and the background
+    for r, err in errors:
         assert abs(err) <= 1.0, (
             f"{r.module}/{r.name}: {r.mean:.2f} vs truth, error {err:+.2f} HU (SEM {r.sem:.2f})"
         )
+
+
+#: Series of the statistical claim below, each at a random position and roll.
+N_CLINICAL_SERIES = 12
+
+
+def test_clinical_2mm_sd3_within_1_hu_statistically():
+    """2 mm slices at SD 3 HU: 1 HU is met by most measurements, not by every one.
+
+    The SEM of an insert ROI is about 0.4 HU, so 1 HU is about 2.5 SEM: a measurement
+    misses it with a probability of about 1.2 % if the SEM is honest (0.2 % was measured
+    over 40 series, 440 ROIs: the SEM is conservative). Over 12 random series (132
+    measurements) the claim is: at least 95 % within 1 HU (at the pessimistic 1.2 % rate,
+    7 or more misses have a probability of about 0.2 %), at least 90 % within 2 SEM
+    (95 % for an honest SEM) and none beyond 4 SEM.
+    """
+    rng = np.random.default_rng(2026)
+    errors = []
+    for seed in range(N_CLINICAL_SERIES):
+        shift = (*rng.uniform(-20.0, 20.0, 2), rng.uniform(-2.0, 2.0))
+        roll = rng.uniform(-15.0, 15.0)
+        s = _clinical(tuple(map(float, shift)), float(roll), 2.0, 3.0, 1000 + seed)
+        errors += _truth_errors(s, analyze(s.volume))
+    assert len(errors) == 11 * N_CLINICAL_SERIES
+    err = np.array([e for _, e in errors])
+    z = np.abs(err) / np.array([r.sem for r, _ in errors])
+    worst = sorted(errors, key=lambda x: -abs(x[1]))[:3]
+    shown = [f"{r.name} {e:+.2f} HU (SEM {r.sem:.2f})" for r, e in worst]
+    assert np.mean(np.abs(err) <= 1.0) >= 0.95, shown
+    assert np.mean(z <= 2.0) >= 0.90 and z.max() <= 4.0, (np.mean(z <= 2.0), z.max(), shown)

@@ -22,6 +22,9 @@ def test_notebook_is_stored_clean_and_thin(repo_root: Path, name: str) -> None:
         defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
         assert not defs, f"{name}: notebooks call the package, they define nothing"
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in code)
+    # papermill lets a cell tagged "raises-exception" fail and runs on: none may be, so
+    # that a papermill run that returns means every cell ran without an error
+    assert not [c for c in code if "raises-exception" in c.get("metadata", {}).get("tags", [])]
 
 
 @pytest.mark.slow
@@ -45,8 +48,15 @@ def test_notebook_runs_top_to_bottom(notebook_home: Path, tmp_path: Path, name: 
     except PapermillExecutionError as exc:  # name the cell and the error, not a wall of JSON
         pytest.fail(f"{name} cell {exc.exec_count} raised {exc.ename}: {exc.evalue}")
     nb = json.loads(out.read_text())
-    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
-    assert not errors
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    # every cell ran, once, in order (the injected parameters cell included)
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
+    # a cell that ends in an expression shows its value: nothing came back as None
+    for cell in code:
+        body = ast.parse("".join(cell["source"])).body
+        if body and isinstance(body[-1], ast.Expr):
+            shown = [o for o in cell["outputs"] if o["output_type"] != "stream"]
+            assert shown, f"{name}: shows nothing: {''.join(cell['source'])!r}"
     # every figure is drawn, none is left as its text repr ("<Figure size 520x520 ...>")
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
