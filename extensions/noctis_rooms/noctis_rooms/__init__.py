@@ -17,7 +17,7 @@ The QA bot: :func:`post_system_message`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Float
 from traitlets.config import Configurable
@@ -31,6 +31,9 @@ from ._messages import StudyLink, escape_markdown, quote_reply
 from ._policy import Access, access_for
 from ._store import KINDS, VISIBILITIES, Member, ModerationEntry, Room, RoomStore
 from ._websocket import GuardedYDocWebSocketHandler
+
+if TYPE_CHECKING:
+    from ._service import RoomsService
 
 __version__ = "0.1.0"
 
@@ -141,52 +144,56 @@ def _swap_websocket_handler(web_app: Any) -> int:
     return swapped
 
 
-def _load_jupyter_server_extension(serverapp: Any) -> None:
-    """Install the service, the guarded websocket, the authorizer and the REST API."""
-    from tornado.ioloop import IOLoop, PeriodicCallback
-
-    from ._rest import rest_handlers
-    from ._service import RoomsService
-
-    web_app = serverapp.web_app
-    settings = web_app.settings
-    root_dir = settings.get("server_root_dir") or serverapp.root_dir
-    svc = RoomsService(serverapp, root_dir)
-    settings["noctis_rooms"] = svc
-
-    # Authorizer: room rules in front of whatever was configured.
+def _install_authorizer(serverapp: Any, settings: dict[str, Any]) -> None:
+    """Put :class:`NoctisAuthorizer` (room rules) in front of whatever was configured."""
     previous = settings.get("authorizer")
-    if not isinstance(previous, NoctisAuthorizer):
-        authz = NoctisAuthorizer(
-            parent=serverapp,
-            identity_provider=serverapp.identity_provider,
-            delegate=previous,
-        )
-        settings["authorizer"] = authz
-        serverapp.authorizer = authz
+    if isinstance(previous, NoctisAuthorizer):
+        return
+    authz = NoctisAuthorizer(
+        parent=serverapp,
+        identity_provider=serverapp.identity_provider,
+        delegate=previous,
+    )
+    settings["authorizer"] = authz
+    serverapp.authorizer = authz
 
-    web_app.add_handlers(".*$", rest_handlers(settings.get("base_url", "/")))
 
-    # Default deny for the team lab: every route (also those added later) passes the gate.
-    # Without the team identity the gate only scrubs secrets from error logs.
+def _install_route_gate(serverapp: Any, svc: RoomsService) -> None:
+    """Default deny for the team lab: every route (also those added later) passes the gate.
+
+    Without the team identity (and without ``NoctisRoomsGate.enforce``) the gate only
+    scrubs secrets from error logs.
+    """
     gate_cfg = NoctisRoomsGate(parent=serverapp)
     svc.gate_enabled = bool(gate_cfg.enabled)
-    if gate_cfg.enabled:
-        install_gate(
-            web_app,
-            serverapp.log,
-            enforce=svc.identity is not None or gate_cfg.enforce,
-            max_body_mb=gate_cfg.max_body_mb,
-        )
-        if svc.identity is not None or gate_cfg.enforce:
-            serverapp.log.info("noctis_rooms: route gate on (unlisted routes are refused)")
-    else:
+    if not gate_cfg.enabled:
         serverapp.log.warning(
             "noctis_rooms: route gate OFF (NoctisRoomsGate.enabled=False): members can "
             "reach rooms through other routes; use only to demonstrate the attacks"
         )
+        return
+    enforce = svc.identity is not None or bool(gate_cfg.enforce)
+    install_gate(
+        serverapp.web_app, serverapp.log, enforce=enforce, max_body_mb=gate_cfg.max_body_mb
+    )
+    if enforce:
+        serverapp.log.info("noctis_rooms: route gate on (unlisted routes are refused)")
 
-    def swap() -> None:
+
+def _guard_collaboration_websocket(serverapp: Any) -> None:
+    """Swap in :class:`GuardedYDocWebSocketHandler`, now or once the loop starts.
+
+    jupyter_server loads extensions alphabetically, so jupyter_server_ydoc's routes exist
+    already; when they do not, swap once more when the loop starts (a late registration).
+    """
+    from tornado.ioloop import IOLoop
+
+    web_app = serverapp.web_app
+    if _swap_websocket_handler(web_app):
+        serverapp.log.info("noctis_rooms: chat rules enforced on the collaboration websocket")
+        return
+
+    def swap_later() -> None:
         n = _swap_websocket_handler(web_app)
         if n:
             serverapp.log.info("noctis_rooms: chat rules enforced on %d collaboration route(s)", n)
@@ -196,60 +203,92 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
                 "enforced (is jupyter-collaboration enabled?)"
             )
 
-    # jupyter_server loads extensions alphabetically, so jupyter_server_ydoc's routes exist
-    # already; swap now and once more when the loop starts (for any late registration).
-    if not _swap_websocket_handler(web_app):
-        IOLoop.current().add_callback(swap)
-    else:
-        serverapp.log.info("noctis_rooms: chat rules enforced on the collaboration websocket")
+    IOLoop.current().add_callback(swap_later)
+
+
+def _follow_contents_event(svc: RoomsService, data: dict[str, Any]) -> None:
+    """Rename or forget a room after a contents event, as far as the disk confirms it.
+
+    Events can be posted by clients (``POST /api/events``): only what the disk shows is
+    followed (a rename whose source is gone and target exists; a deleted ``.chat`` file).
+    """
+    action, path, src = data.get("action"), data.get("path"), data.get("source_path")
+    if not isinstance(path, str):
+        return
+    if action == "rename" and isinstance(src, str):
+        if not svc.file_exists(src) and svc.file_exists(path):
+            svc.store.rename_room(src, path)
+    elif action == "delete" and path.endswith(".chat") and not svc.file_exists(path):
+        svc.store.delete_room(path)
+
+
+def _listen_to_contents_events(serverapp: Any, svc: RoomsService) -> None:
+    """Keep the rooms store in step with renames and deletions in the contents service."""
 
     async def on_contents_event(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        # Events can be posted by clients (POST /api/events): follow only what the disk shows.
-        action, path = data.get("action"), data.get("path")
         try:
-            src = data.get("source_path")
-            if action == "rename" and isinstance(src, str) and isinstance(path, str):
-                if not svc.file_exists(src) and svc.file_exists(path):
-                    svc.store.rename_room(src, path)
-            elif (
-                action == "delete"
-                and isinstance(path, str)
-                and path.endswith(".chat")
-                and not svc.file_exists(path)
-            ):
-                svc.store.delete_room(path)
+            _follow_contents_event(svc, data)
         except Exception:  # pragma: no cover - never break the contents service
-            serverapp.log.exception("noctis_rooms: following %s of %s failed", action, path)
+            serverapp.log.exception(
+                "noctis_rooms: following %s of %s failed", data.get("action"), data.get("path")
+            )
 
     serverapp.event_logger.add_listener(schema_id=_CONTENTS_EVENTS, listener=on_contents_event)
 
-    if svc.identity is not None and svc.gate_enabled:
-        try:
-            claimed = svc.claim_rooms(_site_room_paths(svc.root_dir))
-        except Exception:  # a bad alerts config must not stop the lab
-            serverapp.log.exception("noctis_rooms: the QA bot's rooms could not be claimed")
-        else:
-            if claimed:
-                serverapp.log.info(
-                    "noctis_rooms: site rooms owned by the QA bot: %s",
-                    ", ".join(r.path for r in claimed),
-                )
 
-    svc.write_server_file()
-    draining = {"busy": False}
+def _claim_site_rooms(serverapp: Any, svc: RoomsService) -> None:
+    """The QA bot's configured rooms are created and owned by the bot (team lab only)."""
+    if svc.identity is None or not svc.gate_enabled:
+        return
+    try:
+        claimed = svc.claim_rooms(_site_room_paths(svc.root_dir))
+    except Exception:  # a bad alerts config must not stop the lab
+        serverapp.log.exception("noctis_rooms: the QA bot's rooms could not be claimed")
+        return
+    if claimed:
+        serverapp.log.info(
+            "noctis_rooms: site rooms owned by the QA bot: %s", ", ".join(r.path for r in claimed)
+        )
+
+
+def _start_outbox_drain(svc: RoomsService) -> None:
+    """Post the bot's queued messages (``.noctis/outbox/``) every 0.5 s, one drain at a time."""
+    from tornado.ioloop import PeriodicCallback
+
+    busy = False
 
     async def drain() -> None:
-        if draining["busy"]:
+        nonlocal busy
+        if busy:
             return
-        draining["busy"] = True
+        busy = True
         try:
             await svc.drain_outbox()
         finally:
-            draining["busy"] = False
+            busy = False
 
     pc = PeriodicCallback(drain, 500)
     pc.start()
     svc._outbox_callback = pc
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Install the service, the guarded websocket, the authorizer and the REST API."""
+    from ._rest import rest_handlers
+    from ._service import RoomsService
+
+    web_app = serverapp.web_app
+    settings = web_app.settings
+    svc = RoomsService(serverapp, settings.get("server_root_dir") or serverapp.root_dir)
+    settings["noctis_rooms"] = svc
+    _install_authorizer(serverapp, settings)
+    web_app.add_handlers(".*$", rest_handlers(settings.get("base_url", "/")))
+    _install_route_gate(serverapp, svc)
+    _guard_collaboration_websocket(serverapp)
+    _listen_to_contents_events(serverapp, svc)
+    _claim_site_rooms(serverapp, svc)
+    svc.write_server_file()
+    _start_outbox_drain(svc)
     serverapp.log.info("noctis_rooms: rooms store at %s", svc.store.db_path)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jupyter_server.auth.authorizer import AllowAllAuthorizer, Authorizer
 from jupyter_server.auth.identity import User
@@ -12,6 +12,9 @@ from tornado import web
 from traitlets import Instance
 
 from noctis_lab._errors import RoomError
+
+if TYPE_CHECKING:
+    from ._service import RoomsService
 
 __all__ = ["NoctisAuthorizer"]
 
@@ -57,7 +60,7 @@ class NoctisAuthorizer(Authorizer):
         )
         if not delegate.is_authorized(handler, user, action, resource):
             return False
-        svc: Any = handler.settings.get("noctis_rooms")
+        svc: RoomsService | None = handler.settings.get("noctis_rooms")
         if resource != "contents":
             return self._site_right(svc, user, action, resource)
         raw = _handler_path(handler)
@@ -93,7 +96,7 @@ class NoctisAuthorizer(Authorizer):
         return acc.administer
 
     @staticmethod
-    def _site_right(svc: Any, user: User, action: str, resource: str) -> bool:
+    def _site_right(svc: RoomsService | None, user: User, action: str, resource: str) -> bool:
         """Non-contents resources: the execute right, the site admin, or default deny."""
         identity = None if svc is None else svc.identity
         if identity is None or not getattr(svc, "gate_enabled", True):

@@ -89,18 +89,7 @@ def post_system_message(
     payload = system_message_payload(text, study_link)  # validates before any I/O
     link = None if study_link is None else StudyLink.from_dict(study_link).to_dict()
     if not isinstance(target, str | os.PathLike):
-        svc = _service_of(target)
-        loop = target.io_loop.asyncio_loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            raise RoomError(
-                "post_system_message was called on the server's loop: await apost_system_message"
-            )
-        fut = asyncio.run_coroutine_threadsafe(svc.post(room_path, text, study_link=link), loop)
-        return str(fut.result(timeout=30))
+        return _post_to_running_server(target, room_path, text, link)
     root = Path(target).resolve()
     path = normalize_path(room_path)
     chat_file = root / path
@@ -108,16 +97,37 @@ def post_system_message(
         raise RoomError(f"room {path!r} does not exist under {str(root)!r}")
     state_dir = root / ".noctis"
     if _server_alive(state_dir):
-        item_id = uuid.uuid4().hex
-        outbox = state_dir / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        tmp = outbox / f".{item_id}.tmp"
-        tmp.write_text(
-            json.dumps({"room": path, "text": text, "study_link": link}), encoding="utf-8"
-        )
-        tmp.rename(outbox / f"{time.time():.6f}-{item_id}.json")
-        return item_id
+        return _queue_in_outbox(state_dir, path, text, link)
     return _append_to_file(chat_file, payload)
+
+
+def _post_to_running_server(
+    server: Any, room_path: str, text: str, link: dict[str, Any] | None
+) -> str:
+    """Post through a ``ServerApp`` of this process, from another thread than its loop."""
+    svc = _service_of(server)
+    loop = server.io_loop.asyncio_loop
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        raise RoomError(
+            "post_system_message was called on the server's loop: await apost_system_message"
+        )
+    fut = asyncio.run_coroutine_threadsafe(svc.post(room_path, text, study_link=link), loop)
+    return str(fut.result(timeout=30))
+
+
+def _queue_in_outbox(state_dir: Path, path: str, text: str, link: dict[str, Any] | None) -> str:
+    """Leave the message in ``.noctis/outbox/`` for the running server to post; its id."""
+    item_id = uuid.uuid4().hex
+    outbox = state_dir / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    tmp = outbox / f".{item_id}.tmp"
+    tmp.write_text(json.dumps({"room": path, "text": text, "study_link": link}), encoding="utf-8")
+    tmp.rename(outbox / f"{time.time():.6f}-{item_id}.json")
+    return item_id
 
 
 def _append_to_file(chat_file: Path, payload: dict[str, Any]) -> str:

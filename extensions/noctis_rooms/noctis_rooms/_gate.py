@@ -30,7 +30,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.log import _scrub_uri
@@ -39,6 +39,9 @@ from tornado import httputil, web
 from noctis_lab._errors import RoomError
 
 from ._store import normalize_path
+
+if TYPE_CHECKING:
+    from ._service import RoomsService
 
 __all__ = ["ROUTES", "Request", "RouteGate", "install_gate"]
 
@@ -59,8 +62,10 @@ class Request:
     execute: bool
 
     @property
-    def svc(self) -> Any:
-        return self.handler.settings.get("noctis_rooms")
+    def svc(self) -> RoomsService | None:
+        """The rooms service of the server (None when the extension is not loaded)."""
+        svc: RoomsService | None = self.handler.settings.get("noctis_rooms")
+        return svc
 
     def arg(self, name: str) -> str | None:
         """A path keyword/positional argument or query argument."""
@@ -163,8 +168,9 @@ def _room_admin(req: Request, path: str) -> str | None:
     why = _room_read(req, path)
     if why is not None:
         return why
-    if not req.svc.access(_norm(path), req.username).administer:
-        return f"{req.username} does not administer room {_norm(path)!r}"
+    svc, username = req.svc, req.username
+    if svc is None or username is None or not svc.access(_norm(path), username).administer:
+        return f"{username} does not administer room {_norm(path)!r}"
     return None
 
 
@@ -234,6 +240,65 @@ def refused(req: Request) -> str | None:
     return "this route is closed in the team lab"
 
 
+def _contents_put(req: Request, path: str) -> str | None:
+    """Save a file: never a room (rooms are written through the chat connection)."""
+    if is_room(req, path):
+        return "rooms are written through the chat connection only"
+    return None
+
+
+def _contents_post(req: Request, path: str) -> str | None:
+    """New file or copy: no copy of a room or of a folder holding rooms, no new room."""
+    body = req.body()
+    src = body.get("copy_from")
+    if isinstance(src, str) and (
+        is_server_state(req, src) or is_room(req, src) or holds_rooms(req, src)
+    ):
+        return "rooms cannot be copied"
+    ext = body.get("ext")
+    if isinstance(ext, str) and ext.lower().endswith(_ROOM_SUFFIX):
+        return "create rooms with the Room panel (POST /api/noctis/rooms)"
+    return None
+
+
+def _contents_rename(req: Request, path: str) -> str | None:
+    """Rename: a room only by its admin and to a ``.chat`` name; no folder holding rooms."""
+    new = req.body().get("path")
+    new = new if isinstance(new, str) else ""
+    if is_server_state(req, new):
+        return f"{_norm(new)!r} is server state"
+    if is_room(req, path):
+        why = _room_admin(req, path)
+        if why is not None:
+            return why
+        if not _norm(new).lower().endswith(_ROOM_SUFFIX):
+            return "a room keeps its .chat name"
+        return None
+    if is_room(req, new):
+        return "only a room's admin can give a file a room name"
+    if holds_rooms(req, path):
+        return "a folder holding rooms cannot be renamed"
+    return None
+
+
+def _contents_delete(req: Request, path: str) -> str | None:
+    """Delete: a room only by its admin; no folder holding rooms."""
+    if is_room(req, path):
+        return _room_admin(req, path)
+    if holds_rooms(req, path):
+        return "a folder holding rooms cannot be deleted"
+    return None
+
+
+#: The ``/api/contents`` rule of each state-changing method.
+_CONTENTS_WRITES: dict[str, Callable[[Request, str], str | None]] = {
+    "PUT": _contents_put,
+    "POST": _contents_post,
+    "PATCH": _contents_rename,
+    "DELETE": _contents_delete,
+}
+
+
 def contents(req: Request) -> str | None:
     """``/api/contents``: the room rules for GET, PUT, PATCH (rename), POST (new/copy), DELETE."""
     if req.username is None:
@@ -241,48 +306,12 @@ def contents(req: Request) -> str | None:
     path = req.arg("path") or ""
     if is_server_state(req, path):
         return f"{_norm(path)!r} is server state"
-    m = req.method
-    if m in _SAFE_METHODS:
+    if req.method in _SAFE_METHODS:
         return _file_path(req, path)
-    if m == "PUT":
-        if is_room(req, path):
-            return "rooms are written through the chat connection only"
-        return None
-    if m == "POST":
-        body = req.body()
-        src = body.get("copy_from")
-        if isinstance(src, str) and (
-            is_server_state(req, src) or is_room(req, src) or holds_rooms(req, src)
-        ):
-            return "rooms cannot be copied"
-        ext = body.get("ext")
-        if isinstance(ext, str) and ext.lower().endswith(_ROOM_SUFFIX):
-            return "create rooms with the Room panel (POST /api/noctis/rooms)"
-        return None
-    if m == "PATCH":
-        new = req.body().get("path")
-        new = new if isinstance(new, str) else ""
-        if is_server_state(req, new):
-            return f"{_norm(new)!r} is server state"
-        if is_room(req, path):
-            why = _room_admin(req, path)
-            if why is not None:
-                return why
-            if not _norm(new).lower().endswith(_ROOM_SUFFIX):
-                return "a room keeps its .chat name"
-            return None
-        if is_room(req, new):
-            return "only a room's admin can give a file a room name"
-        if holds_rooms(req, path):
-            return "a folder holding rooms cannot be renamed"
-        return None
-    if m == "DELETE":
-        if is_room(req, path):
-            return _room_admin(req, path)
-        if holds_rooms(req, path):
-            return "a folder holding rooms cannot be deleted"
-        return None
-    return f"{m} is not allowed here"
+    rule = _CONTENTS_WRITES.get(req.method)
+    if rule is None:
+        return f"{req.method} is not allowed here"
+    return rule(req, path)
 
 
 def no_rooms(req: Request) -> str | None:
@@ -462,13 +491,16 @@ def _route_name(cls: type) -> str:
 
 
 def _is_websocket(handler: Any) -> bool:
-    return handler.request.headers.get("Upgrade", "").lower() == "websocket"
+    upgrade: str = handler.request.headers.get("Upgrade", "")
+    return upgrade.lower() == "websocket"
 
 
 class RouteGate:
-    """Wraps handler classes so that each request passes :meth:`check_origin` and
-    :meth:`after` once the handler has authenticated the user (before any body is used
-    and before a websocket is accepted)."""
+    """Wraps handler classes so that each request passes the gate.
+
+    Each request passes :meth:`check_origin` and :meth:`after` once the handler has
+    authenticated the user (before any body is used and before a websocket is accepted).
+    """
 
     def __init__(
         self, log: Any, routes: dict[str, Rule] | None = None, enforce: bool = True
@@ -525,8 +557,10 @@ class RouteGate:
             self.refuse(handler, username, why)
 
     def filter_listing(self, handler: Any, chunk: Any) -> Any:
-        """A directory listing without the rooms the user may not read (their names too
-        are private) and without server state."""
+        """A directory listing without the rooms the user may not read and server state.
+
+        The names of rooms the user may not read are private too.
+        """
         if not isinstance(chunk, str | bytes):
             return chunk
         try:
@@ -621,9 +655,12 @@ _LOGIN_BODY_LIMIT = 64 * 1024
 
 
 class _BodyGate(httputil.HTTPMessageDelegate):
-    """Refuses a request body before reading it: over the size limit (413), or sent by
-    someone not logged in (403; the login form may send a small one). The response is
-    written at once and the connection closed, so the body is never buffered."""
+    """Refuses a request body before reading it.
+
+    Refused: a body over the size limit (413), or one sent by someone not logged in (403;
+    the login form may send a small one). The response is written at once and the
+    connection closed, so the body is never buffered.
+    """
 
     def __init__(self, inner: Any, request: Any, web_app: Any, gate: RouteGate, login: bool):
         self.inner, self.request, self.web_app, self.gate = inner, request, web_app, gate

@@ -120,7 +120,7 @@ def _decode_state_vector(sv: bytes) -> dict[int, int]:
     return out
 
 
-def _not_integrated(update: bytes, doc: Doc) -> str | None:
+def _not_integrated(update: bytes, doc: Doc[Any]) -> str | None:
     """Why ``update`` is not fully integrated in ``doc`` (None when it is)."""
     state = doc.get_state()
     rest = get_update(update, state)
@@ -138,6 +138,18 @@ def _not_integrated(update: bytes, doc: Doc) -> str | None:
             if clock + length > sv.get(client, 0):
                 return "the update deletes content the server does not have"
     return None
+
+
+def _message_id(content: Any) -> str | None:
+    """The string ``id`` of a message's content (None when it has none)."""
+    mid = content.get("id") if isinstance(content, dict) else None
+    return mid if isinstance(mid, str) else None
+
+
+def _reply_to(message: dict[str, Any]) -> Any:
+    """The ``metadata.reply_to`` of a message's content (None when it has none)."""
+    meta = message.get("metadata")
+    return meta.get("reply_to") if isinstance(meta, dict) else None
 
 
 def _py(value: Any) -> Any:
@@ -167,7 +179,7 @@ class RoomGuard:
         How many recently accepted updates to replay after a rebuild.
     """
 
-    def __init__(self, source: Doc, room_path: str = "", recent: int = 512) -> None:
+    def __init__(self, source: Doc[Any], room_path: str = "", recent: int = 512) -> None:
         self._source = source
         self.room_path = room_path
         self._recent: deque[bytes] = deque(maxlen=recent)
@@ -183,7 +195,7 @@ class RoomGuard:
         for target, sub in self._subs:
             target.unobserve(sub)
         self._subs = []
-        doc: Doc = Doc()
+        doc: Doc[Any] = Doc()
         doc.apply_update(update)
         for u in replay:
             doc.apply_update(u)
@@ -266,6 +278,17 @@ class RoomGuard:
                 self._ctx.violations.append("nested shared types inside messages are not allowed")
 
     def _on_array(self, ev: ArrayEvent) -> None:
+        removed, inserted = self._apply_delta(ev)
+        self._check_array_change(removed, inserted)
+
+    def _apply_delta(
+        self, ev: ArrayEvent
+    ) -> tuple[dict[str, dict[str, Any]], list[tuple[str | None, Any]]]:
+        """Follow a change of the message list in the shadow's order.
+
+        Returns the messages it removed (id -> last known content) and the items it
+        inserted ((id or None, content)), in order.
+        """
         idx = 0
         removed: dict[str, dict[str, Any]] = {}
         inserted: list[tuple[str | None, Any]] = []
@@ -279,34 +302,46 @@ class RoomGuard:
                         removed[mid] = self._contents[mid]
                 del self._order[idx : idx + n]
             elif "insert" in d:
-                items = [_py(x) for x in d["insert"]]
-                ids: list[str | None] = []
-                for content in items:
-                    mid = content.get("id") if isinstance(content, dict) else None
-                    ids.append(mid if isinstance(mid, str) else None)
-                    inserted.append((mid if isinstance(mid, str) else None, content))
-                self._order[idx:idx] = ids
-                idx += len(ids)
+                items = [(_message_id(content), content) for content in map(_py, d["insert"])]
+                self._order[idx:idx] = [mid for mid, _ in items]
+                idx += len(items)
+                inserted.extend(items)
+        return removed, inserted
+
+    def _check_array_change(
+        self, removed: dict[str, dict[str, Any]], inserted: list[tuple[str | None, Any]]
+    ) -> None:
+        """Check removed and inserted messages and keep the shadow's contents in step.
+
+        A message may leave the list only to come back in the same update (a move, checked
+        as an edit); an inserted one is a new message with a new id.
+        """
         ctx = self._ctx
         inserted_ids = {mid for mid, _ in inserted if mid is not None}
-        for mid in removed:
-            if mid not in inserted_ids:
-                self._contents.pop(mid, None)
+        for gone in removed:
+            if gone not in inserted_ids:
+                self._contents.pop(gone, None)
                 if ctx is not None:
-                    ctx.violations.append(f"message {mid} cannot be removed from the room")
+                    ctx.violations.append(f"message {gone} cannot be removed from the room")
         for mid, content in inserted:
             if mid is None or not isinstance(content, dict):
                 if ctx is not None:
                     ctx.violations.append("a message must be a map with a string 'id'")
                 continue
-            if mid in removed:  # replaced in place (e.g. a moved message)
-                if ctx is not None:
-                    self._check_edit(ctx, mid, removed[mid], content)
-            elif mid in self._contents and ctx is not None:
-                ctx.violations.append(f"message id {mid} already exists")
-            elif ctx is not None:
-                self._check_new(ctx, mid, content)
+            if ctx is not None:
+                self._check_inserted(ctx, mid, content, removed.get(mid))
             self._contents[mid] = dict(content)
+
+    def _check_inserted(
+        self, ctx: _Context, mid: str, content: dict[str, Any], was: dict[str, Any] | None
+    ) -> None:
+        """An inserted message: moved in place (``was``: its content before), or new."""
+        if was is not None:  # replaced in place (e.g. a moved message)
+            self._check_edit(ctx, mid, was, content)
+        elif mid in self._contents:
+            ctx.violations.append(f"message id {mid} already exists")
+        else:
+            self._check_new(ctx, mid, content)
 
     def _on_message_keys(self, ev: MapEvent) -> None:
         target = ev.target  # type: ignore[attr-defined]
@@ -414,55 +449,68 @@ class RoomGuard:
     def _check_edit(
         self, ctx: _Context, mid: str, old: dict[str, Any], new: dict[str, Any]
     ) -> None:
+        """A change of an existing message: a deletion, or an edit by its author."""
         changed = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
         if not changed:
             return
-        a = ctx.actor
         if old.get("deleted"):
             ctx.violations.append(f"message {mid} is deleted and cannot change")
             return
         immutable = sorted(changed.intersection(_IMMUTABLE_KEYS))
         if immutable:
             ctx.violations.append(f"message {mid}: {', '.join(immutable)} cannot be changed")
-        author = old.get("sender")
-        is_author = author == a.username
         if new.get("deleted") is True:
-            if new.get("body") not in ("", None):
-                ctx.violations.append(f"message {mid}: deleting must remove the text (body '')")
-            leftover = {k for k in changed if k not in ("deleted", "body", "edited")}
-            if any(new.get(k) not in (None, [], {}) for k in leftover if k not in _IMMUTABLE_KEYS):
-                ctx.violations.append(
-                    f"message {mid}: deleting must remove attachments and rich content"
-                )
-            ctx.deleted_uploads.extend(upload_ids(old))
-            if is_author:
-                ctx.deleted_ids.append(mid)
-            elif a.access.moderate:
-                ctx.deleted_ids.append(mid)
-                ctx.moderator_deletions.append((mid, str(author)))
-            else:
-                ctx.violations.append(f"{a.username} may not delete message {mid} of {author}")
-            return
-        if "deleted" in changed:
+            self._check_delete(ctx, mid, old, new, changed)
+        elif "deleted" in changed:
             ctx.violations.append(f"message {mid}: a message cannot be undeleted")
-            return
-        if not is_author:
+        else:
+            self._check_author_edit(ctx, mid, old, new, changed)
+
+    def _check_delete(
+        self,
+        ctx: _Context,
+        mid: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        changed: set[str],
+    ) -> None:
+        """A deletion: by the author or a moderator, and it removes the text and content."""
+        a, author = ctx.actor, old.get("sender")
+        if new.get("body") not in ("", None):
+            ctx.violations.append(f"message {mid}: deleting must remove the text (body '')")
+        leftover = {k for k in changed if k not in ("deleted", "body", "edited")}
+        if any(new.get(k) not in (None, [], {}) for k in leftover if k not in _IMMUTABLE_KEYS):
+            ctx.violations.append(
+                f"message {mid}: deleting must remove attachments and rich content"
+            )
+        ctx.deleted_uploads.extend(upload_ids(old))
+        if author == a.username:
+            ctx.deleted_ids.append(mid)
+        elif a.access.moderate:
+            ctx.deleted_ids.append(mid)
+            ctx.moderator_deletions.append((mid, str(author)))
+        else:
+            ctx.violations.append(f"{a.username} may not delete message {mid} of {author}")
+
+    def _check_author_edit(
+        self,
+        ctx: _Context,
+        mid: str,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        changed: set[str],
+    ) -> None:
+        """An edit: by the author only, with the write right, keeping what it replies to."""
+        a, author = ctx.actor, old.get("sender")
+        if author != a.username:
             ctx.violations.append(f"{a.username} may not edit message {mid} of {author}")
             return
         if "body" in changed:
             ctx.edited_ids.append(mid)
         if not a.access.write:
             ctx.violations.append(f"{a.username} may not write in {self.room_path or 'this room'}")
-        if "metadata" in changed:
-            old_reply = (
-                (old.get("metadata") or {}).get("reply_to")
-                if isinstance(old.get("metadata"), dict)
-                else None
-            )
-            new_meta = new.get("metadata")
-            new_reply = new_meta.get("reply_to") if isinstance(new_meta, dict) else None
-            if old_reply != new_reply:
-                ctx.violations.append(f"message {mid}: reply_to cannot change")
+        if "metadata" in changed and _reply_to(old) != _reply_to(new):
+            ctx.violations.append(f"message {mid}: reply_to cannot change")
         self._validate_content(ctx, mid, new)
 
     def _check_user_entry(self, ctx: _Context, key: str, change: dict[str, Any]) -> None:
@@ -565,8 +613,10 @@ def upload_ids(message: dict[str, Any]) -> list[str]:
 
 
 def safe_mime_model(mime: Any) -> dict[str, Any] | None:
-    """A message's ``mime_model`` as the room may show it: never trusted, allowed MIME
-    types only (None when nothing is left)."""
+    """A message's ``mime_model`` as the room may show it.
+
+    Never trusted, allowed MIME types only (None when nothing is left).
+    """
     if not isinstance(mime, dict) or not isinstance(mime.get("data"), dict):
         return None
     data = {k: v for k, v in mime["data"].items() if k in ALLOWED_MIME_TYPES}
@@ -578,8 +628,10 @@ def safe_mime_model(mime: Any) -> dict[str, Any] | None:
 
 
 def safe_chat_json(text: str) -> str:
-    """The content of a ``.chat`` file with every message made safe (see :func:`scrub_chat`);
-    ``text`` unchanged when it is not a chat document or nothing needs changing."""
+    """The content of a ``.chat`` file with every message made safe (see :func:`scrub_chat`).
+
+    ``text`` comes back unchanged when it is not a chat document or nothing needs changing.
+    """
     try:
         doc = json.loads(text)
     except ValueError:

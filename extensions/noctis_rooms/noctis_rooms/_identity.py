@@ -100,52 +100,57 @@ def parse_users(data: Any, source: str = "users file") -> tuple[UserRecord, ...]
     if not isinstance(data, Mapping) or not isinstance(data.get("users"), list):
         raise IdentityError(f"{source}: expected an object with a 'users' list")
     users: list[UserRecord] = []
-    seen_names: set[str] = set()
-    seen_tokens: list[str] = []
     for i, entry in enumerate(data["users"]):
         where = f"{source}: users[{i}]"
-        if not isinstance(entry, Mapping):
-            raise IdentityError(f"{where}: expected an object, got {type(entry).__name__}")
-        unknown = set(entry) - {"username", "token", "display_name", "role", "execute"}
-        if unknown:
-            raise IdentityError(f"{where}: unknown field(s) {sorted(unknown)}")
-        username = entry.get("username")
-        if not isinstance(username, str) or not _USERNAME_RE.match(username):
-            raise IdentityError(
-                f"{where}: 'username' must be 1-64 letters, digits, '.', '_' or '-', "
-                f"got {username!r}"
-            )
-        if username == BOT_USERNAME:
-            raise IdentityError(f"{where}: username {BOT_USERNAME!r} is reserved for the bot")
-        token = entry.get("token")
-        if not isinstance(token, str) or len(token) < _MIN_TOKEN_LENGTH:
-            raise IdentityError(
-                f"{where} ({username}): 'token' must be a string of at least "
-                f"{_MIN_TOKEN_LENGTH} characters"
-            )
-        display_name = entry.get("display_name", username)
-        if not isinstance(display_name, str) or not display_name.strip():
-            raise IdentityError(f"{where} ({username}): 'display_name' must be a non-empty string")
-        role = entry.get("role", "member")
-        if role not in ROLES:
-            raise IdentityError(
-                f"{where} ({username}): 'role' must be one of {ROLES}, got {role!r}"
-            )
-        execute = entry.get("execute", False)
-        if not isinstance(execute, bool):
-            raise IdentityError(
-                f"{where} ({username}): 'execute' must be true or false, got {execute!r}"
-            )
-        if username in seen_names:
-            raise IdentityError(f"{where}: duplicate username {username!r}")
-        if any(hmac.compare_digest(token, t) for t in seen_tokens):
-            raise IdentityError(f"{where} ({username}): token is shared with another user")
-        seen_names.add(username)
-        seen_tokens.append(token)
-        users.append(UserRecord(username, token, display_name.strip(), role, execute))
+        user = _parse_user(entry, where)
+        if any(u.username == user.username for u in users):
+            raise IdentityError(f"{where}: duplicate username {user.username!r}")
+        if any(hmac.compare_digest(user.token, u.token) for u in users):
+            raise IdentityError(f"{where} ({user.username}): token is shared with another user")
+        users.append(user)
     if not users:
         raise IdentityError(f"{source}: the 'users' list is empty")
     return tuple(users)
+
+
+_USER_FIELDS = frozenset({"username", "token", "display_name", "role", "execute"})
+
+
+def _parse_user(entry: Any, where: str) -> UserRecord:
+    """One entry of the ``users`` list, validated field by field (``where`` names it)."""
+    if not isinstance(entry, Mapping):
+        raise IdentityError(f"{where}: expected an object, got {type(entry).__name__}")
+    unknown = set(entry) - _USER_FIELDS
+    if unknown:
+        raise IdentityError(f"{where}: unknown field(s) {sorted(unknown)}")
+    username = _parse_username(entry.get("username"), where)
+    where = f"{where} ({username})"
+    token = entry.get("token")
+    if not isinstance(token, str) or len(token) < _MIN_TOKEN_LENGTH:
+        raise IdentityError(
+            f"{where}: 'token' must be a string of at least {_MIN_TOKEN_LENGTH} characters"
+        )
+    display_name = entry.get("display_name", username)
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise IdentityError(f"{where}: 'display_name' must be a non-empty string")
+    role = entry.get("role", "member")
+    if role not in ROLES:
+        raise IdentityError(f"{where}: 'role' must be one of {ROLES}, got {role!r}")
+    execute = entry.get("execute", False)
+    if not isinstance(execute, bool):
+        raise IdentityError(f"{where}: 'execute' must be true or false, got {execute!r}")
+    return UserRecord(username, token, display_name.strip(), role, execute)
+
+
+def _parse_username(username: Any, where: str) -> str:
+    """A valid username that is not the bot's."""
+    if not isinstance(username, str) or not _USERNAME_RE.match(username):
+        raise IdentityError(
+            f"{where}: 'username' must be 1-64 letters, digits, '.', '_' or '-', got {username!r}"
+        )
+    if username == BOT_USERNAME:
+        raise IdentityError(f"{where}: username {BOT_USERNAME!r} is reserved for the bot")
+    return username
 
 
 def load_users(path: str | os.PathLike[str]) -> tuple[UserRecord, ...]:
@@ -226,8 +231,11 @@ class NoctisIdentityProvider(IdentityProvider):
 
     @property
     def _users(self) -> dict[str, UserRecord]:
-        """The users, re-read when the file changed (a rotated or removed token takes
-        effect at once; a broken edit keeps the last good list and is logged)."""
+        """The users, re-read when the file changed.
+
+        A rotated or removed token takes effect at once; a broken edit keeps the last good
+        list and is logged.
+        """
         try:
             st = os.stat(self.users_file)
             if (st.st_mtime, st.st_size) != self._loaded:

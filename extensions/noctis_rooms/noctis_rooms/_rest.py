@@ -182,74 +182,83 @@ class RoomActionHandler(RoomsAPIHandler):
     @web.authenticated
     @_errors
     async def post(self, action: str, path: str) -> None:
-        svc, user, store = self.svc, self.username, self.svc.store
-        if action == "upload":
+        if action == "upload":  # the body is the file, not JSON
             await self._upload(path)
             return
         b = self.body()
-        if action == "join":
-            room = svc.ensure_room(path, user)
-            if room is None:
-                raise RoomError(f"room {path!r} does not exist")
-            m = store.member(room.path, user)
-            if room.visibility == "private" and (m is None or m.state != "active"):
-                raise ChatPermissionError(
-                    f"room {room.path!r} is private: ask a moderator to invite {user}"
-                )
-            if m is not None and m.state == "removed":
-                raise ChatPermissionError(f"{user} was removed from room {room.path!r}")
-            if m is None or m.state != "active":
-                store.set_member(room.path, user, state="active")
-                await svc.post(
-                    room.path, f"{self.current_user.display_name or user} joined the room"
-                )
-            self.reply({"member": store.member(room.path, user).to_dict()})
-        elif action == "leave":
-            room, _ = svc.require(path, user, "read")
-            m = store.member(room.path, user)
-            if m is not None and m.state == "active":
-                store.set_member(room.path, user, state="left")
-                await svc.post(room.path, f"{self.current_user.display_name or user} left the room")
-            self.reply({"left": True})
-        elif action in ("invite", "role", "mute", "remove"):
+        if action in _MODERATION:
             await self._moderate(action, path, b)
-        elif action == "delete-message":
-            mid = b.get("message_id")
-            if not isinstance(mid, str):
-                raise RoomError("'message_id' is required")
-            await svc.delete_message(path, user, mid)
-            self.reply({"deleted": mid})
-        elif action == "reply":
-            room, _ = svc.require(path, user, "write")
-            mid, text = b.get("reply_to"), b.get("text")
-            if not isinstance(mid, str) or not isinstance(text, str) or not text.strip():
-                raise RoomError("'reply_to' (message id) and 'text' are required")
-            chat = await svc.live_chat(room.path)
-            orig = chat.get_message(mid)
-            if orig is None:
-                raise RoomError(f"message {mid!r} is not in room {room.path!r}")
-            svc.ensure_user_entry(chat, user, self.current_user.display_name)
-            new_id = _append(
-                chat, user, quote_reply(orig.body, orig.sender, text), {"reply_to": mid}
-            )
-            self.reply({"id": new_id}, status=201)
-        elif action == "reactions":
-            await self._react(path, b)
-        elif action == "receipts":
-            await self._mark_read(path, b)
-        elif action == "presence":
-            room, _ = svc.require(path, user, "read")
-            svc.seen(room.path, user)
-            self.reply(svc.presence(room.path))
-        elif action == "system-message":
-            room, _ = svc.require(path, user, "administer")
-            text = b.get("text")
-            if not isinstance(text, str):
-                raise RoomError("'text' is required")
-            mid = await svc.post(room.path, text, study_link=b.get("study_link"))
-            self.reply({"id": mid}, status=201)
-        else:
+            return
+        run = _POST_ACTIONS.get(action)
+        if run is None:
             raise web.HTTPError(405)
+        await run(self, path, b)
+
+    async def _join(self, path: str, b: dict[str, Any]) -> None:
+        """Join a public room, or a private one the user is invited to (not once removed)."""
+        svc, user, store = self.svc, self.username, self.svc.store
+        room = svc.ensure_room(path, user)
+        if room is None:
+            raise RoomError(f"room {path!r} does not exist")
+        m = store.member(room.path, user)
+        if room.visibility == "private" and (m is None or m.state != "active"):
+            raise ChatPermissionError(
+                f"room {room.path!r} is private: ask a moderator to invite {user}"
+            )
+        if m is not None and m.state == "removed":
+            raise ChatPermissionError(f"{user} was removed from room {room.path!r}")
+        if m is None or m.state != "active":
+            store.set_member(room.path, user, state="active")
+            await svc.post(room.path, f"{self.current_user.display_name or user} joined the room")
+        self.reply({"member": store.member(room.path, user).to_dict()})
+
+    async def _leave(self, path: str, b: dict[str, Any]) -> None:
+        """Leave the room (a member who left can join a public room again)."""
+        svc, user, store = self.svc, self.username, self.svc.store
+        room, _ = svc.require(path, user, "read")
+        m = store.member(room.path, user)
+        if m is not None and m.state == "active":
+            store.set_member(room.path, user, state="left")
+            await svc.post(room.path, f"{self.current_user.display_name or user} left the room")
+        self.reply({"left": True})
+
+    async def _delete_message(self, path: str, b: dict[str, Any]) -> None:
+        """Delete ``message_id`` (its author, or a moderator; see ``RoomsService``)."""
+        mid = b.get("message_id")
+        if not isinstance(mid, str):
+            raise RoomError("'message_id' is required")
+        await self.svc.delete_message(path, self.username, mid)
+        self.reply({"deleted": mid})
+
+    async def _reply(self, path: str, b: dict[str, Any]) -> None:
+        """Post ``text`` as a reply to ``reply_to``, quoting the original."""
+        svc, user = self.svc, self.username
+        room, _ = svc.require(path, user, "write")
+        mid, text = b.get("reply_to"), b.get("text")
+        if not isinstance(mid, str) or not isinstance(text, str) or not text.strip():
+            raise RoomError("'reply_to' (message id) and 'text' are required")
+        chat = await svc.live_chat(room.path)
+        orig = chat.get_message(mid)
+        if orig is None:
+            raise RoomError(f"message {mid!r} is not in room {room.path!r}")
+        svc.ensure_user_entry(chat, user, self.current_user.display_name)
+        new_id = _append(chat, user, quote_reply(orig.body, orig.sender, text), {"reply_to": mid})
+        self.reply({"id": new_id}, status=201)
+
+    async def _heartbeat(self, path: str, b: dict[str, Any]) -> None:
+        """Presence heartbeat: the user is here now; answers who is online."""
+        room, _ = self.svc.require(path, self.username, "read")
+        self.svc.seen(room.path, self.username)
+        self.reply(self.svc.presence(room.path))
+
+    async def _system_message(self, path: str, b: dict[str, Any]) -> None:
+        """Post ``text`` (and an optional ``study_link``) as the QA bot (room admins)."""
+        room, _ = self.svc.require(path, self.username, "administer")
+        text = b.get("text")
+        if not isinstance(text, str):
+            raise RoomError("'text' is required")
+        mid = await self.svc.post(room.path, text, study_link=b.get("study_link"))
+        self.reply({"id": mid}, status=201)
 
     @web.authenticated
     @_errors
@@ -332,7 +341,8 @@ class RoomActionHandler(RoomsAPIHandler):
         self.reply({"read": cur_id})
 
     async def _moderate(self, action: str, path: str, b: dict[str, Any]) -> None:
-        svc, user, store = self.svc, self.username, self.svc.store
+        """Invite, set the role of, mute or remove the member ``username``."""
+        svc, user = self.svc, self.username
         target = b.get("username")
         if not isinstance(target, str) or not target:
             raise RoomError("'username' is required")
@@ -340,69 +350,60 @@ class RoomActionHandler(RoomsAPIHandler):
             raise RoomError(f"unknown user {target!r}")
         right = "administer" if action == "role" else "moderate"
         room, acc = svc.require(path, user, right)
-        current = store.member(room.path, target)
-        if action in ("mute", "remove") and target == user:
-            raise RoomError(f"a moderator cannot {action} themselves")
-        if (
-            action in ("mute", "remove")
-            and svc.access(room.path, target).administer
-            and not acc.administer
-        ):
-            raise ChatPermissionError(f"{user} may not {action} the admin {target}")
-        if action == "invite":
-            role = b.get("role", "member")
-            if role not in ROLES:
-                raise RoomError(f"role must be one of {ROLES}")
-            if role != "member" and not acc.administer:
-                raise ChatPermissionError(f"only an admin may invite a {role}")
-            store.set_member(room.path, target, role=role, state="active")
-            store.log(room.path, user, "invite", target_user=target, detail=role)
-            await svc.post(room.path, f"{target} was invited by {user}")
-        elif action == "role":
-            role = b.get("role")
-            if role not in ROLES:
-                raise RoomError(f"role must be one of {ROLES}")
-            store.set_member(
-                room.path, target, role=role, state=current.state if current else "active"
-            )
-            store.log(room.path, user, "role", target_user=target, detail=role)
-        elif action == "mute":
-            muted = bool(b.get("muted", True))
-            if current is None:
-                raise RoomError(f"{target} is not a member of {room.path!r}")
-            store.set_member(room.path, target, muted=muted)
-            store.log(room.path, user, "mute" if muted else "unmute", target_user=target)
-        elif action == "remove":
-            if current is None:
-                raise RoomError(f"{target} is not a member of {room.path!r}")
-            store.set_member(room.path, target, state="removed")
-            store.log(room.path, user, "remove", target_user=target, detail=b.get("reason"))
-            svc.kick(room.path, target, f"{target} was removed from the room")
-            await svc.post(room.path, f"{target} was removed from the room by {user}")
-        self.reply({"member": store.member(room.path, target).to_dict()})
+        if action in ("mute", "remove"):
+            if target == user:
+                raise RoomError(f"a moderator cannot {action} themselves")
+            if svc.access(room.path, target).administer and not acc.administer:
+                raise ChatPermissionError(f"{user} may not {action} the admin {target}")
+        await _MODERATION[action](self, room.path, target, acc.administer, b)
+        self.reply({"member": svc.store.member(room.path, target).to_dict()})
+
+    async def _invite(self, room: str, target: str, administer: bool, b: dict[str, Any]) -> None:
+        """Make ``target`` an active member with ``role`` (other roles than member: admins)."""
+        role = b.get("role", "member")
+        if role not in ROLES:
+            raise RoomError(f"role must be one of {ROLES}")
+        if role != "member" and not administer:
+            raise ChatPermissionError(f"only an admin may invite a {role}")
+        self.svc.store.set_member(room, target, role=role, state="active")
+        self.svc.store.log(room, self.username, "invite", target_user=target, detail=role)
+        await self.svc.post(room, f"{target} was invited by {self.username}")
+
+    async def _set_role(self, room: str, target: str, administer: bool, b: dict[str, Any]) -> None:
+        """Give ``target`` the ``role`` (the room's admins; checked by ``_moderate``)."""
+        role = b.get("role")
+        if role not in ROLES:
+            raise RoomError(f"role must be one of {ROLES}")
+        current = self.svc.store.member(room, target)
+        state = current.state if current else "active"
+        self.svc.store.set_member(room, target, role=role, state=state)
+        self.svc.store.log(room, self.username, "role", target_user=target, detail=role)
+
+    async def _mute(self, room: str, target: str, administer: bool, b: dict[str, Any]) -> None:
+        """Mute (``muted``: true, the default) or unmute a member."""
+        muted = bool(b.get("muted", True))
+        if self.svc.store.member(room, target) is None:
+            raise RoomError(f"{target} is not a member of {room!r}")
+        self.svc.store.set_member(room, target, muted=muted)
+        self.svc.store.log(room, self.username, "mute" if muted else "unmute", target_user=target)
+
+    async def _remove(self, room: str, target: str, administer: bool, b: dict[str, Any]) -> None:
+        """Remove a member: their connections close and they cannot join again."""
+        svc = self.svc
+        if svc.store.member(room, target) is None:
+            raise RoomError(f"{target} is not a member of {room!r}")
+        svc.store.set_member(room, target, state="removed")
+        svc.store.log(room, self.username, "remove", target_user=target, detail=b.get("reason"))
+        svc.kick(room, target, f"{target} was removed from the room")
+        await svc.post(room, f"{target} was removed from the room by {self.username}")
 
     async def _upload(self, path: str) -> None:
+        """Keep the request body as an upload of the room and post a message linking it."""
         svc, user = self.svc, self.username
         room, _ = svc.require(path, user, "write")
         filename = self.get_query_argument("filename", "")
-        if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
-            raise RoomError("query argument 'filename' (a plain file name) is required")
         data = self.request.body or b""
-        if not data:
-            raise RoomError("the upload is empty")
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise RoomError(f"the upload is {len(data)} bytes; the limit is {MAX_UPLOAD_BYTES}")
-        used = svc.store.upload_bytes(room.path, user)
-        if svc.gate_enabled and used + len(data) > UPLOAD_QUOTA_BYTES:
-            raise RoomError(
-                f"upload quota: {user} keeps {used} bytes in {room.path}; with this one it "
-                f"would pass {UPLOAD_QUOTA_BYTES} (delete old attachments first)"
-            )
-        mimetype = sniff_type(data, filename)
-        if mimetype is None:
-            raise RoomError(
-                f"{filename!r}: type not accepted (PNG, JPEG, GIF, PDF, DICOM, text, CSV)"
-            )
+        mimetype = self._accept_upload(room.path, filename, data)
         upload_id = uuid.uuid4().hex
         folder = svc.state_dir / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
@@ -420,19 +421,69 @@ class RoomActionHandler(RoomsAPIHandler):
             }
         )
         url = url_path_join(self.base_url, "api/noctis/uploads", upload_id)
+        mid = await self._post_upload(room.path, filename, url, mimetype, len(data), upload_id)
+        self.reply(
+            {"id": upload_id, "url": url, "message_id": mid, "mimetype": mimetype}, status=201
+        )
+
+    def _accept_upload(self, room: str, filename: str, data: bytes) -> str:
+        """The MIME type of an acceptable upload: a plain name, size, quota, known type."""
+        if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+            raise RoomError("query argument 'filename' (a plain file name) is required")
+        if not data:
+            raise RoomError("the upload is empty")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise RoomError(f"the upload is {len(data)} bytes; the limit is {MAX_UPLOAD_BYTES}")
+        used = self.svc.store.upload_bytes(room, self.username)
+        if self.svc.gate_enabled and used + len(data) > UPLOAD_QUOTA_BYTES:
+            raise RoomError(
+                f"upload quota: {self.username} keeps {used} bytes in {room}; with this one it "
+                f"would pass {UPLOAD_QUOTA_BYTES} (delete old attachments first)"
+            )
+        mimetype = sniff_type(data, filename)
+        if mimetype is None:
+            raise RoomError(
+                f"{filename!r}: type not accepted (PNG, JPEG, GIF, PDF, DICOM, text, CSV)"
+            )
+        return mimetype
+
+    async def _post_upload(
+        self, room: str, filename: str, url: str, mimetype: str, size: int, upload_id: str
+    ) -> str:
+        """Post the message that shows (images) or links (other files) an upload."""
         label = escape_markdown(filename)
         body = f"![{label}]({url})" if mimetype.startswith("image/") else f"📎 [{label}]({url})"
         comment = self.get_query_argument("text", "")
         if comment:
             body = f"{escape_markdown(comment)}\n\n{body}"
-        chat = await svc.live_chat(room.path)
-        svc.ensure_user_entry(chat, user, self.current_user.display_name)
-        mid = _append(
-            chat, user, body, {"upload": {"id": upload_id, "mimetype": mimetype, "size": len(data)}}
-        )
-        self.reply(
-            {"id": upload_id, "url": url, "message_id": mid, "mimetype": mimetype}, status=201
-        )
+        chat = await self.svc.live_chat(room)
+        self.svc.ensure_user_entry(chat, self.username, self.current_user.display_name)
+        upload = {"id": upload_id, "mimetype": mimetype, "size": size}
+        return _append(chat, self.username, body, {"upload": upload})
+
+
+_Action = Callable[[RoomActionHandler, str, dict[str, Any]], Awaitable[None]]
+_Moderation = Callable[[RoomActionHandler, str, str, bool, dict[str, Any]], Awaitable[None]]
+
+#: ``POST /api/noctis/rooms/<action>/<path>``: the step of each action (JSON body).
+_POST_ACTIONS: dict[str, _Action] = {
+    "join": RoomActionHandler._join,
+    "leave": RoomActionHandler._leave,
+    "delete-message": RoomActionHandler._delete_message,
+    "reply": RoomActionHandler._reply,
+    "reactions": RoomActionHandler._react,
+    "receipts": RoomActionHandler._mark_read,
+    "presence": RoomActionHandler._heartbeat,
+    "system-message": RoomActionHandler._system_message,
+}
+
+#: The moderation actions (after the checks of ``RoomActionHandler._moderate``).
+_MODERATION: dict[str, _Moderation] = {
+    "invite": RoomActionHandler._invite,
+    "role": RoomActionHandler._set_role,
+    "mute": RoomActionHandler._mute,
+    "remove": RoomActionHandler._remove,
+}
 
 
 class UploadFileHandler(RoomsAPIHandler):
@@ -467,61 +518,82 @@ def _append(chat: Any, sender: str, body: str, metadata: dict[str, Any]) -> str:
 
 
 def _read_view(chat: Any, action: str) -> dict[str, Any]:
-    """Messages with replies, reactions and read receipts resolved."""
+    """Messages with replies, reactions and read receipts resolved.
+
+    ``action`` is ``reactions`` (message id -> emoji -> users), ``receipts`` (message id ->
+    the users who read it) or ``messages`` (each message with both, and the users' names).
+    """
     messages = chat._get_messages()
     meta = chat.get_metadata()
-    reads = {
-        k[len("noctis.read.") :]: v
-        for k, v in meta.items()
-        if k.startswith("noctis.read.") and isinstance(v, dict)
-    }
-    by_id = {m.get("id"): m for m in messages}
-    read_time: dict[str, float] = {}
-    for u, v in reads.items():
-        target = by_id.get(v.get("message_id"))
-        if target is not None:
-            read_time[u] = float(target.get("time", 0))
-    reactions: dict[str, dict[str, list[str]]] = {}
-    for k, v in meta.items():
-        if k.startswith("noctis.reactions.") and isinstance(v, dict):
-            u = k[len("noctis.reactions.") :]
-            for mid, emojis in v.items():
-                for e in emojis if isinstance(emojis, list) else []:
-                    reactions.setdefault(mid, {}).setdefault(e, []).append(u)
+    reactions = _reactions(meta)
     if action == "reactions":
         return {"reactions": reactions}
-    receipts = {
-        m.get("id"): sorted(
-            u for u, t in read_time.items() if float(m.get("time", 0)) <= t and u != m.get("sender")
-        )
-        for m in messages
-    }
+    receipts = _receipts(messages, _read_times(meta, messages))
     if action == "receipts":
         return {"receipts": receipts}
-    out = []
-    for m in messages:
-        mid = m.get("id")
-        meta_m = m.get("metadata") or {}
-        out.append(
-            {
-                "id": mid,
-                "sender": m.get("sender"),
-                "body": m.get("body"),
-                "time": m.get("time"),
-                "deleted": bool(m.get("deleted")),
-                "edited": bool(m.get("edited")),
-                "reply_to": meta_m.get("reply_to") if isinstance(meta_m, dict) else None,
-                "study_link": meta_m.get("study_link") if isinstance(meta_m, dict) else None,
-                "reactions": reactions.get(mid, {}),
-                "read_by": receipts.get(mid, []),
-            }
-        )
+    out = [_message_view(m, reactions, receipts) for m in messages]
     users = {
         name: (u.display_name or u.name or name)
         for name, u in chat.get_users().items()
         if u is not None
     }
     return {"messages": out, "users": users}
+
+
+def _reactions(meta: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Message id -> emoji -> the users who reacted so (from each user's metadata key)."""
+    reactions: dict[str, dict[str, list[str]]] = {}
+    for k, v in meta.items():
+        if k.startswith(_REACT_PREFIX) and isinstance(v, dict):
+            u = k[len(_REACT_PREFIX) :]
+            for mid, emojis in v.items():
+                for e in emojis if isinstance(emojis, list) else []:
+                    reactions.setdefault(mid, {}).setdefault(e, []).append(u)
+    return reactions
+
+
+def _read_times(meta: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, float]:
+    """User -> the time of the message their read receipt names."""
+    by_id = {m.get("id"): m for m in messages}
+    read_time: dict[str, float] = {}
+    for k, v in meta.items():
+        if k.startswith(_READ_PREFIX) and isinstance(v, dict):
+            target = by_id.get(v.get("message_id"))
+            if target is not None:
+                read_time[k[len(_READ_PREFIX) :]] = float(target.get("time", 0))
+    return read_time
+
+
+def _receipts(messages: list[dict[str, Any]], read_time: dict[str, float]) -> dict[Any, list[str]]:
+    """Message id -> the users (not its sender) who read up to it or later."""
+    return {
+        m.get("id"): sorted(
+            u for u, t in read_time.items() if float(m.get("time", 0)) <= t and u != m.get("sender")
+        )
+        for m in messages
+    }
+
+
+def _message_view(
+    m: dict[str, Any],
+    reactions: dict[str, dict[str, list[str]]],
+    receipts: dict[Any, list[str]],
+) -> dict[str, Any]:
+    """One message as the ``messages`` view shows it."""
+    mid: Any = m.get("id")
+    meta_m = m.get("metadata") or {}
+    return {
+        "id": mid,
+        "sender": m.get("sender"),
+        "body": m.get("body"),
+        "time": m.get("time"),
+        "deleted": bool(m.get("deleted")),
+        "edited": bool(m.get("edited")),
+        "reply_to": meta_m.get("reply_to") if isinstance(meta_m, dict) else None,
+        "study_link": meta_m.get("study_link") if isinstance(meta_m, dict) else None,
+        "reactions": reactions.get(mid, {}),
+        "read_by": receipts.get(mid, []),
+    }
 
 
 def rest_handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:

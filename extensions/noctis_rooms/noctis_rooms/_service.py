@@ -8,6 +8,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,17 +44,25 @@ def _without_quote(body: str) -> str:
     return "\n".join(["> *(deleted message)*", *lines[i:]])
 
 
-def bot_user() -> User:
-    """The bot that posts system messages."""
-    return User(
-        username=BOT_USERNAME,
-        name=BOT_DISPLAY_NAME,
-        display_name=BOT_DISPLAY_NAME,
-        initials="QA",
+def chat_user(username: str, name: str, initials: str, *, bot: bool = False) -> User:
+    """A chat profile with the server's name for the user (no avatar, default colour)."""
+    # jupyterlab-chat's User has an untyped __init__ (it accepts extra keys): call it
+    # through a typed view.
+    make: Callable[..., User] = User
+    return make(
+        username=username,
+        name=name,
+        display_name=name,
+        initials=initials,
         avatar_url=None,
         color=None,
-        bot=True,
+        bot=bot,
     )
+
+
+def bot_user() -> User:
+    """The bot that posts system messages."""
+    return chat_user(BOT_USERNAME, BOT_DISPLAY_NAME, "QA", bot=True)
 
 
 def _stamp_in_place(chat: Any, ids: set[str], now: float) -> set[str]:
@@ -143,9 +152,12 @@ class RoomsService:
         return (self.root_dir / normalize_path(path)).is_file()
 
     def ensure_room(self, path: str, username: str) -> Room | None:
-        """The room at ``path``; an unregistered existing ``.chat`` file is adopted as a
-        public room owned by the bot (site admins administer it; the first user to open
-        it gains nothing, so nobody can squat a file put there by someone else)."""
+        """The room at ``path``, adopting an unregistered existing ``.chat`` file.
+
+        An adopted file becomes a public room owned by the bot (site admins administer it;
+        the first user to open it gains nothing, so nobody can squat a file put there by
+        someone else).
+        """
         path = normalize_path(path)
         room = self.store.get_room(path)
         if room is None and path.endswith(".chat") and self.file_exists(path):
@@ -271,7 +283,7 @@ class RoomsService:
         path = normalize_path(path)
         if not self.file_exists(path):
             raise RoomError(f"room file {path!r} does not exist")
-        doc = await self._ydoc_extension().get_document(
+        doc: YChat | None = await self._ydoc_extension().get_document(
             path=path, content_type="chat", file_format="text", copy=False, create=True
         )
         if doc is None:
@@ -346,16 +358,7 @@ class RoomsService:
             return
         parts = [p for p in name.replace(".", " ").replace("_", " ").split() if p]
         initials = "".join(p[0].upper() for p in parts[:2]) or username[:1].upper()
-        chat.set_user(
-            User(
-                username=username,
-                name=name,
-                display_name=name,
-                initials=initials,
-                avatar_url=None,
-                color=None,
-            )
-        )
+        chat.set_user(chat_user(username, name, initials))
 
     # -- guards, presence --------------------------------------------------------
     def guard(self, room_id: str, ydoc: Any, path: str) -> RoomGuard:
@@ -409,8 +412,9 @@ class RoomsService:
 
     # -- server time ------------------------------------------------------------------
     def stamp_later(self, chat: Any, ids: tuple[str, ...]) -> None:
-        """Give new client messages the server's time, and their place, once the room has
-        applied them (see :mod:`noctis_rooms._order`).
+        """Give new client messages the server's time and their place.
+
+        This happens once the room has applied them (see :mod:`noctis_rooms._order`).
 
         With the protection on, jupyterlab-chat's own index-based re-timing is switched
         off for the room (it re-timed and deleted others' messages); the messages are then
@@ -435,8 +439,11 @@ class RoomsService:
 
     # -- history purge -------------------------------------------------------------
     def forget_deleted(self, chat: Any, ids: tuple[str, ...], uploads: tuple[str, ...]) -> None:
-        """What a deletion takes with it: the uploads the messages carried, and their
-        quotes in replies (the quote becomes "(deleted message)")."""
+        """Take with a deletion what goes with it.
+
+        The uploads the messages carried are deleted, and their quotes in replies become
+        "(deleted message)".
+        """
         for upload_id in uploads:
             with contextlib.suppress(OSError):
                 (self.state_dir / "uploads" / upload_id).unlink()

@@ -28,7 +28,7 @@ from jupyter_server_ydoc.utils import MessageType, decode_file_path, room_id_fro
 from pycrdt import Encoder, YMessageType, YSyncMessageType
 from tornado import web
 
-from ._guard import Actor, check_awareness, safe_chat_json, scrub_chat
+from ._guard import Actor, Verdict, check_awareness, safe_chat_json, scrub_chat
 from ._order import take_over_timing
 from ._store import normalize_path
 
@@ -64,7 +64,7 @@ def _read_awareness_payload(message: bytes) -> bytes | None:
     return _read_varlen(message, 1)
 
 
-class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
+class GuardedYDocWebSocketHandler(YDocWebSocketHandler):  # type: ignore[misc]
     """YDocWebSocketHandler that enforces the room rules for chat documents."""
 
     noctis_path: str | None = None
@@ -76,8 +76,11 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         return self.settings.get("noctis_rooms")
 
     def check_origin(self, origin: str) -> bool:
-        """jupyter_server's rule (the stock collaboration handler accepts any Origin): a
-        cookie-authenticated browser connection must come from the server's own origin."""
+        """jupyter_server's rule: a browser connection must come from the server's own origin.
+
+        The stock collaboration handler accepts any Origin, so a page on another origin
+        could use a logged-in user's cookie.
+        """
         svc = self._svc
         if svc is not None and not svc.gate_enabled:
             return True  # protection off (NoctisRoomsGate.enabled=False): the stock rule
@@ -147,8 +150,11 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         owners.setdefault(self.room.ydoc.client_id, "__server__")
 
     def _load_chats_safely(self) -> None:
-        """Before the room loads its file: every load (first, and reloads after the file
-        changed on disk) passes through :func:`safe_chat_json`."""
+        """Make every load of a chat file pass through :func:`safe_chat_json`.
+
+        Installed before the room loads its file: the first load and the reloads after the
+        file changed on disk.
+        """
         svc = self._svc
         room_id = room_id_from_encoded_path(self.request.path)
         if svc is None or not svc.gate_enabled or room_id.count(":") < 2:
@@ -162,7 +168,7 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         original = loader.load_content
 
         async def load_content(format: str, file_type: str) -> dict[str, Any]:
-            model = await original(format, file_type)
+            model: dict[str, Any] = await original(format, file_type)
             if isinstance(model.get("content"), str):
                 model = {**model, "content": safe_chat_json(model["content"])}
             return model
@@ -197,73 +203,86 @@ class GuardedYDocWebSocketHandler(YDocWebSocketHandler):
         return Actor(username, svc.access(path, username), svc.known_user_for(username, profile))
 
     async def on_message(self, message: Any) -> None:
-        svc, path = self._svc, self.noctis_path
-        if svc is None or path is None or not isinstance(message, bytes | bytearray) or not message:
+        """Check a chat room's document and awareness updates before the room sees them."""
+        if (
+            self._svc is None
+            or self.noctis_path is None
+            or not isinstance(message, bytes | bytearray)
+            or not message
+        ):
             await super().on_message(message)
             return
         message = bytes(message)
         kind = message[0]
         if kind == MessageType.RAW:
             await super().on_message(message)
-            return
-        if kind == YMessageType.SYNC:
-            sub = message[1] if len(message) > 1 else -1
-            if sub == YSyncMessageType.SYNC_STEP1:
-                await super().on_message(message)
-                return
-            if sub not in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
-                self.noctis_refuse(["unknown sync message"], close=True)
-                return
-            payload = _read_payload(message)
-            if payload is None:
-                self.noctis_refuse(["malformed sync message"], close=True)
-                return
-            guard = svc.guard(self._room_id, self.room.ydoc, path)
-            verdict = guard.check(payload, self._actor())
-            if not verdict.ok:
-                self.noctis_refuse(list(verdict.reasons), close=True)
-                return
-            if verdict.new_ids and not self._within_rate(len(verdict.new_ids)):
-                n, per = RATE_LIMIT
-                self.noctis_refuse(
-                    [f"rate limit: at most {n} new messages per {per:g} s on one connection"],
-                    close=True,
-                )
-                return
+        elif kind == YMessageType.SYNC:
+            await self._on_sync(message)
+        elif kind == YMessageType.AWARENESS:
+            await self._on_awareness(message)
+        else:
+            self.noctis_refuse([f"unknown message type {kind}"], close=False)
+
+    async def _on_sync(self, message: bytes) -> None:
+        """A SYNC message: step 1 passes; step 2 and updates pass the guard and the rate."""
+        sub = message[1] if len(message) > 1 else -1
+        if sub == YSyncMessageType.SYNC_STEP1:
             await super().on_message(message)
-            username = self.noctis_username
-            for mid, author in verdict.moderator_deletions:
-                svc.store.log(path, username, "delete_message", target_user=author, message_id=mid)
-            if svc.gate_enabled and verdict.deleted_ids:
-                chat = getattr(self.room, "_document", None)
-                svc.forget_deleted(chat, verdict.deleted_ids, verdict.deleted_uploads)
-            if verdict.deleted_ids or (svc.gate_enabled and verdict.edited_ids):
-                svc.schedule_purge(path)
-            chat = getattr(self.room, "_document", None)
-            if verdict.new_ids and chat is not None and hasattr(chat, "ymessages"):
-                svc.stamp_later(chat, verdict.new_ids)
-            svc.seen(path, username)
             return
-        if kind == YMessageType.AWARENESS:
-            payload = _read_awareness_payload(message)
-            username = self.noctis_username
-            assert username is not None
-            owners = svc.awareness_owners(self._room_id)
-            why = (
-                "malformed awareness message"
-                if payload is None
-                else check_awareness(payload, username, svc.known_user(username), owners)
+        if sub not in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
+            self.noctis_refuse(["unknown sync message"], close=True)
+            return
+        payload = _read_payload(message)
+        if payload is None:
+            self.noctis_refuse(["malformed sync message"], close=True)
+            return
+        guard = self._svc.guard(self._room_id, self.room.ydoc, self.noctis_path)
+        verdict = guard.check(payload, self._actor())
+        if not verdict.ok:
+            self.noctis_refuse(list(verdict.reasons), close=True)
+            return
+        if verdict.new_ids and not self._within_rate(len(verdict.new_ids)):
+            n, per = RATE_LIMIT
+            self.noctis_refuse(
+                [f"rate limit: at most {n} new messages per {per:g} s on one connection"],
+                close=True,
             )
-            if why is not None:
-                if "belongs to another user" in why:
-                    # y-websocket clients echo the states of others: drop quietly.
-                    svc.log.debug("noctis_rooms: dropped echoed awareness from %s", username)
-                else:
-                    self.noctis_refuse([why], close=False)
-                return
-            await super().on_message(message)
             return
-        self.noctis_refuse([f"unknown message type {kind}"], close=False)
+        await super().on_message(message)
+        self._after_update(verdict)
+
+    def _after_update(self, verdict: Verdict) -> None:
+        """What an accepted update sets off: moderation log, purge, stamping, presence."""
+        svc, path, username = self._svc, self.noctis_path, self.noctis_username
+        for mid, author in verdict.moderator_deletions:
+            svc.store.log(path, username, "delete_message", target_user=author, message_id=mid)
+        chat = getattr(self.room, "_document", None)
+        if svc.gate_enabled and verdict.deleted_ids:
+            svc.forget_deleted(chat, verdict.deleted_ids, verdict.deleted_uploads)
+        if verdict.deleted_ids or (svc.gate_enabled and verdict.edited_ids):
+            svc.schedule_purge(path)
+        if verdict.new_ids and chat is not None and hasattr(chat, "ymessages"):
+            svc.stamp_later(chat, verdict.new_ids)
+        svc.seen(path, username)
+
+    async def _on_awareness(self, message: bytes) -> None:
+        """An awareness update passes only as the connection's own user."""
+        svc, username = self._svc, self.noctis_username
+        assert username is not None
+        payload = _read_awareness_payload(message)
+        owners = svc.awareness_owners(self._room_id)
+        why = (
+            "malformed awareness message"
+            if payload is None
+            else check_awareness(payload, username, svc.known_user(username), owners)
+        )
+        if why is None:
+            await super().on_message(message)
+        elif "belongs to another user" in why:
+            # y-websocket clients echo the states of others: drop quietly.
+            svc.log.debug("noctis_rooms: dropped echoed awareness from %s", username)
+        else:
+            self.noctis_refuse([why], close=False)
 
     def _within_rate(self, new: int) -> bool:
         """Sliding window of new messages on this connection (protection on only)."""
