@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _dicom_seg import build_seg
 
 from noctis_lab import ManifestError, ModelCheckError
 from noctis_lab.ai import load_test_set, multilabel_segmentation_metrics
@@ -116,36 +117,9 @@ def _ct_series(folder: Path, n_slices: int) -> list[Path]:
 
 def _write_seg(files: list[Path], masks: dict[str, np.ndarray], out: Path) -> Path:
     """A binary DICOM SEG with one segment per entry of ``masks`` ((slices, rows, cols))."""
-    import highdicom as hd
     import pydicom
-    from pydicom.sr.codedict import codes
 
-    sources = [pydicom.dcmread(f) for f in files]
-    desc = [
-        hd.seg.SegmentDescription(
-            segment_number=i + 1,
-            segment_label=label,
-            segmented_property_category=codes.SCT.Tissue,
-            segmented_property_type=codes.SCT.Tissue,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        )
-        for i, label in enumerate(masks)
-    ]
-    seg = hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=np.stack(list(masks.values()), axis=-1),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=desc,
-        series_instance_uid=hd.UID(),
-        series_number=99,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="Noctis Lab tests",
-        manufacturer_model_name="known masks",
-        software_versions="1",
-        device_serial_number="1",
-    )
-    seg.save_as(out)
+    build_seg([pydicom.dcmread(f) for f in files], masks).save_as(out)
     return out
 
 

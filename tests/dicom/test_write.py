@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
+from _dicom_seg import build_seg
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 from noctis_lab._errors import DicomError
@@ -74,33 +75,10 @@ def test_written_files_are_valid_ct(volume, tmp_path):
 
 def test_written_series_is_a_source_for_a_dicom_seg(volume, tmp_path):
     """highdicom copies the type 2 patient/study attributes from the source images."""
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
     sources = [pydicom.dcmread(p) for p in write_series(volume, tmp_path / "ct")]
-    segment = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="insert",
-        segmented_property_category=codes.SCT.Tissue,
-        segmented_property_type=codes.SCT.Tissue,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-    )
     mask = np.zeros(volume.hu.shape, dtype=bool)
     mask[:, 5:10, 5:10] = True
-    seg = hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=mask,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[segment],
-        series_instance_uid=hd.UID(),
-        series_number=2,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="Noctis",
-        manufacturer_model_name="test",
-        software_versions="1",
-        device_serial_number="1",
-    )
+    seg = build_seg(sources, {"insert": mask})
     assert seg.PatientSex == "" and seg.StudyID == "1"
 
 
