@@ -260,10 +260,10 @@ def check_model_file(
 
     def fail(name: str, code: str, detail: str, message: str) -> CheckReport:
         checks.append(CheckItem(name, "fail", detail))
-        issues.append(Issue(code, "error", message, "file"))
+        issues.append(Issue(code, Status.ERROR, message, "file"))
         for later in _ORDER[_ORDER.index(name) + 1 :]:
             checks.append(CheckItem(later, "skipped", f"not run: {name} failed"))
-        return CheckReport(label, "error", tuple(checks), tuple(issues), digest, spec)
+        return CheckReport(label, Status.ERROR, tuple(checks), tuple(issues), digest, spec)
 
     digest: str | None = None
     # 1. exists and not empty
@@ -297,7 +297,7 @@ def check_model_file(
         issues.append(
             Issue(
                 "unverified_hash",
-                "warning",
+                Status.WARNING,
                 "The file could not be compared with a registered hash, so tampering cannot be "
                 "ruled out.",
                 "file",
@@ -339,7 +339,7 @@ def check_model_file(
         issues.append(
             Issue(
                 "sandboxed_format",
-                "good",
+                Status.GOOD,
                 f"The file is {sniff_format(p)}, a format that can carry code; it is only "
                 "ever loaded and run in the sandboxed worker. Safer: safetensors weights with "
                 "an installed architecture, or ONNX.",
@@ -353,7 +353,7 @@ def check_model_file(
         issues.append(
             Issue(
                 "no_spec",
-                "warning",
+                Status.WARNING,
                 "The model has no declared input/output spec, so its outputs were not checked.",
                 "file",
             )

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noctis_lab.ai._analysis import AnalysisSummary, FeedbackSummary
 from noctis_lab.ai._types import Issue, Status, worst_status
+from noctis_lab.quality import Direction, DriftResult, DriftTest, cusum, window_z
 
 __all__ = [
     "KEY_METRICS",
@@ -142,84 +143,83 @@ class StatusThresholds(BaseModel):
 def status_from_level(value: float, excellent: float, good: float, warning: float) -> Status:
     """Map a value onto the four levels (nan -> ``error``: an unknown value is not fine)."""
     if not math.isfinite(value):
-        return "error"
+        return Status.ERROR
     if value >= excellent:
-        return "excellent"
+        return Status.EXCELLENT
     if value >= good:
-        return "good"
+        return Status.GOOD
     if value >= warning:
-        return "warning"
-    return "error"
+        return Status.WARNING
+    return Status.ERROR
 
 
-@dataclass(frozen=True)
-class DriftResult:
-    """Degradation test of one metric over the evaluations after the baseline.
-
-    ``values`` are the monitored runs (after the baseline, oldest first); ``statistic``
-    the test statistic after each (z of the windowed test, or the CUSUM); ``alarm_index``
-    the first run (0-based, in ``values``) where it crossed ``h``, or ``None``.
-    ``first_run`` is the 1-based number of ``values[0]`` in the history of this model
-    version on this test set (the baseline is run ``first_run - 1``), so text and plots
-    count runs the same way.
-    """
-
-    metric: str
-    baseline: float
-    sigma: float
-    values: tuple[float, ...]
-    statistic: tuple[float, ...]
-    h: float
-    alarm_index: int | None
-    higher_is_better: bool = True
-    first_run: int = 2
-    method: str = "cusum"
-
-    @property
-    def alarm(self) -> bool:
-        """True when the statistic crossed its limit."""
-        return self.alarm_index is not None
-
-    def alarm_run(self) -> int | None:
-        """1-based run number (in the version/test-set history) of the alarm, or None."""
-        return None if self.alarm_index is None else self.first_run + self.alarm_index
-
-    def explanation(self) -> str:
-        """Plain-words account of the result."""
-        if not self.values:
-            return f"{self.metric}: no runs after the baseline yet."
-        latest = self.values[-1]
-        direction = "fallen" if self.higher_is_better else "risen"
-        last_run = self.first_run + len(self.values) - 1
-        if self.alarm:
-            return (
-                f"{self.metric} has {direction} from its baseline {self.baseline:.3f} "
-                f"(run {self.first_run - 1}) to {latest:.3f}: a sustained change beyond "
-                f"chance, the baseline's own uncertainty included (limit crossed at run "
-                f"{self.alarm_run()} of {last_run})."
-            )
+def _explanation(
+    metric: str,
+    baseline: float,
+    values: Sequence[float],
+    alarm_index: int | None,
+    *,
+    higher_is_better: bool,
+    first_run: int,
+) -> str:
+    """Plain-words account of a degradation test of one metric."""
+    if not values:
+        return f"{metric}: no runs after the baseline yet."
+    latest = values[-1]
+    direction = "fallen" if higher_is_better else "risen"
+    last_run = first_run + len(values) - 1
+    if alarm_index is not None:
         return (
-            f"{self.metric} stays within chance of its baseline {self.baseline:.3f} "
-            f"(run {self.first_run - 1}; latest {latest:.3f}, run {last_run})."
+            f"{metric} has {direction} from its baseline {baseline:.3f} "
+            f"(run {first_run - 1}) to {latest:.3f}: a sustained change beyond "
+            f"chance, the baseline's own uncertainty included (limit crossed at run "
+            f"{first_run + alarm_index} of {last_run})."
         )
+    return (
+        f"{metric} stays within chance of its baseline {baseline:.3f} "
+        f"(run {first_run - 1}; latest {latest:.3f}, run {last_run})."
+    )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary."""
-        return {
-            "metric": self.metric,
-            "baseline": self.baseline,
-            "sigma": self.sigma,
-            "values": list(self.values),
-            "statistic": list(self.statistic),
-            "h": self.h,
-            "alarm": self.alarm,
-            "alarm_index": self.alarm_index,
-            "alarm_run": self.alarm_run(),
-            "first_run": self.first_run,
-            "method": self.method,
-            "higher_is_better": self.higher_is_better,
-            "explanation": self.explanation(),
-        }
+
+def _metric_drift(
+    metric: str,
+    values: Sequence[float],
+    statistic: Sequence[float],
+    *,
+    method: DriftTest,
+    baseline: float,
+    sigma: float,
+    limit: float,
+    higher_is_better: bool,
+    first_run: int,
+) -> DriftResult:
+    """The shared :class:`~noctis_lab.quality.DriftResult` of a metric's degradation test.
+
+    ``values`` are the monitored runs (after the baseline, oldest first), ``statistic``
+    the test statistic after each; the alarm is the first run where it exceeds
+    ``limit``. ``first_run`` is the 1-based number of ``values[0]`` in the history of
+    this model version on this test set (the baseline is run ``first_run - 1``), so
+    text and plots count runs the same way.
+    """
+    vals = tuple(float(v) for v in values)
+    alarm = next((i for i, z in enumerate(statistic) if z > limit), None)
+    worse = Direction.DOWN if higher_is_better else Direction.UP
+    return DriftResult(
+        quantity=metric,
+        method=method,
+        values=vals,
+        statistic=tuple(float(z) for z in statistic),
+        threshold=limit,
+        alarm_index=alarm,
+        baseline_mean=baseline,
+        baseline_sd=sigma,
+        message=_explanation(
+            metric, baseline, vals, alarm, higher_is_better=higher_is_better, first_run=first_run
+        ),
+        direction=None if alarm is None else worse,
+        higher_is_better=higher_is_better,
+        first_run=first_run,
+    )
 
 
 def window_drift(
@@ -240,40 +240,29 @@ def window_drift(
     standard errors ``s``: ``z_t = (baseline - mean(x)) / sqrt(baseline_sigma² +
     mean(s²) / m)`` (sign flipped when lower is better); alarm when ``z_t > z_limit``.
     The baseline's standard error enters every comparison, so a baseline that happened to
-    come out high does not turn every later run into "degradation".
+    come out high does not turn every later run into "degradation". The statistic is
+    :func:`noctis_lab.quality.window_z`.
     """
     if not baseline_sigma > 0:
         raise ValueError(f"baseline_sigma must be > 0, not {baseline_sigma}")
-    sign = 1.0 if higher_is_better else -1.0
-    xs: list[float] = []
-    ss: list[float] = []
-    stats: list[float] = []
-    alarm: int | None = None
-    for i, (x, s) in enumerate(zip(values, sigmas, strict=True)):
-        if math.isfinite(x) and math.isfinite(s) and s > 0:
-            xs.append(float(x))
-            ss.append(float(s))
-        recent_x, recent_s = xs[-window:], ss[-window:]
-        if recent_x:
-            m = len(recent_x)
-            se = math.sqrt(baseline_sigma**2 + sum(v * v for v in recent_s) / m / m)
-            z = sign * (baseline - sum(recent_x) / m) / se
-        else:
-            z = 0.0
-        stats.append(z)
-        if alarm is None and z > z_limit:
-            alarm = i
-    return DriftResult(
+    stats = window_z(
+        values,
+        sigmas,
+        baseline=baseline,
+        baseline_sigma=baseline_sigma,
+        window=window,
+        sign=1.0 if higher_is_better else -1.0,
+    )
+    return _metric_drift(
         metric,
-        baseline,
-        baseline_sigma,
-        tuple(float(v) for v in values),
-        tuple(stats),
-        z_limit,
-        alarm,
-        higher_is_better,
-        first_run,
-        f"window {window}, z > {z_limit:g}",
+        values,
+        stats,
+        method=DriftTest.WINDOW,
+        baseline=baseline,
+        sigma=baseline_sigma,
+        limit=z_limit,
+        higher_is_better=higher_is_better,
+        first_run=first_run,
     )
 
 
@@ -290,29 +279,24 @@ def cusum_drift(
     """One-sided CUSUM for a worsening of ``metric`` relative to ``baseline``.
 
     ``S_t = max(0, S_{t-1} + z_t - k)`` with ``z_t = (baseline - x_t) / sigma`` (sign flipped
-    when lower is better); alarm when ``S_t > h``. Non-finite values are skipped.
+    when lower is better); alarm when ``S_t > h``. Non-finite values are skipped. The
+    statistic is the worsening side of :func:`noctis_lab.quality.cusum`.
     """
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, not {sigma}")
-    s = 0.0
-    stats: list[float] = []
-    alarm: int | None = None
     sign = 1.0 if higher_is_better else -1.0
-    for i, x in enumerate(values):
-        if math.isfinite(x):
-            s = max(0.0, s + sign * (baseline - x) / sigma - k)
-        stats.append(s)
-        if alarm is None and s > h:
-            alarm = i
-    return DriftResult(
+    z = [sign * (baseline - x) / sigma for x in values]
+    worsening, _ = cusum(z, k)
+    return _metric_drift(
         metric,
-        baseline,
-        sigma,
-        tuple(float(v) for v in values),
-        tuple(stats),
-        h,
-        alarm,
-        higher_is_better,
+        values,
+        [float(v) for v in worsening],
+        method=DriftTest.CUSUM,
+        baseline=baseline,
+        sigma=sigma,
+        limit=h,
+        higher_is_better=higher_is_better,
+        first_run=2,
     )
 
 
@@ -494,8 +478,9 @@ class ModelStatus:
     ----------
     name, version : str
         Registered name and the version checked (``""`` when unknown).
-    status : {"excellent", "good", "warning", "error"}
-        Worst of the sources in ``sources``.
+    status : Status
+        Worst of the sources in ``sources`` (``excellent``, ``good``, ``warning`` or
+        ``error``).
     sources : dict of str to status
         Status from ``file``, ``metrics``, ``analyses``, ``history`` (absent when no data).
     issues : tuple of Issue
@@ -528,14 +513,19 @@ class ModelStatus:
     thresholds: StatusThresholds = field(default_factory=StatusThresholds)
     test_set: str = ""
 
+    def __post_init__(self) -> None:
+        """Keep the statuses enum members, whatever text they were given as."""
+        object.__setattr__(self, "status", Status.parse(self.status))
+        object.__setattr__(self, "sources", {k: Status.parse(v) for k, v in self.sources.items()})
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary (JSON-compatible, NaN as None)."""
+        """Plain dictionary (JSON-compatible: statuses as their values, NaN as None)."""
         d = {
             "name": self.name,
             "version": self.version,
             "task": self.task,
-            "status": self.status,
-            "sources": dict(self.sources),
+            "status": self.status.value,
+            "sources": {k: v.value for k, v in self.sources.items()},
             "issues": [i.to_dict() for i in self.issues],
             "headline": self.headline,
             "metrics": self.metrics,
@@ -572,9 +562,9 @@ def model_status(
     db_url: str | None = None,
     now: datetime | None = None,
 ) -> ModelStatus:
-    """Status of one registered model version from file checks, evaluation, analyses and
-    history: the one status behind ``ai check``, ``ai status``, dashboards and reports.
+    """Status of one registered model version from file checks, evaluation, analyses, history.
 
+    The one status behind ``ai check``, ``ai status``, dashboards and reports.
     ``name`` is ``name`` (@champion, else latest), ``name@alias`` or ``name/3``. Metrics and
     degradation come only from evaluations of **that version** on **one test set**
     (``test_set``, else the one of the version's latest evaluation); other versions' runs are
@@ -595,9 +585,9 @@ def model_status(
     try:
         mv = resolve_model(name, tracking_uri=tracking_uri)
     except ModelCheckError as exc:
-        issues.append(Issue("not_registered", "error", f"{exc}.", "file"))
-        sources["file"] = "error"
-        return ModelStatus(name, "", "error", sources, tuple(issues), thresholds=th)
+        issues.append(Issue("not_registered", Status.ERROR, f"{exc}.", "file"))
+        sources["file"] = Status.ERROR
+        return ModelStatus(name, "", Status.ERROR, sources, tuple(issues), thresholds=th)
     version, task = mv.version, mv.spec.task
     report = check_model_file(mv.path, mv.spec, target=f"{mv.name}/{mv.version}")
     sources["file"] = report.status
@@ -606,13 +596,13 @@ def model_status(
     history, ts_name, others = _version_history(mv.name, version, test_set, tracking_uri)
     headline, metrics, last_run = _judge_latest(history, task, th, issues, sources, ts_name)
     if last_run is None:
-        sources["metrics"] = "warning"
+        sources["metrics"] = Status.WARNING
         where = f" on test set {test_set!r}" if test_set else ""
         also = f" (other versions' evaluations are not borrowed: {others})" if others else ""
         issues.append(
             Issue(
                 "not_evaluated",
-                "warning",
+                Status.WARNING,
                 f"Version {version} has never been evaluated{where}, so its performance is "
                 f"unknown{also}.",
                 "metrics",
@@ -626,14 +616,19 @@ def model_status(
         fb = feedback_summary(mv.name, db_url=db_url)
     except NoctisError as exc:
         issues.append(
-            Issue("store_unavailable", "warning", f"Analyses could not be read: {exc}", "analyses")
+            Issue(
+                "store_unavailable",
+                Status.WARNING,
+                f"Analyses could not be read: {exc}",
+                "analyses",
+            )
         )
     if summary is not None and summary.n >= th.min_analyses:
         level = status_from_level(
             summary.success_rate, th.success_excellent, th.success_good, th.success_warning
         )
         sources["analyses"] = level
-        if level in ("warning", "error"):
+        if level in (Status.WARNING, Status.ERROR):
             issues.append(
                 Issue(
                     "low_success_rate",
@@ -647,7 +642,7 @@ def model_status(
             issues.append(
                 Issue(
                     "slow_processing",
-                    "warning",
+                    Status.WARNING,
                     f"Analyses take {summary.median_time_s:.1f} s per study (median), more than "
                     f"the {th.slow_processing_s:g} s allowed.",
                     "analyses",
@@ -657,9 +652,9 @@ def model_status(
     drift = degradation(history, task, th)
     alarms = [d for d in drift if d.alarm]
     if drift:
-        sources["history"] = "warning" if alarms else "excellent"
+        sources["history"] = Status.WARNING if alarms else Status.EXCELLENT
     for d in alarms:
-        issues.append(Issue("degradation", "warning", d.explanation(), "history"))
+        issues.append(Issue("degradation", Status.WARNING, d.explanation(), "history"))
     status = worst_status(*sources.values(), *(i.severity for i in issues))
     return ModelStatus(
         mv.name,
@@ -690,8 +685,10 @@ HEADLINE_METRIC: dict[str, str] = {
 def _version_history(
     name: str, version: str, test_set: str | None, tracking_uri: str | None
 ) -> tuple[Any, str, str]:
-    """Runs of one version on one test set, that test set's name, and a note on the runs of
-    other versions (which are never used)."""
+    """Runs of one version on one test set, that test set's name, and a note on other versions.
+
+    The runs of other versions are never used; the note only says they exist.
+    """
     all_runs = metric_history(name, tracking_uri=tracking_uri)
     if len(all_runs) == 0:
         return all_runs, test_set or "", ""
@@ -725,11 +722,11 @@ def _judge_latest(
     head_name = HEADLINE_METRIC.get(task, "")
     hm = metrics.get(head_name)
     if hm is None or not math.isfinite(hm["value"]):
-        sources["metrics"] = "warning"
+        sources["metrics"] = Status.WARNING
         issues.append(
             Issue(
                 "undefined_metric",
-                "warning",
+                Status.WARNING,
                 f"The headline metric {head_name} is undefined on test set {test_set!r} "
                 "(for example a test set with only one class), so the model cannot be "
                 "graded on it.",
@@ -745,7 +742,7 @@ def _judge_latest(
     headline = {"name": head_name, **hm}
     level = status_from_level(judged, th.metric_excellent, th.metric_good, th.metric_warning)
     sources["metrics"] = level
-    if level in ("warning", "error"):
+    if level in (Status.WARNING, Status.ERROR):
         issues.append(
             Issue(
                 "low_metric",
@@ -760,7 +757,7 @@ def _judge_latest(
         issues.append(
             Issue(
                 "low_accuracy",
-                "warning",
+                Status.WARNING,
                 f"The latest {acc_name} is {metrics[acc_name]['value']:.3f}, below "
                 f"{th.low_accuracy:.2f}.",
                 "metrics",

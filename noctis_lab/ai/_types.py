@@ -1,31 +1,44 @@
-"""Shared small types: the status scale and issues."""
+"""Shared small types: the status scale and issues.
+
+The status vocabulary is the one of :mod:`noctis_lab.quality` (AI models use
+``excellent``, ``good``, ``warning`` and ``error``); it is re-exported here.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["STATUS_ORDER", "Issue", "Status", "worst_status"]
+from noctis_lab.quality import Status
+from noctis_lab.quality import worst_status as _worst_status
 
-Status = Literal["excellent", "good", "warning", "error"]
-#: Severity rank of each status; a higher rank is worse.
-STATUS_ORDER: dict[str, int] = {"excellent": 0, "good": 1, "warning": 2, "error": 3}
+__all__ = ["Issue", "Status", "worst_status"]
 
 
-def worst_status(*statuses: Status | None) -> Status:
-    """Combine statuses: the worst one wins, so an ``error`` is never hidden by a better one.
+def worst_status(*statuses: Status | str | None) -> Status:
+    """Combine model statuses: the worst wins, so an ``error`` is never hidden.
 
-    ``None`` entries (no information from that source) are ignored; with nothing at all the
-    result is ``"excellent"``.
+    :func:`noctis_lab.quality.worst_status` with the AI default: ``None`` entries (no
+    information from that source) are ignored; with nothing at all the result is
+    ``excellent``.
+
+    Parameters
+    ----------
+    *statuses : Status, str or None
+        The statuses to combine.
+
+    Returns
+    -------
+    Status
+        The worst of them.
+
+    Raises
+    ------
+    UnknownStatusError
+        An entry names no status (a ``ValueError``).
     """
-    known = [s for s in statuses if s is not None]
-    if not known:
-        return "excellent"
-    for s in known:
-        if s not in STATUS_ORDER:
-            raise ValueError(f"unknown status {s!r}; expected one of {list(STATUS_ORDER)}")
-    return max(known, key=lambda s: STATUS_ORDER[s])
+    return _worst_status(*statuses, default=Status.EXCELLENT)
 
 
 @dataclass(frozen=True)
@@ -36,8 +49,9 @@ class Issue:
     ----------
     code : str
         Stable machine name, e.g. ``"missing_file"``, ``"low_success_rate"``, ``"degradation"``.
-    severity : {"good", "warning", "error"}
-        The status this issue implies on its own.
+    severity : Status
+        The status this issue implies on its own (``good``, ``warning`` or ``error``;
+        given as text it is made a :class:`~noctis_lab.quality.Status`).
     message : str
         Plain-words explanation for a clinician or physicist.
     source : str
@@ -49,9 +63,18 @@ class Issue:
     message: str
     source: str
 
+    def __post_init__(self) -> None:
+        """Keep the severity an enum member, whatever text it was given as."""
+        object.__setattr__(self, "severity", Status.parse(self.severity))
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary."""
-        return asdict(self)
+        """Plain dictionary (the severity as its value)."""
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "source": self.source,
+        }
 
     def to_json(self) -> str:
         """JSON text."""

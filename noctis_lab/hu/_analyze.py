@@ -23,6 +23,7 @@ from noctis_lab.hu._result import (
     Localisation,
     RoiMeasurement,
     RoiStatus,
+    Status,
     worst_status,
 )
 
@@ -190,7 +191,7 @@ def localisation_check(loc: Localisation, phantom: Phantom) -> Check | None:
         high=None,
         deviation=None,
         unit="ratio",
-        status="review",
+        status=Status.REVIEW,
         tolerance=(
             f"phantom found without doubts (pattern correlation ≥ {MIN_LOCALISATION_SCORE:g})"
         ),

@@ -40,11 +40,11 @@ def judge(
 ) -> Status:
     """``pass`` / ``warning`` / ``fail`` of ``measured`` against ``[low, high]``."""
     if not math.isfinite(measured):
-        return "fail"
+        return Status.FAIL
     if low is not None and measured < low:
-        return "fail"
+        return Status.FAIL
     if high is not None and measured > high:
-        return "fail"
+        return Status.FAIL
     ref = expected
     if ref is None:
         if low is not None and high is not None:
@@ -54,14 +54,14 @@ def judge(
         elif low is not None:
             ref = None
     if ref is None:
-        return "pass"
+        return Status.PASS
     limit = high if measured >= ref else low
     if limit is None:
-        return "pass"
+        return Status.PASS
     room = abs(limit - ref)
     if room == 0.0:
-        return "pass"  # exactly on a zero tolerance
-    return "warning" if abs(measured - ref) > warning_fraction * room else "pass"
+        return Status.PASS  # exactly on a zero tolerance
+    return Status.WARNING if abs(measured - ref) > warning_fraction * room else Status.PASS
 
 
 def _interval_text(expected: float | None, low: float | None, high: float | None, unit: str) -> str:

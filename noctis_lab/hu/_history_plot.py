@@ -7,20 +7,18 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from noctis_lab._errors import HistoryError
-from noctis_lab.hu._style import STATUS_COLOURS
+from noctis_lab.quality import PALETTE, STATUS_COLOURS, DriftShape, DriftTest, Status, worst_status
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from noctis_lab.hu._drift import DriftResult
+    from noctis_lab.quality import DriftResult
 
 __all__ = ["plot_trend_frame"]
 
-#: Status colours, with "review" (needs review) in its own colour until the shared
-#: table has one.
-_COLOURS = {"review": "#6a1b9a", **STATUS_COLOURS}
-_WORDS = {"review": "needs review", "not_checked": "not checked"}
+#: Drift alarms are drawn in the colour of a failure.
+_ALARM = PALETTE[Status.FAIL].colour
 
 
 def plot_trend_frame(
@@ -48,100 +46,26 @@ def plot_trend_frame(
     HistoryError
         When the frame holds no measurement to plot.
     """
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from noctis_lab.hu._drift import drift_from_trend
-
     if trend is None or trend.empty or trend["mean"].notna().sum() == 0:
         raise HistoryError("nothing to plot: the trend holds no measurement")
     df = trend[trend["mean"].notna()]
-    keys = ["scanner", "phantom", "module", "material"]
-    groups = list(df.groupby(keys, sort=True))
-    drifts: dict[tuple[str, str, str, str], DriftResult] = {}
-    if drift:
-        for found in drift_from_trend(df, **drift_params):
-            drifts[(found.scanner, found.phantom, found.module, found.material)] = found
-
-    n = len(groups)
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows + 1.0), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
+    groups = list(df.groupby(["scanner", "phantom", "module", "material"], sort=True))
+    drifts = _drifts_by_key(df, drift_params) if drift else {}
     scanners = sorted(set(df["scanner"]))
     heading = title if title is not None else f"HU trend: {', '.join(scanners)}"
-    fig.suptitle(textwrap.fill(heading, width=max(40, 30 * ncols)), fontsize=11)
+    fig, axes, ncols = _new_figure(len(groups), ncols, panel_size, heading)
     handles: dict[str, Any] = {}
-
     for ax, (key, grp) in zip(axes.flat, groups, strict=False):
         scanner, phantom, module, material = (str(k) for k in key)
-        per = (
-            grp.groupby("record_id", sort=False)
-            .agg(
-                time=("time", "first"),
-                mean=("mean", "mean"),
-                sem=("sem", "mean"),
-                nominal=("nominal", "first"),
-                low=("low", "first"),
-                high=("high", "first"),
-                status=("status", _worst),
-            )
-            .sort_values("time", kind="stable")
-        )
+        per = _per_record(grp)
         t = per["time"].dt.tz_convert(None).to_numpy()
-        ax.plot(t, per["mean"], color="#455a64", lw=1, zorder=2)
-        for status, sub in per.groupby("status"):
-            ax.errorbar(
-                sub["time"].dt.tz_convert(None).to_numpy(),
-                sub["mean"],
-                yerr=sub["sem"].fillna(0.0),
-                fmt="o",
-                ms=4,
-                elinewidth=0.6,
-                color=_COLOURS.get(str(status), STATUS_COLOURS["not_checked"]),
-                label=_WORDS.get(str(status), str(status)),
-                zorder=3,
-            )
-        nominal = per["nominal"].dropna()
-        if not nominal.empty:
-            ax.axhline(float(nominal.iloc[-1]), ls="--", lw=1, color="#1565c0", label="nominal")
-        low = per["low"].to_numpy(dtype=float)
-        high = per["high"].to_numpy(dtype=float)
-        if np.isfinite(low).any() or np.isfinite(high).any():
-            lo = np.where(np.isfinite(low), low, np.nanmin(per["mean"]) - 1e3)
-            hi = np.where(np.isfinite(high), high, np.nanmax(per["mean"]) + 1e3)
-            both = np.isfinite(low) | np.isfinite(high)
-            if len(t) == 1:  # fill_between needs two points: a band across the axis
-                ax.axhspan(lo[0], hi[0], color="#a5d6a7", alpha=0.35, label="tolerance", zorder=1)
-            ax.fill_between(
-                t,
-                lo,
-                hi,
-                where=both,
-                step="post",
-                color="#a5d6a7",
-                alpha=0.35,
-                label="tolerance",
-                zorder=1,
-            )
-            finite = np.concatenate([low[np.isfinite(low)], high[np.isfinite(high)]])
-            span = np.concatenate([finite, per["mean"].to_numpy(dtype=float)])
-            pad = 0.1 * max(float(np.ptp(span)), 1.0)
-            ax.set_ylim(float(np.min(span)) - pad, float(np.max(span)) + pad)
+        _plot_points(ax, per, t)
+        _plot_tolerance(ax, per, t)
         d = drifts.get((scanner, phantom, module, material))
         if d is not None and d.alarm and d.first_alarm_time is not None:
-            ta = np.datetime64(d.first_alarm_time.replace(tzinfo=None))
-            ax.axvline(ta, color="#c62828", lw=1.2, label="drift alarm")
-            idx = (
-                d.record_ids.index(d.first_alarm_record) if d.first_alarm_record is not None else -1
-            )
-            ax.plot([ta], [d.values[idx]], marker="v", ms=10, color="#c62828", zorder=4, ls="none")
-            _trend_line(ax, d)
-            _step_levels(ax, d)
-            flag = "STEP" if d.shape == "step" else "DRIFT"
-            ax.set_title(_panel_title(material, module, flag), color="#c62828", fontsize=9)
+            _plot_alarm(ax, d)
+            flag = "STEP" if d.shape == DriftShape.STEP else "DRIFT"
+            ax.set_title(_panel_title(material, module, flag), color=_ALARM, fontsize=9)
         else:
             ax.set_title(_panel_title(material, module), fontsize=9)
         ax.set_ylabel("HU")
@@ -157,16 +81,122 @@ def plot_trend_frame(
             fontsize=8,
             frameon=False,
         )
-    alarms = [d for d in drifts.values() if d.alarm]
-    if alarms:
-        words = {"cusum": "CUSUM", "ewma": "EWMA", "trend": "trend", "step": "step"}
-        text = "drift alarm: " + "; ".join(
-            f"{d.material} {'step ' if d.shape == 'step' else ''}{d.drift_hu:+.1f} HU "
-            f"({' + '.join(words.get(b, b) for b in d.alarm_by)})"
-            for d in alarms
-        )
-        fig.supxlabel(textwrap.fill(text, width=int(30 * ncols)), fontsize=8, color="#c62828")
+    _alarm_footnote(fig, [d for d in drifts.values() if d.alarm], ncols)
     return fig
+
+
+def _drifts_by_key(
+    df: pd.DataFrame, drift_params: dict[str, Any]
+) -> dict[tuple[str, str, str, str], DriftResult]:
+    """The drift result of each (scanner, phantom, module, material) of the frame."""
+    from noctis_lab.hu._drift import drift_from_trend
+
+    return {
+        (d.scanner, d.phantom, d.module, d.material): d
+        for d in drift_from_trend(df, **drift_params)
+    }
+
+
+def _new_figure(
+    n: int, ncols: int, panel_size: tuple[float, float], heading: str
+) -> tuple[Figure, Any, int]:
+    """A figure with ``n`` panels on a grid (spare axes hidden), its axes and its columns."""
+    from matplotlib.figure import Figure
+
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows + 1.0), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(textwrap.fill(heading, width=max(40, 30 * ncols)), fontsize=11)
+    return fig, axes, ncols
+
+
+def _per_record(grp: pd.DataFrame) -> pd.DataFrame:
+    """One row per record: ROIs of the same material averaged, the worst ROI status."""
+    return (
+        grp.groupby("record_id", sort=False)
+        .agg(
+            time=("time", "first"),
+            mean=("mean", "mean"),
+            sem=("sem", "mean"),
+            nominal=("nominal", "first"),
+            low=("low", "first"),
+            high=("high", "first"),
+            status=("status", _worst),
+        )
+        .sort_values("time", kind="stable")
+    )
+
+
+def _plot_points(ax: Any, per: pd.DataFrame, t: Any) -> None:
+    """The means joined by a line, markers in their status colour, and the nominal."""
+    ax.plot(t, per["mean"], color="#455a64", lw=1, zorder=2)
+    for status, sub in per.groupby("status"):
+        ax.errorbar(
+            sub["time"].dt.tz_convert(None).to_numpy(),
+            sub["mean"],
+            yerr=sub["sem"].fillna(0.0),
+            fmt="o",
+            ms=4,
+            elinewidth=0.6,
+            color=STATUS_COLOURS[status],
+            label=Status.parse(status).label,
+            zorder=3,
+        )
+    nominal = per["nominal"].dropna()
+    if not nominal.empty:
+        ax.axhline(float(nominal.iloc[-1]), ls="--", lw=1, color="#1565c0", label="nominal")
+
+
+def _plot_tolerance(ax: Any, per: pd.DataFrame, t: Any) -> None:
+    """The tolerance band as it was at each record, and y limits that show it."""
+    import numpy as np
+
+    low = per["low"].to_numpy(dtype=float)
+    high = per["high"].to_numpy(dtype=float)
+    if not (np.isfinite(low).any() or np.isfinite(high).any()):
+        return
+    lo = np.where(np.isfinite(low), low, np.nanmin(per["mean"]) - 1e3)
+    hi = np.where(np.isfinite(high), high, np.nanmax(per["mean"]) + 1e3)
+    both = np.isfinite(low) | np.isfinite(high)
+    if len(t) == 1:  # fill_between needs two points: a band across the axis
+        ax.axhspan(lo[0], hi[0], color="#a5d6a7", alpha=0.35, label="tolerance", zorder=1)
+    ax.fill_between(
+        t, lo, hi, where=both, step="post", color="#a5d6a7", alpha=0.35, label="tolerance", zorder=1
+    )
+    finite = np.concatenate([low[np.isfinite(low)], high[np.isfinite(high)]])
+    span = np.concatenate([finite, per["mean"].to_numpy(dtype=float)])
+    pad = 0.1 * max(float(np.ptp(span)), 1.0)
+    ax.set_ylim(float(np.min(span)) - pad, float(np.max(span)) + pad)
+
+
+def _plot_alarm(ax: Any, d: DriftResult) -> None:
+    """The first alarm (a line and a triangle), the trend line or the step levels."""
+    import numpy as np
+
+    if d.first_alarm_time is None:
+        return
+    ta = np.datetime64(d.first_alarm_time.replace(tzinfo=None))
+    ax.axvline(ta, color=_ALARM, lw=1.2, label="drift alarm")
+    idx = d.alarm_index if d.alarm_index is not None else -1
+    ax.plot([ta], [d.values[idx]], marker="v", ms=10, color=_ALARM, zorder=4, ls="none")
+    _trend_line(ax, d)
+    _step_levels(ax, d)
+
+
+def _alarm_footnote(fig: Figure, alarms: list[DriftResult], ncols: int) -> None:
+    """The alarming materials, the size of their change and the tests that alarm."""
+    if not alarms:
+        return
+    words = {DriftTest.CUSUM: "CUSUM", DriftTest.EWMA: "EWMA"}
+    text = "drift alarm: " + "; ".join(
+        f"{d.material} {'step ' if d.shape == DriftShape.STEP else ''}{d.drift_hu:+.1f} HU "
+        f"({' + '.join(words.get(b, b) for b in d.alarm_by)})"
+        for d in alarms
+    )
+    fig.supxlabel(textwrap.fill(text, width=int(30 * ncols)), fontsize=8, color=_ALARM)
 
 
 def _panel_title(material: str, module: str, flag: str = "") -> str:
@@ -193,7 +223,7 @@ def _step_levels(ax: Any, d: DriftResult) -> None:
     import numpy as np
 
     step = d.step
-    if step is None or d.shape != "step":
+    if step is None or d.shape != DriftShape.STEP:
         return
     cut = step.first_index + step.change_index
     for lo, hi, level in (
@@ -201,8 +231,8 @@ def _step_levels(ax: Any, d: DriftResult) -> None:
         (cut, step.first_index + step.n, step.after_mean),
     ):
         times = [np.datetime64(x.replace(tzinfo=None)) for x in d.times[lo:hi]]
-        ax.plot([times[0], times[-1]], [level, level], ls="--", lw=1.4, color="#c62828", zorder=4)
-    ax.plot([], [], ls="--", lw=1.4, color="#c62828", label="step levels (alarm)")
+        ax.plot([times[0], times[-1]], [level, level], ls="--", lw=1.4, color=_ALARM, zorder=4)
+    ax.plot([], [], ls="--", lw=1.4, color=_ALARM, label="step levels (alarm)")
 
 
 def _trend_line(ax: Any, d: DriftResult) -> None:
@@ -210,7 +240,7 @@ def _trend_line(ax: Any, d: DriftResult) -> None:
     import numpy as np
 
     fit = d.trend
-    if fit is None or "trend" not in d.alarm_by or d.shape == "step":
+    if fit is None or DriftTest.TREND not in d.alarm_by or d.shape == DriftShape.STEP:
         return
     times = d.times[fit.first_index :]
     t0 = d.times[0]
@@ -220,16 +250,12 @@ def _trend_line(ax: Any, d: DriftResult) -> None:
         fit.intercept + fit.slope_per_day * days,
         ls="--",
         lw=1.4,
-        color="#c62828",
+        color=_ALARM,
         label="trend (alarm)",
         zorder=4,
     )
 
 
 def _worst(statuses: Any) -> str:
-    order = {"not_checked": 0, "pass": 1, "review": 2, "warning": 3, "fail": 4}
-    worst = "not_checked"
-    for s in statuses:
-        if order.get(str(s), 0) > order[worst]:
-            worst = str(s)
-    return worst
+    """The worst ROI status of a record (``not_checked`` when none was judged)."""
+    return worst_status(statuses, default=Status.NOT_CHECKED).value

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from noctis_lab.hu._style import STATUS_COLOURS
+from noctis_lab.quality import STATUS_COLOURS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

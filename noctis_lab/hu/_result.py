@@ -18,11 +18,14 @@ import dataclasses
 import json
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any
 
 from noctis_lab.dicom._volume import ScannerInfo
+from noctis_lab.quality import Status
+from noctis_lab.quality import worst_status as _worst_status
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -42,23 +45,30 @@ __all__ = [
     "worst_status",
 ]
 
-Status = Literal["pass", "warning", "fail", "review"]
-RoiStatus = Literal["pass", "warning", "fail", "not_checked"]
+#: The status vocabulary is the one of :mod:`noctis_lab.quality` (re-exported here):
+#: checks and results are ``pass``, ``warning``, ``fail`` or ``review``; a ROI no
+#: criterion judged is ``not_checked``.
+RoiStatus = Status
 
-_ORDER = {"pass": 0, "not_checked": 0, "warning": 1, "fail": 2, "review": 3}
 
-
-def worst_status(statuses: Any) -> Status:
+def worst_status(statuses: Iterable[Status | str | None]) -> Status:
     """The worst of several statuses (``review`` > ``fail`` > ``warning`` > ``pass``).
 
-    ``pass`` if there are none. ``review`` ranks first: a doubtful localisation leaves
-    every other verdict unconfirmed.
+    :func:`noctis_lab.quality.worst_status` with the HU default: ``pass`` if there are
+    none; ``not_checked`` adds no verdict. ``review`` ranks first: a doubtful
+    localisation leaves every other verdict unconfirmed.
+
+    Parameters
+    ----------
+    statuses : iterable of Status or str
+        The statuses to combine.
+
+    Returns
+    -------
+    Status
+        The worst of them.
     """
-    worst = "pass"
-    for s in statuses:
-        if _ORDER.get(s, 0) > _ORDER[worst]:
-            worst = s
-    return cast(Status, worst)
+    return _worst_status(statuses, default=Status.PASS)
 
 
 def _clean(value: Any) -> Any:
@@ -116,7 +126,7 @@ class RoiMeasurement:
         ROI radius, mm.
     deviation : float or None
         ``mean - nominal_hu`` (None without a nominal).
-    status : str
+    status : Status
         The worst status of the checks that judged this ROI, or ``not_checked``.
     range_hu : tuple of float or None
         The phantom maker's acceptable range for the material.
@@ -142,14 +152,19 @@ class RoiMeasurement:
     y_mm: float
     radius_mm: float
     deviation: float | None
-    status: RoiStatus = "not_checked"
+    status: RoiStatus = Status.NOT_CHECKED
     range_hu: tuple[float, float] | None = None
     relative_electron_density: float | None = None
     cnr: float | None = None
 
+    def __post_init__(self) -> None:
+        """Keep the status an enum member, whatever text it was given as."""
+        object.__setattr__(self, "status", Status.parse(self.status))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary; ``nominal`` repeats ``nominal_hu`` for short readers."""
         d = _fields(self, _ROI_FIELDS)
+        d["status"] = self.status.value
         d["range_hu"] = list(self.range_hu) if self.range_hu is not None else None
         d["nominal"] = self.nominal_hu
         return d
@@ -191,8 +206,8 @@ class Check:
         ``measured - expected``.
     unit : str
         ``HU``, ``%``, ``ratio`` ...
-    status : str
-        ``pass``, ``warning`` or ``fail``.
+    status : Status
+        ``pass``, ``warning``, ``fail`` or ``review``.
     tolerance : str
         The criterion in words (``"0 ± 5 HU"``).
     source : str
@@ -218,9 +233,15 @@ class Check:
     roi: str | None = None
     material: str | None = None
 
+    def __post_init__(self) -> None:
+        """Keep the status an enum member, whatever text it was given as."""
+        object.__setattr__(self, "status", Status.parse(self.status))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-        return _fields(self, _CHECK_FIELDS)
+        d = _fields(self, _CHECK_FIELDS)
+        d["status"] = self.status.value
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Check:
@@ -431,8 +452,8 @@ class CalibrationResult:
         SeriesInstanceUID.
     study_uid : str
         StudyInstanceUID (study links in chat rooms and reports open it).
-    status : str
-        Overall ``pass`` / ``warning`` / ``fail``: the worst of :attr:`checks`.
+    status : Status
+        Overall ``pass`` / ``warning`` / ``fail`` / ``review``: the worst of :attr:`checks`.
     rois : tuple of RoiMeasurement
     checks : tuple of Check
     linearity : Linearity or None
@@ -469,6 +490,10 @@ class CalibrationResult:
     analysed_at: str = field(default_factory=_now)
     study_uid: str = ""
 
+    def __post_init__(self) -> None:
+        """Keep the status an enum member, whatever text it was given as."""
+        object.__setattr__(self, "status", Status.parse(self.status))
+
     # -- look-ups -----------------------------------------------------------
     def roi(self, name: str, module: str | None = None) -> RoiMeasurement:
         """The measurement of ROI ``name`` (optionally in ``module``)."""
@@ -488,7 +513,7 @@ class CalibrationResult:
         return {
             "id": self.id,
             "analysed_at": self.analysed_at,
-            "status": self.status,
+            "status": self.status.value,
             "phantom": self.phantom,
             "phantom_title": self.phantom_title,
             "profile": self.profile,
@@ -530,7 +555,7 @@ class CalibrationResult:
             acquisition_datetime=str(data.get("acquisition_datetime") or ""),
             series_uid=str(data.get("series_uid") or ""),
             study_uid=str(data.get("study_uid") or ""),
-            status=cast(Status, data["status"]),
+            status=Status.parse(data["status"]),
             rois=tuple(RoiMeasurement.from_dict(r) for r in data.get("rois", ())),
             checks=tuple(Check.from_dict(c) for c in data.get("checks", ())),
             linearity=Linearity.from_dict(lin) if lin is not None else None,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from noctis_lab._errors import NoctisError
+from noctis_lab.quality import PALETTE, Status, badge_css, swatch
 
 __all__ = [
     "cover_html",
@@ -25,34 +26,23 @@ __all__ = [
 
 _LOG = logging.getLogger("noctis_lab.reports")
 
-_COLOURS = {
-    "pass": ("#1b5e20", "#e8f5e9"),
-    "ok": ("#1b5e20", "#e8f5e9"),
-    "healthy": ("#1b5e20", "#e8f5e9"),
-    "warning": ("#7a4f01", "#fff8e1"),
-    "degraded": ("#7a4f01", "#fff8e1"),
-    "fail": ("#b71c1c", "#ffebee"),
-    "failing": ("#b71c1c", "#ffebee"),
-    "error": ("#b71c1c", "#ffebee"),
-    # HU "review": the localisation is doubtful, so no confident verdict (neither
-    # pass nor fail): its own colour, violet.
-    "review": ("#4a148c", "#f3e5f5"),
-    "needs review": ("#4a148c", "#f3e5f5"),
-    "not_checked": ("#455a64", "#eceff1"),
-    "not checked": ("#455a64", "#eceff1"),
-}
-#: How a status reads on a page (the stored value stays the key).
-_WORDS = {"review": "needs review", "not_checked": "not checked"}
 _LEVELS = {
     "info": ("#0d47a1", "#e3f2fd", "ℹ"),
     "empty": ("#37474f", "#eceff1", "∅"),
-    "error": ("#b71c1c", "#ffebee", "⚠"),
 }
+
+
+def _level_style(level: str) -> tuple[str, str, str]:
+    """Text colour, background and icon of a message box; ``error`` in the palette's red."""
+    if level == "error":
+        sw = PALETTE[Status.ERROR]
+        return sw.fg, sw.bg, "⚠"
+    return _LEVELS.get(level, _LEVELS["info"])
 
 
 def message_html(text: str, level: str = "info", title: str | None = None) -> str:
     """A coloured message box (escaped text); ``level``: info, empty or error."""
-    fg, bg, icon = _LEVELS.get(level, _LEVELS["info"])
+    fg, bg, icon = _level_style(level)
     head = f"<b>{html.escape(title)}</b><br>" if title else ""
     return (
         f'<div class="noctis-msg noctis-msg-{html.escape(level)}" style="color:{fg};'
@@ -62,20 +52,29 @@ def message_html(text: str, level: str = "info", title: str | None = None) -> st
 
 
 def status_badge(status: object) -> str:
-    """CSS for a status cell (used with ``Styler.map``)."""
-    fg, bg = _COLOURS.get(str(status).lower(), ("inherit", "transparent"))
-    return f"color:{fg};background-color:{bg};font-weight:600"
+    """CSS for a status cell (used with ``Styler.map``): the one palette's colours.
+
+    A status given as member, value or label (``"needs review"``) is coloured; any
+    other value is not.
+    """
+    return badge_css(status)
 
 
 def status_text(status: object) -> str:
-    """A status as a reader sees it: ``review`` reads "needs review"."""
-    return _WORDS.get(str(status), str(status))
+    """A status as a reader sees it: ``review`` reads "needs review"; other text as is."""
+    sw = swatch(status)
+    return str(status) if sw is None else Status.parse(status).label
+
+
+def _css_name(status: object) -> str:
+    """The status's value for a CSS class (a label such as "needs review" gives ``review``)."""
+    return str(status) if swatch(status) is None else Status.parse(status).value
 
 
 def status_html(status: object, pad: str = "1px 6px") -> str:
     """A coloured badge for a status (escaped)."""
     return (
-        f"<span class='noctis-status noctis-status-{html.escape(str(status))}' "
+        f"<span class='noctis-status noctis-status-{html.escape(_css_name(status))}' "
         f"style='{status_badge(status)};padding:{pad}'>{html.escape(status_text(status))}</span>"
     )
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from noctis_lab.hu._style import STATUS_COLOURS
+from noctis_lab.quality import STATUS_COLOURS
 
 __all__ = ["DEFAULT_LEVEL", "DEFAULT_WINDOW", "STATUS_COLOURS", "STATUS_LABELS", "rgb"]
 
-# STATUS_COLOURS (verdict -> colour) is the HU package's one read-only table
-# (``noctis_lab.hu._style``, which the result and trend plots use), re-exported so the
-# ROI editor (JS receives a copy as a trait), the volume overlay and the plots agree.
-# It includes "review" (needs review: the localisation is doubtful).
+# STATUS_COLOURS (status -> colour) is the one palette's table
+# (``noctis_lab.quality``, which the result and trend plots and the reports use),
+# re-exported so the ROI editor (JS receives a copy as a trait), the volume overlay and
+# the plots agree. It includes "review" (needs review: the localisation is doubtful).
 
 #: Verdict -> label value in the ROI overlay volume (0 is background).
 STATUS_LABELS: dict[str, int] = {"pass": 1, "warning": 2, "fail": 3, "not_checked": 4}

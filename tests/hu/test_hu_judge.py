@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
+import noctis_lab
 from noctis_lab._errors import ProfileError
 from noctis_lab.hu import analyze, judge, load_phantom
 from noctis_lab.hu._locate import locate
 from noctis_lab.hu._measure import derive, measure, merge
 from noctis_lab.hu._result import CalibrationResult
+from noctis_lab.quality import PALETTE, STATUS_COLOURS, Status
 
 
 def _comparable(result: CalibrationResult) -> dict:
@@ -109,14 +114,95 @@ def test_to_dict_has_every_field(located):
     assert CalibrationResult.from_json(res.to_json(indent=None)) == res
 
 
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+_STATUS_WORDS = {s.value for s in Status} | {s.label for s in Status} | {"ok", "failing"}
+_PALETTE_MODULE = Path(noctis_lab.__file__).parent / "quality" / "_palette.py"
+#: A status key followed by a colour in a JavaScript/TypeScript object or a CSS rule.
+_WORDS_RE = "|".join(re.escape(w) for w in sorted(_STATUS_WORDS))
+_TEXT_TABLE = re.compile(
+    rf"""(?:["']?\b(?:{_WORDS_RE})\b["']?\s*:\s*["']#[0-9a-fA-F]{{3,6}}"""
+    rf"""|status-(?:{_WORDS_RE})\b[^{{}}]*\{{[^}}]*#[0-9a-fA-F]{{3,6}})"""
+)
+
+
+def _status_key(node: ast.expr | None) -> bool:
+    """A dict key naming a status: ``"pass"``, ``"needs review"`` or ``Status.PASS``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value.lower() in _STATUS_WORDS
+    return isinstance(node, ast.Attribute) and node.attr.lower() in {s.name.lower() for s in Status}
+
+
+def _holds_colour(node: ast.expr) -> bool:
+    return any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and _HEX.match(n.value)
+        for n in ast.walk(node)
+    )
+
+
+def status_colour_tables(source: str, where: str = "<source>") -> list[str]:
+    """Every dict literal in ``source`` that maps a status to a colour (``where:line``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Dict) and any(
+            _status_key(k) and _holds_colour(v) for k, v in zip(node.keys, node.values, strict=True)
+        ):
+            found.append(f"{where}:{node.lineno}")
+    return found
+
+
+def colour_tables_outside_the_palette(root: Path) -> list[str]:
+    """Status colour tables in the package under ``root`` outside the one palette module."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root.parent)
+        if path.suffix == ".py" and path.relative_to(root) != Path("quality", "_palette.py"):
+            found += status_colour_tables(path.read_text(encoding="utf-8"), str(rel))
+        elif path.suffix in {".js", ".ts", ".css", ".html", ".j2", ".tpl"}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            lines = [text[: m.start()].count("\n") + 1 for m in _TEXT_TABLE.finditer(text)]
+            found += [f"{rel}:{n}" for n in lines]
+    return found
+
+
+def test_the_scan_finds_a_second_table():
+    assert status_colour_tables('C = {"pass": "#00ff00", "not_checked": "#999999"}') == [
+        "<source>:1"
+    ]
+    assert status_colour_tables('C = {"review": ("#4a148c", "#f3e5f5"), **OTHER}')
+    assert status_colour_tables("C = {Status.FAIL: Swatch('#c62828', '#b71c1c', '#fff')}")
+    assert _TEXT_TABLE.search("const c = {pass: '#2e7d32'};")
+    assert _TEXT_TABLE.search(".noctis-status-review { color: #4a148c }")
+    assert not status_colour_tables('ROLE = {"insert": "#1f77b4"}; MSG = {"info": "#0d47a1"}')
+
+
 def test_one_status_colour_table():
     from noctis_lab.hu import _history_plot, _plot
-    from noctis_lab.hu._style import STATUS_COLOURS
     from noctis_lab.widgets import _style as widget_style
 
-    assert set(STATUS_COLOURS) == {"pass", "warning", "fail", "review", "not_checked"}
+    package = Path(noctis_lab.__file__).parent
+    assert colour_tables_outside_the_palette(package) == []
+    assert status_colour_tables(_PALETTE_MODULE.read_text(encoding="utf-8"))  # the one table
+    assert set(PALETTE) == set(Status)
+    assert set(STATUS_COLOURS) == {s.value for s in Status}
     assert _plot.STATUS_COLOURS is STATUS_COLOURS
     assert _history_plot.STATUS_COLOURS is STATUS_COLOURS
     assert widget_style.STATUS_COLOURS is STATUS_COLOURS
     with pytest.raises(TypeError):
         STATUS_COLOURS["pass"] = "#000000"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        PALETTE[Status.PASS] = PALETTE[Status.FAIL]  # type: ignore[index]
+
+
+def test_statuses_stay_enums_and_serialise_as_text(located):
+    s, ph, _, _ = located
+    res = analyze(s.volume, ph, "seed")
+    assert type(res.status) is Status and res.status is Status.FAIL
+    assert all(type(c.status) is Status for c in res.checks)
+    assert all(type(r.status) is Status for r in res.rois)
+    d = res.to_dict()
+    assert type(d["status"]) is str and d["status"] == "fail"
+    assert {type(c["status"]) for c in d["checks"]} == {str}
+    assert {type(r["status"]) for r in d["rois"]} == {str}
+    back = CalibrationResult.from_json(res.to_json())
+    assert back.status is Status.FAIL and back.checks[0].status is res.checks[0].status
+    assert '"status": "fail"' in res.to_json()
