@@ -37,7 +37,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from noctis_lab._errors import ManifestError
+from noctis_lab._errors import DicomError, ManifestError
 from noctis_lab.ai._spec import Task
 
 __all__ = ["SUBGROUP_COLUMNS", "Case", "TestSet", "load_test_set"]
@@ -186,8 +186,9 @@ def _load_dicom(path: Path) -> tuple[np.ndarray, tuple[float, ...], dict[str, st
 
 def _hash_into(h: Any, path: Path) -> None:
     """Add a file, or every file of a folder (sorted by name), to the test set's hash."""
-    files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
-    for f in files:
+    from noctis_lab.dicom import walk_files
+
+    for f in walk_files(path):
         h.update(f.read_bytes())
 
 
@@ -320,20 +321,18 @@ def _is_dicom_seg(file: Path) -> bool:
     """Whether ``file`` is a DICOM SEG object (a header read; other files: False)."""
     if not file.is_file() or file.name.lower().endswith((".npy", ".nii", ".nii.gz")):
         return False
-    import pydicom
+    from noctis_lab.dicom import file_header
 
     try:
-        ds = pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-    except Exception:
+        header = file_header(file)
+    except DicomError:
         return False
-    return str(getattr(ds, "SOPClassUID", "")) == _SEG_SOP_CLASS
+    return header is not None and str(header.get("SOPClassUID", "")) == _SEG_SOP_CLASS
 
 
 def _image_sop_uids(image_file: Path, where: str) -> list[str]:
     """SOP Instance UIDs of a DICOM image's slices, in the order the image was loaded."""
-    import pydicom
-
-    from noctis_lab.dicom import load_series
+    from noctis_lab.dicom import file_header, load_series
 
     files = [image_file] if image_file.is_file() else None
     if files is None:
@@ -341,12 +340,15 @@ def _image_sop_uids(image_file: Path, where: str) -> list[str]:
     uids = []
     for f in files:
         try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-            uids.append(str(ds.SOPInstanceUID))
-        except Exception:
+            header = file_header(f)
+        except DicomError:
+            header = None
+        uid = str(header.get("SOPInstanceUID", "") or "") if header is not None else ""
+        if not uid:
             raise ManifestError(
                 f"{where}: a DICOM SEG mask needs a DICOM image it references; {f} is not one"
-            ) from None
+            )
+        uids.append(uid)
     return uids
 
 

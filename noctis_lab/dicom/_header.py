@@ -42,6 +42,7 @@ ELEMENTS: Final[Mapping[str, tuple[int, str]]] = {
     "SpecificCharacterSet": (0x00080005, "CS"),
     "ImageType": (0x00080008, "CS"),
     "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
     "SeriesDate": (0x00080021, "DA"),
     "AcquisitionDate": (0x00080022, "DA"),
     "ContentDate": (0x00080023, "DA"),

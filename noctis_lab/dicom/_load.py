@@ -58,8 +58,10 @@ from noctis_lab._errors import (
     SeriesGeometryError,
     SliceGapWarning,
 )
+from noctis_lab.dicom._datetime import iso_datetime
 from noctis_lab.dicom._header import EXPLICIT_LE, IMPLICIT_LE, LeanDataset, read_header
 from noctis_lab.dicom._volume import ScannerInfo, Volume
+from noctis_lab.dicom._walk import walk_files
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -67,7 +69,14 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
     from pydicom.valuerep import DSfloat
 
-__all__ = ["SeriesInfo", "list_series", "load_series", "write_series"]
+__all__ = [
+    "SeriesInfo",
+    "file_header",
+    "list_acquisitions",
+    "list_series",
+    "load_series",
+    "write_series",
+]
 
 PathLike: TypeAlias = str | os.PathLike[str]
 Source: TypeAlias = "PathLike | Dataset | Sequence[PathLike | Dataset]"
@@ -221,8 +230,7 @@ def _collect_path(path: Path) -> list[_Item]:
     if not path.exists():
         raise NoFilesFoundError(f"'{path}' does not exist")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return [_Item(name=str(p), path=p) for p in files]
+        return [_Item(name=str(p), path=p) for p in walk_files(path)]
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -280,29 +288,63 @@ def _read_header(item: _Item) -> _Header | _Skipped:
         ts = str(meta.get("TransferSyntaxUID", EXPLICIT_LE)) if meta else ""
         return _Header(item, item.dataset, ts or EXPLICIT_LE, None, None)
 
-    try:
-        fp = item.open()
-    except OSError as exc:
-        raise DicomError(f"'{item.name}' cannot be read: {exc.strerror or exc}") from exc
+    fp = _open(item)
     with fp:
-        lean = read_header(fp)
-        if lean is not None:
-            ds: Header = lean[0]
-        else:
-            parsed = _read_with_pydicom(item, fp)
-            if isinstance(parsed, _Skipped):
-                return parsed
-            ds = parsed
+        parsed = _parse_header(item, fp)
+        if isinstance(parsed, _Skipped):
+            return parsed
+        ds, pixels_at = parsed
         skipped = _not_an_image(item, ds)
         if skipped is not None:
             return skipped
         ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if ds.file_meta else ""
         if not ts:
             ts = IMPLICIT_LE if ds.is_implicit_VR else EXPLICIT_LE
-        if lean is not None:
-            fp.seek(lean[1])
+        if pixels_at is not None:
+            fp.seek(pixels_at)
         value_offset, value_length = _locate_pixels(fp, item, ts)
     return _Header(item, ds, ts, value_offset, value_length)
+
+
+def _open(item: _Item) -> IO[bytes]:
+    try:
+        return item.open()
+    except OSError as exc:
+        raise DicomError(f"'{item.name}' cannot be read: {exc.strerror or exc}") from exc
+
+
+def _parse_header(item: _Item, fp: IO[bytes]) -> tuple[Header, int | None] | _Skipped:
+    """A file's header by the lean reader (with where it stopped) or else by pydicom."""
+    lean = read_header(fp)
+    if lean is not None:
+        return lean
+    parsed = _read_with_pydicom(item, fp)
+    return parsed if isinstance(parsed, _Skipped) else (parsed, None)
+
+
+def file_header(path: PathLike) -> Header | None:
+    """The header of one DICOM file, read up to its Pixel Data, whatever the object.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    pydicom.Dataset or LeanDataset or None
+        The header as the loader reads it (the lean reader's elements for the common
+        files, pydicom's data set for the others); None when the file is not DICOM.
+
+    Raises
+    ------
+    DicomError
+        The file cannot be read, or claims to be DICOM and is truncated or corrupt.
+    """
+    item = _Item(name=str(path), path=Path(path))
+    with _open(item) as fp:
+        parsed = _parse_header(item, fp)
+    return None if isinstance(parsed, _Skipped) else parsed[0]
 
 
 def _read_with_pydicom(item: _Item, fp: IO[bytes]) -> Dataset | _Skipped:
@@ -441,32 +483,17 @@ def _numbers(ds: Header, keyword: str, count: int, item: _Item) -> tuple[float, 
     return values
 
 
-def _iso_datetime(date: str, time: str) -> str:
-    date = "".join(ch for ch in date if ch.isdigit())
-    if len(date) != 8:
-        return ""
-    out = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    time = time.strip().replace(":", "")
-    whole, _, frac = time.partition(".")
-    if len(whole) >= 2 and whole.isdigit():
-        whole = whole.ljust(6, "0")[:6]
-        out += f"T{whole[:2]}:{whole[2:4]}:{whole[4:6]}"
-        if frac.isdigit():
-            out += f".{frac}"
-    return out
-
-
 def _acquisition_datetime(ds: Header) -> str:
     for date_kw, time_kw in (
         ("AcquisitionDate", "AcquisitionTime"),
         ("SeriesDate", "SeriesTime"),
         ("ContentDate", "ContentTime"),
     ):
-        value = _iso_datetime(_text(ds, date_kw), _text(ds, time_kw))
+        value = iso_datetime(_text(ds, date_kw), _text(ds, time_kw))
         if value:
             return value
     dt = _text(ds, "AcquisitionDateTime")
-    return _iso_datetime(dt[:8], dt[8:]) if dt else ""
+    return iso_datetime(dt[:8], dt[8:]) if dt else ""
 
 
 #: Words in ImageType, SeriesDescription, ProtocolName or ManufacturerModelName that name

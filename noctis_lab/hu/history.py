@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from noctis_lab._errors import HistoryError
+from noctis_lab.dicom import parse_datetime
 from noctis_lab.hu._drift import DriftResult, detect_drift
 from noctis_lab.hu._history_db import default_url, open_engine, retrying, upgrade, write_transaction
 from noctis_lab.hu._history_schema import Base, CalibrationRow, CheckRow, ReviewRow, RoiRow
@@ -77,12 +77,6 @@ TimeLike = datetime | date | str
 
 
 # --------------------------------------------------------------------------- times
-_DICOM_DT = re.compile(
-    r"^(?P<y>\d{4})(?P<m>\d{2})?(?P<d>\d{2})?(?P<H>\d{2})?(?P<M>\d{2})?(?P<S>\d{2})?"
-    r"(?:\.(?P<f>\d{1,6}))?(?P<tz>[+-]\d{4})?$"
-)
-
-
 def _naive_utc(dt: datetime) -> datetime:
     """Naive UTC (how times are stored): aware times are converted, naive ones kept."""
     if dt.tzinfo is not None:
@@ -105,29 +99,8 @@ def _parse_time(text: str | None) -> datetime | None:
         return _naive_utc(datetime.fromisoformat(s.replace("Z", "+00:00")))
     except ValueError:
         pass
-    m = _DICOM_DT.match(s)
-    if m is None:
-        return None
-    g = m.groupdict()
-    try:
-        dt = datetime(
-            int(g["y"]),
-            int(g["m"] or 1),
-            int(g["d"] or 1),
-            int(g["H"] or 0),
-            int(g["M"] or 0),
-            int(g["S"] or 0),
-            int((g["f"] or "0").ljust(6, "0")),
-        )
-    except ValueError:
-        return None
-    if g["tz"]:
-        sign = 1 if g["tz"][0] == "+" else -1
-        from datetime import timedelta
-
-        offset = timedelta(hours=int(g["tz"][1:3]), minutes=int(g["tz"][3:5]))
-        dt = dt - sign * offset
-    return dt
+    dt = parse_datetime(s)
+    return None if dt is None else _naive_utc(dt)
 
 
 def _as_time(value: TimeLike, what: str) -> datetime:
