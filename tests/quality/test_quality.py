@@ -124,3 +124,25 @@ def test_one_drift_result_serves_both_callers() -> None:
     assert d["method"] == "window" and d["direction"] == "down" and d["baseline_sd"] is None
     assert d["alarm"] is True and d["explanation"] == "auroc has fallen" and d["h"] == 2.5
     assert res.to_dataframe()["alarm"].tolist() == [False, True]
+
+
+def test_healthy_ai_models_get_a_coloured_badge() -> None:
+    import re
+
+    from noctis_lab.ai import ModelStatus
+    from noctis_lab.reports._dashboard_data import ai_overview_frame
+    from noctis_lab.reports._panels import status_html, styled_table
+
+    statuses = [
+        ModelStatus(name, "1", status, {"file": status}, ())
+        for name, status in (("a", "excellent"), ("b", "good"), ("c", "error"))
+    ]
+    assert all(type(s.status) is Status for s in statuses)
+    assert statuses[0].to_dict()["status"] == "excellent"
+    table = styled_table(ai_overview_frame(statuses))
+    for row, status in enumerate(("excellent", "good", "error")):
+        cell = re.search(rf"#T_\w+_row{row}_col3 \{{([^}}]*)\}}", table)
+        assert cell is not None and f"background-color: {PALETTE[Status(status)].bg}" in cell.group(
+            1
+        ), (status, cell)
+    assert PALETTE[Status.EXCELLENT].fg in status_html(statuses[0].status)
