@@ -23,7 +23,7 @@ def _print_report(report: Any, args: argparse.Namespace, headline: str) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from noctis_lab._services import services_up
+    from noctis_lab.services import services_up
 
     report = services_up(
         args.dir,
@@ -46,7 +46,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from noctis_lab._services import services_status
+    from noctis_lab.services import services_status
 
     report = services_status(args.dir)
     word = "up" if report.up else "down" if report.down else "partly up"
@@ -55,7 +55,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from noctis_lab._services import services_down
+    from noctis_lab.services import services_down
 
     report = services_down(args.dir, timeout=args.timeout)
     if report.actions:
@@ -68,7 +68,7 @@ def _down(args: argparse.Namespace) -> int:
 
 def _env(args: argparse.Namespace) -> int:
     from noctis_lab._errors import ServiceError
-    from noctis_lab._services import services_status
+    from noctis_lab.services import services_status
 
     report = services_status(args.dir)
     if not report.env:

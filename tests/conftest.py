@@ -4,7 +4,7 @@
 ``postgresql`` (a fresh database on a private server started from Debian's
 PostgreSQL binaries on a free loopback port, in a tmp data dir, as an
 unprivileged account when running as root because initdb refuses root; the
-server logic is :class:`noctis_lab._services.PostgresServer`, shared with
+server logic is :class:`noctis_lab.services.PostgresServer`, shared with
 ``noctis-lab services``). One server serves the whole session (the history, the
 record layer's tests). The PostgreSQL runs skip with the reason when the server
 binaries or the psycopg driver are absent (and fail in CI).
@@ -24,7 +24,8 @@ import pytest
 
 from noctis_lab._browser import CHROMIUM
 from noctis_lab._errors import ServiceError
-from noctis_lab._services import PostgresServer, free_port, pg_bindir, server_user
+from noctis_lab.services import PostgresServer, free_port
+from noctis_lab.services._stack import pg_bindir, server_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

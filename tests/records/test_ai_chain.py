@@ -139,7 +139,7 @@ def test_each_ai_table_rewritten_behind_the_api_is_named(
 
 def test_the_postgresql_app_role_cannot_unguard_the_ai_tables(pg_server: Any) -> None:
     """As set up by `services up`: the owner makes the tables, the app role only appends."""
-    from noctis_lab._services import migrate_stores
+    from noctis_lab.services import migrate_stores
 
     owner_url, app_url = pg_server.create_owned_database()
     migrate_stores(owner_url)

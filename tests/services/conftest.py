@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from _ci import missing_real_part
 
-from noctis_lab._services import ServicesReport, pg_bindir, services_down, services_up
+from noctis_lab.services import ServicesReport, services_down, services_up
+from noctis_lab.services._stack import pg_bindir
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 

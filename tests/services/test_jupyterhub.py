@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from _ci import missing_real_part
 
-from noctis_lab._services import free_port
+from noctis_lab.services import free_port
 
 pytestmark = pytest.mark.server
 

@@ -21,7 +21,7 @@ import pytest
 
 from noctis_lab import NoctisError
 from noctis_lab._errors import ServiceError
-from noctis_lab._services import (
+from noctis_lab.services import (
     ServicesReport,
     free_port,
     services_down,
@@ -210,9 +210,10 @@ def test_the_app_role_appends_only_and_an_owner_rewrite_is_named(
     from sqlalchemy import create_engine
     from sqlalchemy.exc import DBAPIError
 
-    from noctis_lab._services import OWNER_ROLE, pg_url
     from noctis_lab.cli import main
     from noctis_lab.hu.history import CalibrationHistory
+    from noctis_lab.services import pg_url
+    from noctis_lab.services._stack import OWNER_ROLE
 
     app_url = services.env["NOCTIS_DB_URL"]
     owner = json.loads((services_dir / "credentials.json").read_text())[OWNER_ROLE]
