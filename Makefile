@@ -38,18 +38,31 @@ help:
 
 setup: $(STAMP)
 
+# The installer: uv, pinned, into the venv (pip installs it). It fetches and unpacks the
+# ~230 pinned packages in parallel and leaves byte-compiling to first use, where pip works
+# one package at a time and compiles ~19k files up front (the first start took minutes).
+# torch's wheel is fetched by pip: pip follows this machine's own configuration for where
+# the CPU build lies (uv reads no pip configuration); uv installs it from that folder.
+UV_VERSION := 0.13.8
+UV := $(BIN)/uv
+TORCH_PIN = $(shell grep -E '^torch==' requirements.txt)
+WHEELS := $(VENV)/wheels
+
 $(STAMP): requirements.txt requirements.lock pyproject.toml $(wildcard extensions/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt -c requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
-	@for ext in extensions/*/pyproject.toml; do \
-		[ -f "$$ext" ] || continue; \
-		$(BIN)/python -m pip install -q --no-deps -e "$$(dirname $$ext)" || exit 1; \
-	done
+	$(BIN)/python -m pip install -q --no-compile "uv==$(UV_VERSION)"
+	$(BIN)/python -m pip download -q --no-deps -d $(WHEELS) "$(TORCH_PIN)"
+	$(UV) pip install --python $(BIN)/python -q --find-links $(WHEELS) \
+		-r requirements.txt -c requirements.lock
+	rm -rf $(WHEELS)
+	$(UV) pip install --python $(BIN)/python -q --no-deps -e . \
+		$(foreach ext,$(wildcard extensions/*/pyproject.toml),-e $(dir $(ext)))
 	@# Editable installs place neither the server config nor the prebuilt frontend:
-	@# link the committed labextension build and enable the server extension in the venv.
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter-builder develop --overwrite extensions/noctis_rooms >/dev/null
+	@# link the committed labextension build (what `jupyter labextension develop` does)
+	@# and enable the server extension in the venv.
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	ln -sfn $(CURDIR)/extensions/noctis_rooms/noctis_rooms/labextension \
+		$(VENV)/share/jupyter/labextensions/noctis-rooms
 	install -D -m 644 extensions/noctis_rooms/jupyter-config/jupyter_server_config.d/noctis_rooms.json \
 		$(VENV)/etc/jupyter/jupyter_server_config.d/noctis_rooms.json
 	@touch $@
