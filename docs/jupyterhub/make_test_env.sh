@@ -15,7 +15,8 @@ JUPYTERHUB_VERSION=6.1.1
 CHP_VERSION=5.3.0
 mkdir -p "$DIR/chp"
 "$PY" -m venv "$DIR/venv"
-"$DIR/venv/bin/python" -m pip install -q --disable-pip-version-check "jupyterhub==$JUPYTERHUB_VERSION"
+# uv (installed in the project venv by make setup) fetches and unpacks in parallel.
+"$ROOT/.venv/bin/uv" pip install --python "$DIR/venv/bin/python" -q "jupyterhub==$JUPYTERHUB_VERSION"
 SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 OWN=$("$DIR/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # an `import` line in a .pth runs at start-up; addsitedir also reads the project venv's own
