@@ -571,8 +571,7 @@ def model_status(
     never used. Never raises for a missing model or an empty store: the result says what is
     wrong.
     """
-    from noctis_lab._errors import ModelCheckError, NoctisError
-    from noctis_lab.ai._analysis import analysis_summary, feedback_summary
+    from noctis_lab._errors import ModelCheckError
     from noctis_lab.ai._checks import check_model_file
     from noctis_lab.ai._registry import resolve_model
 
@@ -580,8 +579,6 @@ def model_status(
     issues: list[Issue] = []
     sources: dict[str, Status] = {}
     # 1. file
-    version = ""
-    task = ""
     try:
         mv = resolve_model(name, tracking_uri=tracking_uri)
     except ModelCheckError as exc:
@@ -596,65 +593,11 @@ def model_status(
     history, ts_name, others = _version_history(mv.name, version, test_set, tracking_uri)
     headline, metrics, last_run = _judge_latest(history, task, th, issues, sources, ts_name)
     if last_run is None:
-        sources["metrics"] = Status.WARNING
-        where = f" on test set {test_set!r}" if test_set else ""
-        also = f" (other versions' evaluations are not borrowed: {others})" if others else ""
-        issues.append(
-            Issue(
-                "not_evaluated",
-                Status.WARNING,
-                f"Version {version} has never been evaluated{where}, so its performance is "
-                f"unknown{also}.",
-                "metrics",
-            )
-        )
+        _not_evaluated(version, test_set, others, issues, sources)
     # 3. analyses
-    summary: AnalysisSummary | None = None
-    fb: FeedbackSummary | None = None
-    try:
-        summary = analysis_summary(mv.name, th.window_days, now=now, db_url=db_url)
-        fb = feedback_summary(mv.name, db_url=db_url)
-    except NoctisError as exc:
-        issues.append(
-            Issue(
-                "store_unavailable",
-                Status.WARNING,
-                f"Analyses could not be read: {exc}",
-                "analyses",
-            )
-        )
-    if summary is not None and summary.n >= th.min_analyses:
-        level = status_from_level(
-            summary.success_rate, th.success_excellent, th.success_good, th.success_warning
-        )
-        sources["analyses"] = level
-        if level in (Status.WARNING, Status.ERROR):
-            issues.append(
-                Issue(
-                    "low_success_rate",
-                    level,
-                    f"Only {summary.n_success} of {summary.n} analyses in the last "
-                    f"{th.window_days:g} days succeeded ({summary.success_rate:.0%}).",
-                    "analyses",
-                )
-            )
-        if summary.median_time_s > th.slow_processing_s:
-            issues.append(
-                Issue(
-                    "slow_processing",
-                    Status.WARNING,
-                    f"Analyses take {summary.median_time_s:.1f} s per study (median), more than "
-                    f"the {th.slow_processing_s:g} s allowed.",
-                    "analyses",
-                )
-            )
+    summary, fb = _judge_analyses(mv.name, th, issues, sources, now=now, db_url=db_url)
     # 4. degradation: this version on this test set only
-    drift = degradation(history, task, th)
-    alarms = [d for d in drift if d.alarm]
-    if drift:
-        sources["history"] = Status.WARNING if alarms else Status.EXCELLENT
-    for d in alarms:
-        issues.append(Issue("degradation", Status.WARNING, d.explanation(), "history"))
+    drift = _judge_degradation(history, task, th, issues, sources)
     status = worst_status(*sources.values(), *(i.severity for i in issues))
     return ModelStatus(
         mv.name,
@@ -672,6 +615,101 @@ def model_status(
         th,
         ts_name,
     )
+
+
+def _not_evaluated(
+    version: str,
+    test_set: str | None,
+    others: str,
+    issues: list[Issue],
+    sources: dict[str, Status],
+) -> None:
+    """A version never evaluated (on the test set asked for) is a warning: unknown quality."""
+    sources["metrics"] = Status.WARNING
+    where = f" on test set {test_set!r}" if test_set else ""
+    also = f" (other versions' evaluations are not borrowed: {others})" if others else ""
+    issues.append(
+        Issue(
+            "not_evaluated",
+            Status.WARNING,
+            f"Version {version} has never been evaluated{where}, so its performance is "
+            f"unknown{also}.",
+            "metrics",
+        )
+    )
+
+
+def _judge_analyses(
+    name: str,
+    th: StatusThresholds,
+    issues: list[Issue],
+    sources: dict[str, Status],
+    *,
+    now: datetime | None,
+    db_url: str | None,
+) -> tuple[AnalysisSummary | None, FeedbackSummary | None]:
+    """Grade the recent analyses: success rate and processing time; read the feedback."""
+    from noctis_lab._errors import NoctisError
+    from noctis_lab.ai._analysis import analysis_summary, feedback_summary
+
+    summary: AnalysisSummary | None = None
+    fb: FeedbackSummary | None = None
+    try:
+        summary = analysis_summary(name, th.window_days, now=now, db_url=db_url)
+        fb = feedback_summary(name, db_url=db_url)
+    except NoctisError as exc:
+        issues.append(
+            Issue(
+                "store_unavailable",
+                Status.WARNING,
+                f"Analyses could not be read: {exc}",
+                "analyses",
+            )
+        )
+    if summary is None or summary.n < th.min_analyses:
+        return summary, fb
+    level = status_from_level(
+        summary.success_rate, th.success_excellent, th.success_good, th.success_warning
+    )
+    sources["analyses"] = level
+    if level in (Status.WARNING, Status.ERROR):
+        issues.append(
+            Issue(
+                "low_success_rate",
+                level,
+                f"Only {summary.n_success} of {summary.n} analyses in the last "
+                f"{th.window_days:g} days succeeded ({summary.success_rate:.0%}).",
+                "analyses",
+            )
+        )
+    if summary.median_time_s > th.slow_processing_s:
+        issues.append(
+            Issue(
+                "slow_processing",
+                Status.WARNING,
+                f"Analyses take {summary.median_time_s:.1f} s per study (median), more than "
+                f"the {th.slow_processing_s:g} s allowed.",
+                "analyses",
+            )
+        )
+    return summary, fb
+
+
+def _judge_degradation(
+    history: Any,
+    task: str,
+    th: StatusThresholds,
+    issues: list[Issue],
+    sources: dict[str, Status],
+) -> tuple[DriftResult, ...]:
+    """The degradation tests of the key metrics; each alarm is a warning issue."""
+    drift = degradation(history, task, th)
+    alarms = [d for d in drift if d.alarm]
+    if drift:
+        sources["history"] = Status.WARNING if alarms else Status.EXCELLENT
+    for d in alarms:
+        issues.append(Issue("degradation", Status.WARNING, d.explanation(), "history"))
+    return drift
 
 
 #: The headline metric of each task (its lower CI bound drives the metrics status).
