@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _servers import running
 
 from noctis_lab._browser import CHROMIUM_ARGS
 from noctis_lab._errors import ReportError
@@ -329,10 +330,7 @@ def _single_user_lab(root: Path, home: Path, tmp: Path) -> Iterator[tuple[str, s
     """The real `noctis-lab lab` (one user, token from a 0600 file); yields (base URL, token)."""
     import os
     import signal
-    import subprocess
     import sys
-    import time
-    import urllib.request
 
     from noctis_lab.reports._voila import free_port
 
@@ -342,34 +340,18 @@ def _single_user_lab(root: Path, home: Path, tmp: Path) -> Iterator[tuple[str, s
     token, port = token_file.read_text(), free_port()
     exe = Path(sys.executable).with_name("noctis-lab")
     argv = ["lab", "--root", str(root), "--port", str(port), "--no-browser"]
-    with (tmp / "lab.log").open("w") as log:
-        proc = subprocess.Popen(
-            [str(exe), *argv, "--token-file", str(token_file)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, NOCTIS_HOME=str(home)),
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
-                    break
-                except OSError:
-                    alive = proc.poll() is None and time.monotonic() < deadline
-                    assert alive, (tmp / "lab.log").read_text()[-2000:]
-                    time.sleep(0.5)
-            yield base, token
-        finally:
-            # Ctrl-C, as a user stops it: noctis-lab lab then stops its jupyter-lab (on
-            # SIGTERM it would exit and leave the server running)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    base = f"http://127.0.0.1:{port}"
+    with running(
+        [str(exe), *argv, "--token-file", str(token_file)],
+        url=f"{base}/api/status?token={token}",
+        log=tmp / "lab.log",
+        env=dict(os.environ, NOCTIS_HOME=str(home)),
+        timeout=120,
+        # Ctrl-C, as a user stops it: noctis-lab lab then stops its jupyter-lab (on
+        # SIGTERM it would exit and leave the server running)
+        stop_signal=signal.SIGINT,
+    ):
+        yield base, token
 
 
 @pytest.mark.browser

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import _servers as servers
 import websockets
+from _servers import stop_process
 from jupyterlab_chat.ychat import YChat
 from pycrdt import (
     Decoder,
@@ -36,6 +37,13 @@ from pycrdt import (
     handle_sync_message,
 )
 
+#: The QA bot's alert of the browser tests: a failed calibration with a study card.
+STUDY_ALERT = "HU calibration FAILED on CT 1"
+STUDY_LINK = {
+    "study_uid": "1.2.3.4",
+    "description": "ACR 464 on CT 1",
+    "open_path": "notebooks/hu_qa.ipynb",
+}
 #: The committed prebuilt Room panel (what the wheel ships and ``labextension develop`` links).
 LABEXTENSION = (
     Path(__file__).resolve().parents[2] / "extensions" / "noctis_rooms" / "noctis_rooms"
@@ -46,12 +54,6 @@ USERS = {
     "bob": {"display_name": "Bob", "role": "member"},
     "carol": {"display_name": "Carol", "role": "member"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -90,7 +92,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, env_extra: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+        self.port = servers.free_port()
         env = {
             **os.environ,
             "JUPYTER_DATA_DIR": str(self.workdir / "data"),
@@ -123,31 +125,24 @@ class Server:
                 "--ServerApp.jpserver_extensions=noctis_rooms=False",
                 f"--IdentityProvider.token={self.tokens['alice']}",
             ]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        servers.wait_until(
+            f"jupyter {self.app} answering as alice",
+            lambda: self.get("/api/status", "alice"),
+            timeout=150,  # a loaded 2-core CI machine can take over 60 s
+            proc=self.proc,
+            log=self.log_path,
+            interval=0.25,
         )
-        deadline = time.monotonic() + 150  # a loaded 2-core CI machine can take over 60 s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                self.get("/api/status", "alice")
-                return
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.25)
-        raise RuntimeError("server did not start in 150 s")
 
     def stop(self) -> None:
         if self.proc is None:
             return
         # SIGTERM: a clean stop in about a second; SIGINT without a terminal hung ~10 s
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, signal.SIGTERM, timeout=10)
         self.proc = None
 
     def restart(self) -> None:
@@ -189,6 +184,21 @@ class Server:
         if status >= 400:
             raise urllib.error.URLError(f"{status}: {data}")
         return data
+
+    def messages(self, room: str, user: str) -> dict[str, dict[str, Any]]:
+        """The server's message view of ``room`` as ``user`` sees it, by message id."""
+        status, data = self.request("GET", f"/api/noctis/rooms/messages/{room}", user)
+        assert status == 200, (status, data)
+        return {m["id"]: m for m in data["messages"]}
+
+    def system_message(
+        self, room: str, user: str, text: str, study_link: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """``POST system-message``: the QA bot's message (with a study card) as ``user`` asks."""
+        body: dict[str, Any] = {"text": text}
+        if study_link is not None:
+            body["study_link"] = study_link
+        return self.request("POST", f"/api/noctis/rooms/system-message/{room}", user, body)
 
     def session(self, path: str, user: str) -> tuple[int, Any]:
         return self.request(
@@ -328,6 +338,12 @@ class ChatClient:
 
     def messages(self) -> list[dict[str, Any]]:
         return self.chat._get_messages()
+
+    def react_and_read(self, mid: str, emoji: str = "👍") -> None:
+        """In one update: the user's reaction ``emoji`` on ``mid`` and their read receipt."""
+        with self.doc.transaction():
+            self.chat.ymetadata[f"noctis.reactions.{self.user}"] = {mid: [emoji]}
+            self.chat.ymetadata[f"noctis.read.{self.user}"] = {"message_id": mid, "time": 0}
 
     def by_id(self, mid: str) -> dict[str, Any] | None:
         return next((m for m in self.messages() if m.get("id") == mid), None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rooms_client import Server
+from rooms_client import STUDY_ALERT, STUDY_LINK, Server
 
 from noctis_lab._browser import CHROMIUM_ARGS
 
@@ -48,6 +48,145 @@ def _message(page: Any, text: str) -> Any:
     return page.locator(".jp-chat-message", has_text=text).first
 
 
+def _alice_writes(alice: Any) -> None:
+    """Alice writes in the stock chat UI (one message with an HTML payload)."""
+    box = alice.locator(".jp-chat-input-container textarea").first
+    box.fill("Water HU on CT 1 is +6.2")
+    box.press("Enter")
+    box.fill(XSS)
+    box.press("Enter")
+
+
+def _bob_reacts_and_replies(bob: Any, b_panel: Any, out: Path) -> None:
+    """Bob sees Alice's messages (the HTML one literally), reacts and replies in the chat."""
+    from playwright.sync_api import expect
+
+    first = _message(bob, "Water HU on CT 1")
+    expect(first).to_be_visible(timeout=20_000)
+    # user text is shown literally, never parsed as HTML
+    expect(_message(bob, "calibration notes")).to_contain_text("calibration notes", timeout=20_000)
+    assert bob.evaluate("window.__pwned === undefined")
+    # one message list: the panel has none of its own
+    expect(b_panel.locator(".noctis-rooms-message")).to_have_count(0)
+    expect(b_panel.locator(".noctis-rooms-hint")).to_be_visible()
+    # opening a public room made Bob a member: he reacts and replies in the chat
+    expect(b_panel.locator(".noctis-rooms-meta")).to_contain_text("you: member")
+    expect(b_panel.locator(".noctis-rooms-leave")).to_be_visible()
+    first.locator(".noctis-rooms-react-add").click(timeout=20_000)
+    first.locator('.noctis-rooms-pick[data-emoji="👍"]').click()
+    chip = first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
+    expect(chip).to_have_text("👍 1", timeout=20_000)
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    first.locator(".noctis-rooms-reply").click()
+    reply_box = first.locator(".noctis-rooms-reply-input")
+    expect(first.locator(".noctis-rooms-composer .noctis-rooms-quote")).to_contain_text(
+        "Replying to Alice: Water HU on CT 1"
+    )
+    reply_box.fill("Rescanning the phantom now.")
+    reply_box.press("Enter")
+    expect(_message(bob, "Rescanning the phantom now.")).to_be_visible(timeout=20_000)
+    expect(bob.locator(".noctis-rooms-composer")).to_have_count(0, timeout=20_000)
+    bob.screenshot(path=str(out / "panel_bob_reacted_and_replied.png"))
+
+
+def _alice_sees_reaction_reply_receipt(alice: Any, a_panel: Any, out: Path) -> Any:
+    """Alice's chat view shows Bob's reaction, reply and read receipt; returns Bob's row."""
+    from playwright.sync_api import expect
+
+    a_first = _message(alice, "Water HU on CT 1")
+    a_chip = a_first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
+    expect(a_chip).to_have_text("👍 1", timeout=20_000)
+    expect(a_chip).to_have_attribute("data-users", "bob")
+    expect(a_chip).to_have_attribute("aria-pressed", "false")
+    reply = _message(alice, "Rescanning the phantom now.")
+    expect(reply.locator(".noctis-rooms-preamble .noctis-rooms-quote")).to_have_text(
+        "Alice: Water HU on CT 1 is +6.2", timeout=20_000
+    )
+    expect(reply.locator(".jp-chat-rendered-message")).to_contain_text(
+        "Rescanning the phantom now."
+    )
+    expect(a_first.locator(".noctis-rooms-receipt")).to_have_text("Seen by Bob", timeout=20_000)
+    # presence: Bob is online in Alice's member list, as a member
+    bob_row = a_panel.locator('.noctis-rooms-member[data-username="bob"]')
+    expect(bob_row).to_have_attribute("data-online", "true", timeout=20_000)
+    expect(bob_row).to_contain_text("member")
+    # Alice toggles her own reaction: on (2), then off (1)
+    a_chip.click()
+    expect(a_chip).to_have_text("👍 2", timeout=20_000)
+    expect(a_chip).to_have_attribute("aria-pressed", "true")
+    a_chip.click()
+    expect(a_chip).to_have_text("👍 1", timeout=20_000)
+    assert alice.evaluate("window.__pwned === undefined")
+    alice.screenshot(path=str(out / "panel_alice_sees_reaction_reply_receipt.png"))
+    return bob_row
+
+
+def _alice_moderates(alice: Any, bob: Any, a_panel: Any, b_panel: Any, bob_row: Any) -> str:
+    """Alice mutes Bob and deletes the HTML message; the log shows the mute. Returns its id."""
+    from playwright.sync_api import expect
+
+    bob_row.locator(".noctis-rooms-mute").click()
+    expect(bob_row.locator(".noctis-rooms-muted")).to_be_visible(timeout=20_000)
+    expect(b_panel.locator(".noctis-rooms-membership")).to_contain_text(
+        "You are muted", timeout=20_000
+    )
+    expect(bob.locator(".noctis-rooms-reply")).to_have_count(0, timeout=20_000)
+    xss_msg = _message(alice, "calibration notes")
+    xss_id = xss_msg.locator(".noctis-rooms-footer").get_attribute("data-message-id")
+    assert xss_id
+    xss_msg.locator(".noctis-rooms-delete").click()
+    alice.locator(".jp-Dialog .jp-mod-warn", has_text="Delete").click()
+    deleted = alice.locator(
+        ".jp-chat-message",
+        has=alice.locator(f'.noctis-rooms-footer[data-message-id="{xss_id}"]'),
+    )
+    expect(deleted).to_contain_text("(message deleted)", timeout=20_000)
+    expect(deleted).not_to_contain_text("calibration notes")
+    a_panel.locator(".noctis-rooms-modlog summary").click()
+    log = a_panel.locator(".noctis-rooms-modlog-entry")
+    expect(log.filter(has_text="mute → bob")).to_have_count(1, timeout=20_000)
+    # deleting one's own message is not a moderation action: not in the log
+    expect(log.filter(has_text="delete_message")).to_have_count(0)
+    # members do not see the moderation log
+    expect(b_panel.locator(".noctis-rooms-modlog")).to_be_hidden()
+    return str(xss_id)
+
+
+def _panel_shows_an_api_error(a_panel: Any) -> None:
+    """Inviting an unknown user: the panel shows the server's reason, dismissable."""
+    from playwright.sync_api import expect
+
+    invite = a_panel.locator(".noctis-rooms-invite-input")
+    invite.fill("mallory")
+    invite.press("Enter")
+    error = a_panel.locator(".noctis-rooms-error")
+    expect(error).to_be_visible(timeout=20_000)
+    expect(error).to_contain_text("Invite failed")
+    expect(error).to_contain_text("unknown user 'mallory'")
+    error.locator(".noctis-rooms-error-dismiss").click()
+    expect(error).to_be_hidden()
+
+
+def _alice_opens_the_study(alice: Any, a_panel: Any, lab: Server, out: Path) -> None:
+    """The QA bot posts a study link; Alice opens the study from the card in the chat."""
+    from playwright.sync_api import expect
+
+    st, _ = lab.system_message(ROOM, "alice", STUDY_ALERT, STUDY_LINK)
+    assert st == 201
+    card = _message(alice, STUDY_ALERT).locator(".noctis-rooms-card")
+    expect(card.locator(".noctis-rooms-card-title")).to_have_text("ACR 464 on CT 1", timeout=20_000)
+    expect(card).to_contain_text("Study UID 1.2.3.4")
+    alice.screenshot(path=str(out / "panel_alice_moderation_and_study_card.png"))
+    card.locator(".noctis-rooms-open-study").click()
+    expect(alice.locator(".jp-NotebookPanel").first).to_be_visible(timeout=60_000)
+    expect(
+        alice.locator(".lm-TabBar-tab.lm-mod-current", has_text="hu_qa.ipynb").first
+    ).to_be_visible()
+    # the panel keeps following the open chat while the notebook is active
+    expect(a_panel.locator(".noctis-rooms-title")).to_have_text("Ward QA")
+    alice.screenshot(path=str(out / "panel_alice_opened_study.png"))
+
+
 def test_room_panel_reactions_replies_receipts_moderation(
     lab: Server, chromium_path: Path, test_output: Path
 ) -> None:
@@ -67,146 +206,17 @@ def test_room_panel_reactions_replies_receipts_moderation(
             a_panel = _open_room(alice, lab, "alice")
             expect(a_panel.locator(".noctis-rooms-meta")).to_contain_text("you: admin")
             expect(a_panel.locator(".noctis-rooms-title")).to_have_text("Ward QA")
-
-            # Alice writes in the stock chat UI (one message with an HTML payload)
-            box = alice.locator(".jp-chat-input-container textarea").first
-            box.fill("Water HU on CT 1 is +6.2")
-            box.press("Enter")
-            box.fill(XSS)
-            box.press("Enter")
-
+            _alice_writes(alice)
             b_panel = _open_room(bob, lab, "bob")
-            first = _message(bob, "Water HU on CT 1")
-            expect(first).to_be_visible(timeout=20_000)
-            # user text is shown literally, never parsed as HTML
-            expect(_message(bob, "calibration notes")).to_contain_text(
-                "calibration notes", timeout=20_000
-            )
-            assert bob.evaluate("window.__pwned === undefined")
-            # one message list: the panel has none of its own
-            expect(b_panel.locator(".noctis-rooms-message")).to_have_count(0)
-            expect(b_panel.locator(".noctis-rooms-hint")).to_be_visible()
-            # opening a public room made Bob a member: he reacts and replies in the chat
-            expect(b_panel.locator(".noctis-rooms-meta")).to_contain_text("you: member")
-            expect(b_panel.locator(".noctis-rooms-leave")).to_be_visible()
-            first.locator(".noctis-rooms-react-add").click(timeout=20_000)
-            first.locator('.noctis-rooms-pick[data-emoji="👍"]').click()
-            chip = first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
-            expect(chip).to_have_text("👍 1", timeout=20_000)
-            expect(chip).to_have_attribute("aria-pressed", "true")
-            first.locator(".noctis-rooms-reply").click()
-            reply_box = first.locator(".noctis-rooms-reply-input")
-            expect(first.locator(".noctis-rooms-composer .noctis-rooms-quote")).to_contain_text(
-                "Replying to Alice: Water HU on CT 1"
-            )
-            reply_box.fill("Rescanning the phantom now.")
-            reply_box.press("Enter")
-            b_reply = _message(bob, "Rescanning the phantom now.")
-            expect(b_reply).to_be_visible(timeout=20_000)
-            expect(bob.locator(".noctis-rooms-composer")).to_have_count(0, timeout=20_000)
-            bob.screenshot(path=str(out / "panel_bob_reacted_and_replied.png"))
-
-            # Alice's chat view: the reaction, the reply with its quote, Bob's read receipt
-            a_first = _message(alice, "Water HU on CT 1")
-            a_chip = a_first.locator('.noctis-rooms-reaction[data-emoji="👍"]')
-            expect(a_chip).to_have_text("👍 1", timeout=20_000)
-            expect(a_chip).to_have_attribute("data-users", "bob")
-            expect(a_chip).to_have_attribute("aria-pressed", "false")
-            reply = _message(alice, "Rescanning the phantom now.")
-            expect(reply.locator(".noctis-rooms-preamble .noctis-rooms-quote")).to_have_text(
-                "Alice: Water HU on CT 1 is +6.2", timeout=20_000
-            )
-            expect(reply.locator(".jp-chat-rendered-message")).to_contain_text(
-                "Rescanning the phantom now."
-            )
-            expect(a_first.locator(".noctis-rooms-receipt")).to_have_text(
-                "Seen by Bob", timeout=20_000
-            )
-            # presence: Bob is online in Alice's member list, as a member
-            bob_row = a_panel.locator('.noctis-rooms-member[data-username="bob"]')
-            expect(bob_row).to_have_attribute("data-online", "true", timeout=20_000)
-            expect(bob_row).to_contain_text("member")
-            # Alice toggles her own reaction: on (2), then off (1)
-            a_chip.click()
-            expect(a_chip).to_have_text("👍 2", timeout=20_000)
-            expect(a_chip).to_have_attribute("aria-pressed", "true")
-            a_chip.click()
-            expect(a_chip).to_have_text("👍 1", timeout=20_000)
-            assert alice.evaluate("window.__pwned === undefined")
-            alice.screenshot(path=str(out / "panel_alice_sees_reaction_reply_receipt.png"))
-
-            # moderation: Alice mutes Bob, deletes the HTML message; the log shows both
-            bob_row.locator(".noctis-rooms-mute").click()
-            expect(bob_row.locator(".noctis-rooms-muted")).to_be_visible(timeout=20_000)
-            expect(b_panel.locator(".noctis-rooms-membership")).to_contain_text(
-                "You are muted", timeout=20_000
-            )
-            expect(bob.locator(".noctis-rooms-reply")).to_have_count(0, timeout=20_000)
-            xss_msg = _message(alice, "calibration notes")
-            xss_id = xss_msg.locator(".noctis-rooms-footer").get_attribute("data-message-id")
-            xss_msg.locator(".noctis-rooms-delete").click()
-            alice.locator(".jp-Dialog .jp-mod-warn", has_text="Delete").click()
-            deleted = alice.locator(
-                ".jp-chat-message",
-                has=alice.locator(f'.noctis-rooms-footer[data-message-id="{xss_id}"]'),
-            )
-            expect(deleted).to_contain_text("(message deleted)", timeout=20_000)
-            expect(deleted).not_to_contain_text("calibration notes")
-            a_panel.locator(".noctis-rooms-modlog summary").click()
-            log = a_panel.locator(".noctis-rooms-modlog-entry")
-            expect(log.filter(has_text="mute → bob")).to_have_count(1, timeout=20_000)
-            # deleting one's own message is not a moderation action: not in the log
-            expect(log.filter(has_text="delete_message")).to_have_count(0)
-            # members do not see the moderation log
-            expect(b_panel.locator(".noctis-rooms-modlog")).to_be_hidden()
-
-            # an API error is shown in the panel
-            invite = a_panel.locator(".noctis-rooms-invite-input")
-            invite.fill("mallory")
-            invite.press("Enter")
-            error = a_panel.locator(".noctis-rooms-error")
-            expect(error).to_be_visible(timeout=20_000)
-            expect(error).to_contain_text("Invite failed")
-            expect(error).to_contain_text("unknown user 'mallory'")
-            error.locator(".noctis-rooms-error-dismiss").click()
-            expect(error).to_be_hidden()
-
-            # the QA bot posts a study link; Alice opens the study from the panel's card
-            st, _ = lab.request(
-                "POST",
-                f"/api/noctis/rooms/system-message/{ROOM}",
-                "alice",
-                {
-                    "text": "HU calibration FAILED on CT 1",
-                    "study_link": {
-                        "study_uid": "1.2.3.4",
-                        "description": "ACR 464 on CT 1",
-                        "open_path": "notebooks/hu_qa.ipynb",
-                    },
-                },
-            )
-            assert st == 201
-            card = _message(alice, "HU calibration FAILED").locator(".noctis-rooms-card")
-            expect(card.locator(".noctis-rooms-card-title")).to_have_text(
-                "ACR 464 on CT 1", timeout=20_000
-            )
-            expect(card).to_contain_text("Study UID 1.2.3.4")
-            alice.screenshot(path=str(out / "panel_alice_moderation_and_study_card.png"))
-            card.locator(".noctis-rooms-open-study").click()
-            expect(alice.locator(".jp-NotebookPanel").first).to_be_visible(timeout=60_000)
-            expect(
-                alice.locator(".lm-TabBar-tab.lm-mod-current", has_text="hu_qa.ipynb").first
-            ).to_be_visible()
-            # the panel keeps following the open chat while the notebook is active
-            expect(a_panel.locator(".noctis-rooms-title")).to_have_text("Ward QA")
-            alice.screenshot(path=str(out / "panel_alice_opened_study.png"))
+            _bob_reacts_and_replies(bob, b_panel, out)
+            bob_row = _alice_sees_reaction_reply_receipt(alice, a_panel, out)
+            xss_id = _alice_moderates(alice, bob, a_panel, b_panel, bob_row)
+            _panel_shows_an_api_error(a_panel)
+            _alice_opens_the_study(alice, a_panel, lab, out)
         finally:
             browser.close()
     # the server-side view agrees with what the panels showed
-    view = {
-        m["id"]: m
-        for m in lab.request("GET", f"/api/noctis/rooms/messages/{ROOM}", "carol")[1]["messages"]
-    }
+    view = lab.messages(ROOM, "carol")
     water = next(m for m in view.values() if m["body"] == "Water HU on CT 1 is +6.2")
     assert water["reactions"] == {"👍": ["bob"]}
     assert "bob" in water["read_by"]

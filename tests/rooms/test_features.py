@@ -32,7 +32,16 @@ def _png(width: int = 2, height: int = 2) -> bytes:
     )
 
 
-def test_rooms_features_and_restart(server: Server) -> None:
+LINK = StudyLink(
+    study_uid="1.2.826.0.1.3680043.8.498.1",
+    series_uid="1.2.826.0.1.3680043.8.498.2",
+    description="ACR 464 <b>phantom</b> — CT 1",
+    open_path="notebooks/hu_qa.ipynb",
+)
+
+
+def _create_room_and_refuse_bad_ones(server: Server) -> None:
+    """Create qa/ct1.chat; the same room twice, a bad kind, a non-.chat path are clear errors."""
     st, _ = server.request(
         "POST",
         "/api/noctis/rooms",
@@ -40,7 +49,6 @@ def test_rooms_features_and_restart(server: Server) -> None:
         {"path": "qa/ct1.chat", "kind": "facility", "title": "CT 1"},
     )
     assert st == 201
-    # creating the same room twice, a bad kind, or a non-.chat path are clear errors
     st, err = server.request("POST", "/api/noctis/rooms", "alice", {"path": "qa/ct1.chat"})
     assert st == 400 and "already exists" in err["message"]
     st, err = server.request(
@@ -49,12 +57,74 @@ def test_rooms_features_and_restart(server: Server) -> None:
     assert st == 400 and "kind" in err["message"]
     st, err = server.request("POST", "/api/noctis/rooms", "alice", {"path": "notes.txt"})
     assert st == 400 and ".chat" in err["message"]
-    link = StudyLink(
-        study_uid="1.2.826.0.1.3680043.8.498.1",
-        series_uid="1.2.826.0.1.3680043.8.498.2",
-        description="ACR 464 <b>phantom</b> — CT 1",
-        open_path="notebooks/hu_qa.ipynb",
+
+
+def _reply_react_and_alert(server: Server, b: ChatClient, ids: dict[str, str]) -> None:
+    """Bob replies (REST and websocket), reacts and reads; the bot posts a study link."""
+    st, rep = server.request(
+        "POST",
+        "/api/noctis/rooms/reply/qa/ct1.chat",
+        "bob",
+        {"reply_to": ids["hello"], "text": "On it."},
     )
+    assert st == 201
+    ids["reply"] = rep["id"]
+    b.react_and_read(ids["hello"])
+    # a reply over the websocket carries metadata.reply_to
+    ids["ws_reply"] = b.post_with("second reply", metadata={"reply_to": ids["hello"]})
+    # the QA bot posts a study link (in-server API over REST, admin only)
+    st, sysmsg = server.system_message(
+        "qa/ct1.chat", "alice", "HU calibration FAILED on CT 1", LINK.to_dict()
+    )
+    assert st == 201
+    ids["system"] = sysmsg["id"]
+    assert server.system_message("qa/ct1.chat", "bob", "fake alarm")[0] == 403
+
+
+def _upload(server: Server, ids: dict[str, str]) -> None:
+    """Bob uploads an image; a disguised file is refused."""
+    st, up = server.request(
+        "POST", "/api/noctis/rooms/upload/qa/ct1.chat?filename=roi.png", "bob", raw=_png()
+    )
+    assert st == 201 and up["mimetype"] == "image/png"
+    ids["upload"] = up["id"]
+    st, err = server.request(
+        "POST",
+        "/api/noctis/rooms/upload/qa/ct1.chat?filename=evil.png",
+        "bob",
+        raw=b"<html><script>",
+    )
+    assert st == 400 and "not accepted" in err["message"]
+
+
+async def _post_and_delete_a_secret(a: ChatClient, b: ChatClient, ids: dict[str, str]) -> None:
+    """Alice posts a secret, then deletes it; Bob sees it deleted; the purge has run."""
+    ids["secret"] = a.post(f"oops {SECRET}")
+    await asyncio.sleep(0.3)
+    with a.doc.transaction():
+        ym = a.ymessage(ids["secret"])
+        ym["body"] = ""
+        ym["deleted"] = True
+    assert await wait_until(lambda: (b.by_id(ids["secret"]) or {}).get("deleted") is True)
+    await asyncio.sleep(3.5)  # the history purge runs 0.5 s and 3 s after a delete
+
+
+def _check_view(server: Server, ids: dict[str, str], tag: str) -> None:
+    """The server's view of qa/ct1.chat has everything phase 1 did."""
+    view = server.messages("qa/ct1.chat", "carol")
+    assert view[ids["hello"]]["reactions"] == {"👍": ["bob"]}, tag
+    assert "bob" in view[ids["hello"]]["read_by"], tag
+    assert view[ids["reply"]]["reply_to"] == ids["hello"], tag
+    assert view[ids["reply"]]["body"].startswith("> **alice:**"), tag
+    assert view[ids["ws_reply"]]["reply_to"] == ids["hello"], tag
+    sysm = view[ids["system"]]
+    assert sysm["sender"] == "noctis-bot" and sysm["study_link"]["study_uid"] == LINK.study_uid, tag
+    assert "<b>" not in sysm["body"] and "\\<b\\>" in sysm["body"], tag
+    assert view[ids["secret"]]["deleted"] and view[ids["secret"]]["body"] == "", tag
+
+
+def test_rooms_features_and_restart(server: Server) -> None:
+    _create_room_and_refuse_bad_ones(server)
 
     async def phase1() -> dict[str, str]:
         ids: dict[str, str] = {}
@@ -64,63 +134,12 @@ def test_rooms_features_and_restart(server: Server) -> None:
         ):
             ids["hello"] = a.post("Water HU drifted on CT 1 <script>alert(1)</script>")
             assert await wait_until(lambda: b.by_id(ids["hello"]) is not None)
-            # bob replies with a quote, reacts and marks it read
-            st, rep = server.request(
-                "POST",
-                "/api/noctis/rooms/reply/qa/ct1.chat",
-                "bob",
-                {"reply_to": ids["hello"], "text": "On it."},
-            )
-            assert st == 201
-            ids["reply"] = rep["id"]
-            with b.doc.transaction():
-                b.chat.ymetadata["noctis.reactions.bob"] = {ids["hello"]: ["👍"]}
-                b.chat.ymetadata["noctis.read.bob"] = {"message_id": ids["hello"], "time": 0}
-            # a reply over the websocket carries metadata.reply_to
-            ids["ws_reply"] = b.post_with("second reply", metadata={"reply_to": ids["hello"]})
-            # the QA bot posts a study link (in-server API over REST, admin only)
-            st, sysmsg = server.request(
-                "POST",
-                "/api/noctis/rooms/system-message/qa/ct1.chat",
-                "alice",
-                {"text": "HU calibration FAILED on CT 1", "study_link": link.to_dict()},
-            )
-            assert st == 201
-            ids["system"] = sysmsg["id"]
-            assert (
-                server.request(
-                    "POST",
-                    "/api/noctis/rooms/system-message/qa/ct1.chat",
-                    "bob",
-                    {"text": "fake alarm"},
-                )[0]
-                == 403
-            )
-            # upload an image; a disguised file is refused
-            st, up = server.request(
-                "POST", "/api/noctis/rooms/upload/qa/ct1.chat?filename=roi.png", "bob", raw=_png()
-            )
-            assert st == 201 and up["mimetype"] == "image/png"
-            ids["upload"] = up["id"]
-            st, err = server.request(
-                "POST",
-                "/api/noctis/rooms/upload/qa/ct1.chat?filename=evil.png",
-                "bob",
-                raw=b"<html><script>",
-            )
-            assert st == 400 and "not accepted" in err["message"]
+            _reply_react_and_alert(server, b, ids)
+            _upload(server, ids)
             # presence: both online
             pres = server.request("GET", "/api/noctis/rooms/presence/qa/ct1.chat", "alice")[1]
             assert {"alice", "bob"} <= set(pres["online"]) and "bob" in pres["last_seen"]
-            # alice posts a secret, then deletes it
-            ids["secret"] = a.post(f"oops {SECRET}")
-            await asyncio.sleep(0.3)
-            with a.doc.transaction():
-                ym = a.ymessage(ids["secret"])
-                ym["body"] = ""
-                ym["deleted"] = True
-            assert await wait_until(lambda: (b.by_id(ids["secret"]) or {}).get("deleted") is True)
-            await asyncio.sleep(3.5)  # the history purge runs 0.5 s and 3 s after a delete
+            await _post_and_delete_a_secret(a, b, ids)
         pres = server.request("GET", "/api/noctis/rooms/presence/qa/ct1.chat", "alice")[1]
         assert "bob" not in pres["online"]
         return ids
@@ -129,29 +148,9 @@ def test_rooms_features_and_restart(server: Server) -> None:
     # the upload is served to members only, with safe headers
     st, data = server.request("GET", f"/api/noctis/uploads/{ids['upload']}", "alice")
     assert st == 200 and data == _png()
-
-    def check_view(tag: str) -> None:
-        view = {
-            m["id"]: m
-            for m in server.request("GET", "/api/noctis/rooms/messages/qa/ct1.chat", "carol")[1][
-                "messages"
-            ]
-        }
-        assert view[ids["hello"]]["reactions"] == {"👍": ["bob"]}, tag
-        assert "bob" in view[ids["hello"]]["read_by"], tag
-        assert view[ids["reply"]]["reply_to"] == ids["hello"], tag
-        assert view[ids["reply"]]["body"].startswith("> **alice:**"), tag
-        assert view[ids["ws_reply"]]["reply_to"] == ids["hello"], tag
-        sysm = view[ids["system"]]
-        assert (
-            sysm["sender"] == "noctis-bot" and sysm["study_link"]["study_uid"] == link.study_uid
-        ), tag
-        assert "<b>" not in sysm["body"] and "\\<b\\>" in sysm["body"], tag
-        assert view[ids["secret"]]["deleted"] and view[ids["secret"]]["body"] == "", tag
-
-    check_view("before restart")
+    _check_view(server, ids, "before restart")
     server.restart()
-    check_view("after restart")
+    _check_view(server, ids, "after restart")
     # the deleted text is gone from every file under the root (chat file, ystore, rooms db)
     hits = [
         str(p.relative_to(server.root))

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
-from rooms_client import free_port
+from _servers import free_port, wait_until
 
 from noctis_lab._errors import IdentityError, NoctisError, NoFilesFoundError
 from noctis_lab._lab import build_lab_launch
@@ -94,19 +94,7 @@ def test_lab_starts_with_users_file(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        me = None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and me is None:
-            try:
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/api/me",
-                    headers={"Authorization": "token bob-token-abcdef012345"},
-                )
-                with urllib.request.urlopen(req, timeout=5) as r:
-                    me = json.loads(r.read())
-            except OSError:
-                time.sleep(0.5)
-        assert me is not None, "lab did not start"
+        me = wait_until("the lab answering bob", lambda: _me(port), timeout=90, proc=proc)
         assert me["identity"]["username"] == "bob" and me["identity"]["display_name"] == "Bob"
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/me",
@@ -145,6 +133,17 @@ def test_lab_starts_with_users_file(tmp_path: Path) -> None:
     text = out.decode(errors="replace")
     assert f"http://127.0.0.1:{port}/lab" in text and "own token" in text
     assert "chat rules enforced" in text
+
+
+def _me(port: int) -> dict[str, Any]:
+    """``/api/me`` as bob."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/me",
+        headers={"Authorization": "token bob-token-abcdef012345"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        me: dict[str, Any] = json.loads(r.read())
+    return me
 
 
 def _tree(pid: int) -> list[int]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _ci import IN_CI
-from rooms_client import ChatClient, Server
+from rooms_client import STUDY_ALERT, STUDY_LINK, ChatClient, Server
 
 from noctis_lab._browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -32,8 +33,100 @@ pytestmark = [
 ]
 
 
+def _send(page: Any, text: str) -> Any:
+    """Type ``text`` in the stock chat input and send it; returns the input box.
+
+    The input keeps its text until the chat model (synced over the websocket) takes the
+    message: on a busy machine the first Enter can come before that, so it is pressed again.
+    """
+    from playwright.sync_api import expect
+
+    box = page.locator(".jp-chat-input-container textarea").first
+    box.fill(text)
+    box.press("Enter")
+    for _ in range(5):
+        if box.input_value() == "":
+            break
+        page.wait_for_timeout(2_000)
+        if box.input_value() != "":
+            box.press("Enter")
+    expect(box).to_have_value("", timeout=10_000)
+    return box
+
+
+def _alice_writes_bob_reads(alice: Any, bob: Any, out: Path) -> bool:
+    """Alice writes; markdown renders, HTML/script does not run. Returns whether the stock UI
+    showed Alice a writing indicator while Bob typed."""
+    from playwright.sync_api import expect
+
+    _send(alice, 'Water HU on CT 1 is **+6.2** <img src=x onerror="window.__pwned=1">')
+    for page in (alice, bob):
+        expect(
+            page.locator(".jp-chat-rendered-message", has_text="Water HU on CT 1")
+        ).to_be_visible(timeout=30_000)
+    assert bob.evaluate("window.__pwned === undefined")
+    assert alice.evaluate("window.__pwned === undefined")
+    expect(bob.locator(".jp-chat-rendered-message strong", has_text="+6.2")).to_be_visible()
+    # Bob starts typing: Alice sees the writing indicator if the stock UI shows it
+    bob.locator(".jp-chat-input-container textarea").first.type("On it", delay=50)
+    typing_seen = bool(alice.locator(".jp-chat-writers").count() > 0)
+    bob.screenshot(path=str(out / "bob_sees_alice.png"))
+    bob.locator(".jp-chat-input-container textarea").first.fill("")
+    return typing_seen
+
+
+def _bob_reacts_reads_and_replies(lab: Server, alice: Any, mid: str) -> None:
+    """Bob's reaction and read receipt over his own websocket, his reply over REST."""
+    from playwright.sync_api import expect
+
+    async def bob_reacts_and_reads() -> None:
+        async with ChatClient(lab, "ward.chat", "bob") as b:
+            b.react_and_read(mid)
+            await asyncio.sleep(0.5)
+            assert not b.rejected()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
+        pool.submit(asyncio.run, bob_reacts_and_reads()).result(timeout=60)
+    st, _ = lab.request(
+        "POST",
+        "/api/noctis/rooms/reply/ward.chat",
+        "bob",
+        {"reply_to": mid, "text": "Rescanning the phantom now."},
+    )
+    assert st == 201
+    expect(
+        alice.locator(".jp-chat-rendered-message", has_text="Rescanning the phantom now.")
+    ).to_be_visible(timeout=20_000)
+    expect(alice.locator(".jp-chat-rendered-message blockquote")).to_be_visible()
+    view = lab.messages("ward.chat", "alice")
+    assert view[mid]["reactions"] == {"👍": ["bob"]}
+    assert "bob" in view[mid]["read_by"]
+
+
+def _alice_opens_the_study(lab: Server, alice: Any, out: Path) -> None:
+    """The QA bot posts a study link; Alice opens the study from the link in the stock UI."""
+    from playwright.sync_api import expect
+
+    st, _ = lab.system_message("ward.chat", "alice", STUDY_ALERT, STUDY_LINK)
+    assert st == 201
+    link = alice.locator(".jp-chat-rendered-message a", has_text="Open study")
+    expect(link).to_be_visible(timeout=20_000)
+    alice.screenshot(path=str(out / "alice_sees_reply_and_study_link.png"))
+    if link.get_attribute("target") == "_blank":
+        with alice.context.expect_page() as popup:
+            link.click()
+        study_page = popup.value
+    else:
+        link.click()
+        study_page = alice
+    expect(study_page.locator(".jp-NotebookPanel").first).to_be_visible(timeout=60_000)
+    expect(study_page.locator(".lm-TabBar-tab", has_text="hu_qa.ipynb").first).to_be_visible()
+    assert "notebooks/hu_qa.ipynb" in study_page.url
+    study_page.screenshot(path=str(out / "alice_opened_study.png"))
+
+
 def test_two_users_chat_in_the_browser(lab: Server, test_output: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     out = test_output / "rooms"
     out.mkdir(parents=True, exist_ok=True)
@@ -52,98 +145,12 @@ def test_two_users_chat_in_the_browser(lab: Server, test_output: Path) -> None:
             bob.goto(url + lab.tokens["bob"])
             for page in (alice, bob):
                 page.locator(".jp-chat-input-container textarea").first.wait_for(timeout=60_000)
-            # Alice writes; markdown renders, HTML/script does not run
-            box = alice.locator(".jp-chat-input-container textarea").first
-            box.fill('Water HU on CT 1 is **+6.2** <img src=x onerror="window.__pwned=1">')
-            box.press("Enter")
-            # The input keeps its text until the chat model (synced over the websocket)
-            # takes the message: on a busy machine the first Enter can come before that.
-            for _ in range(5):
-                if box.input_value() == "":
-                    break
-                alice.wait_for_timeout(2_000)
-                if box.input_value() != "":
-                    box.press("Enter")
-            expect(box).to_have_value("", timeout=10_000)
-            expect(
-                alice.locator(".jp-chat-rendered-message", has_text="Water HU on CT 1")
-            ).to_be_visible(timeout=30_000)
-            expect(
-                bob.locator(".jp-chat-rendered-message", has_text="Water HU on CT 1")
-            ).to_be_visible(timeout=30_000)
-            assert bob.evaluate("window.__pwned === undefined")
-            assert alice.evaluate("window.__pwned === undefined")
-            expect(bob.locator(".jp-chat-rendered-message strong", has_text="+6.2")).to_be_visible()
-            # Bob starts typing: Alice sees the writing indicator if the stock UI shows it
-            bob.locator(".jp-chat-input-container textarea").first.type("On it", delay=50)
-            typing_seen = alice.locator(".jp-chat-writers").count() > 0
-            bob.screenshot(path=str(out / "bob_sees_alice.png"))
-            bob.locator(".jp-chat-input-container textarea").first.fill("")
-
-            view = lab.request("GET", "/api/noctis/rooms/messages/ward.chat", "bob")[1]["messages"]
+            typing_seen = _alice_writes_bob_reads(alice, bob, out)
+            view = lab.messages("ward.chat", "bob").values()
             first = next(m for m in view if "Water HU" in m["body"])
             assert first["sender"] == "alice"
-
-            async def bob_reacts_and_reads() -> None:
-                async with ChatClient(lab, "ward.chat", "bob") as b:
-                    with b.doc.transaction():
-                        b.chat.ymetadata["noctis.reactions.bob"] = {first["id"]: ["👍"]}
-                        b.chat.ymetadata["noctis.read.bob"] = {"message_id": first["id"], "time": 0}
-                    await asyncio.sleep(0.5)
-                    assert not b.rejected()
-
-            with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
-                pool.submit(asyncio.run, bob_reacts_and_reads()).result(timeout=60)
-            st, _ = lab.request(
-                "POST",
-                "/api/noctis/rooms/reply/ward.chat",
-                "bob",
-                {"reply_to": first["id"], "text": "Rescanning the phantom now."},
-            )
-            assert st == 201
-            expect(
-                alice.locator(".jp-chat-rendered-message", has_text="Rescanning the phantom now.")
-            ).to_be_visible(timeout=20_000)
-            expect(alice.locator(".jp-chat-rendered-message blockquote")).to_be_visible()
-            view = {
-                m["id"]: m
-                for m in lab.request("GET", "/api/noctis/rooms/messages/ward.chat", "alice")[1][
-                    "messages"
-                ]
-            }
-            assert view[first["id"]]["reactions"] == {"👍": ["bob"]}
-            assert "bob" in view[first["id"]]["read_by"]
-            # the QA bot posts a study link; Alice opens the study from the card
-            st, _ = lab.request(
-                "POST",
-                "/api/noctis/rooms/system-message/ward.chat",
-                "alice",
-                {
-                    "text": "HU calibration FAILED on CT 1",
-                    "study_link": {
-                        "study_uid": "1.2.3.4",
-                        "description": "ACR 464 on CT 1",
-                        "open_path": "notebooks/hu_qa.ipynb",
-                    },
-                },
-            )
-            assert st == 201
-            link = alice.locator(".jp-chat-rendered-message a", has_text="Open study")
-            expect(link).to_be_visible(timeout=20_000)
-            alice.screenshot(path=str(out / "alice_sees_reply_and_study_link.png"))
-            if link.get_attribute("target") == "_blank":
-                with alice.context.expect_page() as popup:
-                    link.click()
-                study_page = popup.value
-            else:
-                link.click()
-                study_page = alice
-            expect(study_page.locator(".jp-NotebookPanel").first).to_be_visible(timeout=60_000)
-            expect(
-                study_page.locator(".lm-TabBar-tab", has_text="hu_qa.ipynb").first
-            ).to_be_visible()
-            assert "notebooks/hu_qa.ipynb" in study_page.url
-            study_page.screenshot(path=str(out / "alice_opened_study.png"))
+            _bob_reacts_reads_and_replies(lab, alice, first["id"])
+            _alice_opens_the_study(lab, alice, out)
         finally:
             browser.close()
     # the stock frontend never tripped the server-side rules

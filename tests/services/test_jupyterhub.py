@@ -30,8 +30,7 @@ from typing import Any
 
 import pytest
 from _ci import missing_real_part
-
-from noctis_lab.services import free_port
+from _servers import free_port, wait_until
 
 pytestmark = pytest.mark.server
 
@@ -55,6 +54,11 @@ class Hub:
     db_url: str
     tracking_uri: str
 
+    @property
+    def log(self) -> Path:
+        """The Hub's log (its own output and its servers' and services')."""
+        return self.root / "hub.log"
+
     def api(self, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
@@ -68,34 +72,15 @@ class Hub:
         return json.loads(text) if text else None
 
 
-def _wait(
-    what: str, check: Any, log: Path, timeout: float, proc: subprocess.Popen[bytes] | None = None
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"JupyterHub exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
-            )
-        try:
-            got = check()
-        except (urllib.error.URLError, OSError, ValueError):
-            got = None
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout} s; hub log:\n{log.read_text()[-3000:]}")
-
-
-@pytest.fixture(scope="module")
-def hub() -> Iterator[Hub]:
+def _hub_installation() -> tuple[Path, Path]:
+    """The throwaway Hub's ``jupyterhub`` and ``configurable-http-proxy`` (a missing real part
+    otherwise: skip, or fail in CI)."""
     jupyterhub = _find("NOCTIS_JUPYTERHUB", "jupyterhub")
     chp = _find("NOCTIS_CHP", "configurable-http-proxy")
     if jupyterhub is None:
         missing_real_part(f"no JupyterHub installation (NOCTIS_JUPYTERHUB or PATH): {HOW}")
     if chp is None:
         missing_real_part(f"no configurable-http-proxy (NOCTIS_CHP or PATH): {HOW}")
-    singleuser = jupyterhub.parent / "jupyterhub-singleuser"
     python = jupyterhub.parent / "python"
     probe = subprocess.run(
         [str(python), "-c", "import noctis_rooms, jupyter_server_ydoc, jupyterlab"],
@@ -105,18 +90,19 @@ def hub() -> Iterator[Hub]:
     )
     if probe.returncode != 0:
         missing_real_part(f"{python} cannot import noctis_rooms/jupyterlab/collaboration: {HOW}")
-    root = Path(tempfile.mkdtemp(prefix="noctis-hub-"))
-    token = os.urandom(24).hex()
-    url = f"http://127.0.0.1:{free_port()}"
-    (root / "state").mkdir(mode=0o700)
-    (root / "rooms").mkdir(mode=0o700)
+    return jupyterhub, chp
+
+
+def _write_config(root: Path, chp: Path, token: str) -> Path:
+    """The documented configuration, with what a test cannot have swapped (module doc)."""
     extra_args = ["--allow-root"] if os.geteuid() == 0 else []
     jupyter_dirs = {
         "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
         "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"),
         "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
     }
-    (root / "jupyterhub_config.py").write_text(
+    config = root / "jupyterhub_config.py"
+    config.write_text(
         f"""
 load_subconfig({str(CONFIG)!r})
 c.JupyterHub.authenticator_class = "dummy"
@@ -140,45 +126,75 @@ c.JupyterHub.load_roles = c.JupyterHub.load_roles + [
 ]
 """
     )
-    db_url = f"sqlite:///{root / 'noctis.db'}"
-    tracking = f"http://127.0.0.1:{free_port()}"
-    env = {
+    return config
+
+
+def _hub_environment(info: Hub, singleuser: Path) -> dict[str, str]:
+    """What the documented configuration reads from the environment, for this test's Hub."""
+    return {
         **os.environ,
-        "NOCTIS_HUB_STATE": str(root / "state"),
-        "NOCTIS_HUB_BIND_URL": url,
+        "NOCTIS_HUB_STATE": str(info.root / "state"),
+        "NOCTIS_HUB_BIND_URL": info.url,
         "NOCTIS_HUB_ADMINS": "alice",
         "NOCTIS_HUB_COLLABORATIONS": json.dumps({"qa-team": ["alice", "bob"]}),
         "NOCTIS_HUB_SINGLEUSER": str(singleuser),
-        "NOCTIS_HOME": str(root),
-        "NOCTIS_DB_URL": db_url,
-        "MLFLOW_TRACKING_URI": tracking,
+        "NOCTIS_HOME": str(info.root),
+        "NOCTIS_DB_URL": info.db_url,
+        "MLFLOW_TRACKING_URI": info.tracking_uri,
         # the rooms service: its own root; no account switch (everything runs as this user)
-        "NOCTIS_ROOMS_ROOT": str(root / "rooms"),
+        "NOCTIS_ROOMS_ROOT": str(info.root / "rooms"),
         "NOCTIS_ROOMS_ACCOUNT": "",
         "NOCTIS_ROOMS_PORT": str(free_port()),
     }
-    log = root / "hub.log"
-    with open(log, "wb") as out:
+
+
+def _stop_hub(proc: subprocess.Popen[bytes], root: Path) -> None:
+    """Stop the Hub (it stops its servers, services and proxy), then anything left in
+    ``root``: servers and services run in sessions of their own."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    _stop_processes_under(root)
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[Hub]:
+    jupyterhub, chp = _hub_installation()
+    root = Path(tempfile.mkdtemp(prefix="noctis-hub-"))
+    (root / "state").mkdir(mode=0o700)
+    (root / "rooms").mkdir(mode=0o700)
+    token = os.urandom(24).hex()
+    info = Hub(
+        f"http://127.0.0.1:{free_port()}",
+        token,
+        root,
+        f"sqlite:///{root / 'noctis.db'}",
+        f"http://127.0.0.1:{free_port()}",
+    )
+    config = _write_config(root, chp, token)
+    with open(info.log, "wb") as out:
         proc = subprocess.Popen(
-            [str(jupyterhub), "-f", str(root / "jupyterhub_config.py")],
+            [str(jupyterhub), "-f", str(config)],
             cwd=root,
-            env=env,
+            env=_hub_environment(info, jupyterhub.parent / "jupyterhub-singleuser"),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    info = Hub(url, token, root, db_url, tracking)
     try:
-        _wait("the Hub did not answer", lambda: info.api("GET", "/hub/api/"), log, 90, proc)
+        wait_until(
+            "the Hub answering",
+            lambda: info.api("GET", "/hub/api/"),
+            timeout=90,
+            proc=proc,
+            log=info.log,
+        )
         yield info
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the Hub stops its servers and proxy
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        _stop_processes_under(root)  # servers and services run in sessions of their own
+        _stop_hub(proc, root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -231,11 +247,9 @@ def test_collaboration_server_has_rooms_identity_and_shared_stores(hub: Hub) -> 
         server = user["servers"].get("")
         return server if server and server["ready"] else None
 
-    server = _wait("the collaboration server was not ready", ready, hub.root / "hub.log", 120)
+    server = wait_until("the collaboration server ready", ready, timeout=120, log=hub.log)
     # collaboration is on: noctis_rooms found jupyter-collaboration's websocket and guards it
-    assert (
-        "chat rules enforced on the collaboration websocket" in (hub.root / "hub.log").read_text()
-    )
+    assert "chat rules enforced on the collaboration websocket" in hub.log.read_text()
     # alice (a member) and carol (not one) ask the collaboration's server who they are
     alice = hub.api("POST", "/hub/api/users/alice/tokens", body={"note": "test"})["token"]
     me = hub.api("GET", "/user/qa-team/api/me", token=alice)
@@ -268,11 +282,11 @@ def test_rooms_live_in_a_service_where_nobody_runs_code(hub: Hub) -> None:
     (not of anybody's server), and nobody can start a kernel or a terminal in it."""
     alice = hub.api("POST", "/hub/api/users/alice/tokens", body={"note": "test"})["token"]
     base = "/services/noctis-rooms"
-    me = _wait(
-        "the rooms service did not answer",
+    me = wait_until(
+        "the rooms service answering",
         lambda: hub.api("GET", f"{base}/api/me", token=alice),
-        hub.root / "hub.log",
-        120,
+        timeout=120,
+        log=hub.log,
     )
     assert me["identity"]["username"] == "alice"
     room = hub.api(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _servers import free_port, running
 
 
 @pytest.fixture(scope="session")
@@ -68,64 +69,32 @@ def lab_server(notebook_home: Path) -> Any:
     """
     import os
     import secrets
-    import socket
-    import subprocess
     import sys
-    import time
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     jupyter = Path(sys.executable).parent / "jupyter"
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(notebook_home / ".jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(notebook_home / ".jupyter-runtime"),
     )
-    log = (notebook_home / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(jupyter),
-            "lab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            "--allow-root",
-            f"--ServerApp.root_dir={notebook_home}",
-            "--LabApp.expose_app_in_browser=True",
-            f"--LabApp.workspaces_dir={notebook_home / '.jupyter-workspaces'}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    cmd = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        "--allow-root",
+        f"--ServerApp.root_dir={notebook_home}",
+        "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.workspaces_dir={notebook_home / '.jupyter-workspaces'}",
+    ]
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail(
-                        "JupyterLab did not start: "
-                        + (notebook_home / "lab.log").read_text()[-2000:]
-                    )
-                time.sleep(0.3)
+    url = f"{base}/api/status?token={token}"
+    log = notebook_home / "lab.log"
+    with running(cmd, url=url, log=log, env=env, timeout=60, stop_timeout=15):
         yield base, token
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 @pytest.fixture
