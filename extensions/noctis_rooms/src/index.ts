@@ -63,6 +63,40 @@ function chatPath(
   return app.serviceManager.contents.localPath(raw);
 }
 
+/** Show in `panel` the room of the active chat; while another kind of document is
+ * active, keep showing the last chat as long as it stays open (e.g. after opening a
+ * study from it). */
+function followActiveChat(
+  app: JupyterFrontEnd,
+  labShell: ILabShell,
+  docManager: IDocumentManager,
+  panel: RoomPanel
+): void {
+  let followed: Widget | null = null;
+  const follow = (widget: Widget | null): void => {
+    const path = chatPath(app, docManager, widget);
+    if (path === null) {
+      if (followed === null || followed.isDisposed) {
+        followed = null;
+        panel.setRoom(null);
+      }
+      return;
+    }
+    if (followed !== widget) {
+      followed = widget;
+      widget!.disposed.connect(() => {
+        if (followed === widget) {
+          followed = null;
+          follow(labShell.currentWidget);
+        }
+      });
+    }
+    panel.setRoom(path);
+  };
+  labShell.currentChanged.connect((_, args) => follow(args.newValue));
+  void app.restored.then(() => follow(labShell.currentWidget));
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'noctis-rooms:panel',
   description:
@@ -100,31 +134,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.icon = roomIcon;
     panel.title.caption = 'Room';
     app.shell.add(panel, 'right', { rank: 650 });
-
-    let followed: Widget | null = null;
-    const follow = (widget: Widget | null) => {
-      const path = chatPath(app, docManager, widget);
-      if (path === null) {
-        // keep showing the last chat while it stays open (e.g. after opening a study)
-        if (followed === null || followed.isDisposed) {
-          followed = null;
-          panel.setRoom(null);
-        }
-        return;
-      }
-      if (followed !== widget) {
-        followed = widget;
-        widget!.disposed.connect(() => {
-          if (followed === widget) {
-            followed = null;
-            follow(labShell.currentWidget);
-          }
-        });
-      }
-      panel.setRoom(path);
-    };
-    labShell.currentChanged.connect((_, args) => follow(args.newValue));
-    void app.restored.then(() => follow(labShell.currentWidget));
+    followActiveChat(app, labShell, docManager, panel);
 
     app.commands.addCommand(COMMAND_SHOW, {
       label: 'Show Room Panel',
