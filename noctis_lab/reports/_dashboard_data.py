@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from noctis_lab import _paths
 from noctis_lab._errors import ReportError
+from noctis_lab.quality import PALETTE, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -574,11 +575,11 @@ def ai_trend_figure(name: str, status: Any, *, since: Any = None, until: Any = N
                     [h["value"].iloc[idx]],
                     "X",
                     ms=12,
-                    color="#c62828",
+                    color=PALETTE[Status.FAIL].colour,
                     label="degradation alarm",
                 )
             title += "  ⚠ degradation"
-            ax.title.set_color("#c62828")
+            ax.title.set_color(PALETTE[Status.FAIL].colour)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("evaluation run")
         ax.set_xticks(x)

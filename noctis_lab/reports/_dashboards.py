@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from noctis_lab.quality import PALETTE, Status
 from noctis_lab.reports._dashboard_data import (
     EMPTY_AI,
     EMPTY_HU,
@@ -44,6 +45,9 @@ from noctis_lab.reports._panels import (
 )
 from noctis_lab.reports._records_badge import records_badge, records_badge_html
 from noctis_lab.reports._thresholds_panel import ThresholdsPanel
+
+#: Alarms (drift, overdue) in the text colour of a failure.
+_ALARM = PALETTE[Status.FAIL].fg
 
 __all__ = ["AiDashboard", "HuDashboard"]
 
@@ -213,7 +217,7 @@ class HuDashboard(w.VBox):
             self.row_buttons[key] = button
             drift = str(row["Drift alarm"])
             drift_html = (
-                f"<span style='color:#b71c1c;font-weight:600'>{html.escape(drift)}</span>"
+                f"<span style='color:{_ALARM};font-weight:600'>{html.escape(drift)}</span>"
                 if drift != "none"
                 else "none"
             )
@@ -222,7 +226,7 @@ class HuDashboard(w.VBox):
                 status_html(row["Status"]),
                 html.escape(str(row["Last calibration"])),
                 html.escape(str(row["Days since"])),
-                "<b style='color:#b71c1c'>OVERDUE</b>" if row["Overdue"] else "",
+                f"<b style='color:{_ALARM}'>OVERDUE</b>" if row["Overdue"] else "",
                 drift_html,
                 html.escape(str(row["Records"])),
                 html.escape(str(row["Review"])),

@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from noctis_lab.quality import PALETTE, Status
+
 __all__ = ["ChainState", "RecordsBadge", "records_badge", "records_badge_html"]
 
 
@@ -134,11 +136,15 @@ def records_badge(url: str | None = None) -> RecordsBadge:
     return RecordsBadge(ChainState.INTACT, rows, len(report.tables))
 
 
+#: Each chain state in the colours of a status of the one palette.
 _STYLE = {
-    ChainState.INTACT: ("#1b5e20", "#e8f5e9", "✔"),
-    ChainState.TAMPERED: ("#b71c1c", "#ffebee", "✖"),
-    ChainState.EMPTY: ("#37474f", "#eceff1", "∅"),
-    ChainState.UNCHECKED: ("#7a4f01", "#fff8e1", "?"),
+    state: (PALETTE[status].fg, PALETTE[status].bg, icon)
+    for state, status, icon in (
+        (ChainState.INTACT, Status.PASS, "✔"),
+        (ChainState.TAMPERED, Status.FAIL, "✖"),
+        (ChainState.EMPTY, Status.NOT_CHECKED, "∅"),
+        (ChainState.UNCHECKED, Status.WARNING, "?"),
+    )
 }
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from noctis_lab.quality import PALETTE, Status
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["TrendView"]
 
 _ALL = "(all materials)"
+#: A drift alarm in the colour of a failure.
+_ALARM = PALETTE[Status.FAIL].colour
 
 
 class TrendView(w.VBox):
@@ -151,7 +155,7 @@ class TrendView(w.VBox):
                 else "is drifting and changed suddenly (a step)"
             )
             self.message.value = (
-                f"<div class='noctis-drift-alarm'><b style='color:#c62828'>⚠ {html.escape(name)} "
+                f"<div class='noctis-drift-alarm'><b style='color:{_ALARM}'>⚠ {html.escape(name)} "
                 f"{what}</b> ({len(alarms)} of {len(self.drift)} materials)"
                 f"<details><summary>details</summary><ul>{items}</ul></details></div>"
             )

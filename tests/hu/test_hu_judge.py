@@ -164,6 +164,27 @@ def colour_tables_outside_the_palette(root: Path) -> list[str]:
     return found
 
 
+def status_hues_outside_the_palette(root: Path) -> list[str]:
+    """Literal status hues (the palette's colours of a verdict) in the package's code.
+
+    The greys of ``not_checked`` are left out: they double as neutral lines and text.
+    """
+    hues = {
+        c.lower()
+        for status, sw in PALETTE.items()
+        if status is not Status.NOT_CHECKED
+        for c in (sw.colour, sw.fg)
+    }
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root) == Path("quality", "_palette.py"):
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if any(h in line.lower() for h in hues):
+                found.append(f"{path.relative_to(root.parent)}:{n}")
+    return found
+
+
 def test_the_scan_finds_a_second_table():
     assert status_colour_tables('C = {"pass": "#00ff00", "not_checked": "#999999"}') == [
         "<source>:1"
@@ -181,6 +202,7 @@ def test_one_status_colour_table():
 
     package = Path(noctis_lab.__file__).parent
     assert colour_tables_outside_the_palette(package) == []
+    assert status_hues_outside_the_palette(package) == []
     assert status_colour_tables(_PALETTE_MODULE.read_text(encoding="utf-8"))  # the one table
     assert set(PALETTE) == set(Status)
     assert set(STATUS_COLOURS) == {s.value for s in Status}
