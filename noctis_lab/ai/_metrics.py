@@ -479,7 +479,7 @@ def _froc(
     (``froc_score``, ``sensitivity_at_{0.5,1,2}_fp``), their bootstrap samples, and the
     curve (false positives per image, sensitivity).
     """
-    from monai.metrics import compute_froc_curve_data, compute_froc_score
+    from monai.metrics.froc import compute_froc_curve_data, compute_froc_score
 
     n_img = len(tps_l)
     n_t = np.array([len(t) for t in tps_l], dtype=np.float64)
@@ -863,7 +863,8 @@ def _segmentation_metrics(
     level: float,
 ) -> TaskMetrics:
     import torch
-    from monai.metrics import compute_dice, compute_iou
+    from monai.metrics.meandice import compute_dice
+    from monai.metrics.meaniou import compute_iou
 
     preds = [np.asarray(m, dtype=bool) for m in pred_masks]
     gts = [np.asarray(m, dtype=bool) for m in gt_masks]

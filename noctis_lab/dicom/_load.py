@@ -1178,7 +1178,9 @@ def _split(text: str) -> str | list[str]:
 
 def _ds(value: float) -> DSfloat:
     """A decimal string value of at most 16 characters."""
-    return _pydicom().valuerep.DSfloat(float(value), auto_format=True)
+    from pydicom.valuerep import DSfloat
+
+    return DSfloat(float(value), auto_format=True)
 
 
 def _dicom_date_time(iso: str) -> tuple[str, str]:

@@ -320,4 +320,4 @@ def demo_series(
             + (f" on scanner {scanner!r}" if scanner else "")
         )
     hits.sort(key=lambda e: (e["date"], e["path"]))
-    return base / (hits[-1] if latest else hits[0])["path"]
+    return base / str((hits[-1] if latest else hits[0])["path"])

@@ -307,7 +307,8 @@ def circle_profile(
     """Mean of a 2-D ``img`` over 5 radii around ``radius_mm``, at :data:`N_ANGLES` angles."""
     centre = np.array([[cx, cy]], dtype=np.float64)
     zero = np.zeros(1, dtype=np.intp)
-    return circle_profiles(img[None], zero, centre, radius_mm, band_mm, dy, dx, 5)[0]
+    profiles = circle_profiles(img[None], zero, centre, radius_mm, band_mm, dy, dx, 5)
+    return np.asarray(profiles[0], dtype=np.float64)
 
 
 def nanmean(a: F64, axis: int) -> F64:

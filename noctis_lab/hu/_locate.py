@@ -301,7 +301,7 @@ def _candidates(run: _Run, ref: Module) -> npt.NDArray[np.intp]:
         return body
     z_peak = run.positions[first.slices[int(np.argmax(np.where(good, first.strength, -1.0)))]]
     near = np.abs(run.positions[body] - z_peak) <= ref.thickness_mm + 2 * run.thick
-    return body[near]
+    return np.asarray(body[near], dtype=np.intp)
 
 
 def _place_ring_module(run: _Run, phantom: Phantom, ref: Module) -> _Ref | str:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -412,11 +412,12 @@ def derive(
     # noise: uniformity centre, else a water insert, else the background ROI
     noise_roi = None
     noise = None
-    for pred in (
+    noise_sources: tuple[Callable[[RoiMeasurement], bool], ...] = (
         lambda r: r.role == "uniformity_centre",
         lambda r: r.role == "insert" and r.material.casefold() in ("water", "water-equivalent"),
         lambda r: r.role == "background",
-    ):
+    )
+    for pred in noise_sources:
         hits = [r for r in out if pred(r) and (r.module, r.name) in slice_sd]
         if hits:
             pick = hits[0]

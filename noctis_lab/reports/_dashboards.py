@@ -108,7 +108,7 @@ _HU_COLUMNS = (
 )
 
 
-class HuDashboard(w.VBox):
+class HuDashboard(w.VBox):  # type: ignore[misc]  # ipywidgets has no type information: VBox is Any
     """Every scanner's latest status, its trend per material, latest slice and advice.
 
     The scanner table is clickable: a click on a scanner opens its trend, latest
@@ -296,7 +296,7 @@ class HuDashboard(w.VBox):
         render_into(self.advice, advice, "recommendations")
 
 
-class AiDashboard(w.VBox):
+class AiDashboard(w.VBox):  # type: ignore[misc]  # ipywidgets has no type information: VBox is Any
     """Every model's status, metrics with CIs, trends, analyses, feedback, and a feedback form."""
 
     def __init__(self, window_days: float = 7.0) -> None:

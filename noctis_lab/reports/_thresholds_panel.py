@@ -29,7 +29,7 @@ EDITABLE: tuple[tuple[str, str], ...] = (
 )
 
 
-class ThresholdsPanel(w.VBox):
+class ThresholdsPanel(w.VBox):  # type: ignore[misc]  # ipywidgets has no type information: VBox is Any
     """Edit or load the status thresholds; ``on_change(thresholds)`` when a new set applies."""
 
     def __init__(self, on_change: Callable[[Any], None]) -> None:

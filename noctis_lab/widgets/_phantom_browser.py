@@ -142,7 +142,7 @@ def plot_phantom_module(phantom: str | Phantom, module: str | None = None) -> Fi
     return fig
 
 
-class PhantomBrowser(w.VBox):
+class PhantomBrowser(w.VBox):  # type: ignore[misc]  # ipywidgets has no type information: VBox is Any
     """Pick a phantom and a module; see its layout and its ROI table with sources.
 
     Parameters

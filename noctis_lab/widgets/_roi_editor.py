@@ -305,7 +305,7 @@ class RoiEditor(anywidget.AnyWidget):
 
     # -- internals --------------------------------------------------------------------------
     def _resolve_key(self, name: str) -> str:
-        keys = [r["key"] for r in self.rois]
+        keys = [str(r["key"]) for r in self.rois]
         if name in keys:
             return name
         hits = [k for k in keys if k.split("/", 1)[1] == name]

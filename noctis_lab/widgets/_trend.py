@@ -28,7 +28,7 @@ _ALL = "(all materials)"
 _ALARM = PALETTE[Status.FAIL].colour
 
 
-class TrendView(w.VBox):
+class TrendView(w.VBox):  # type: ignore[misc]  # ipywidgets has no type information: VBox is Any
     """Trend of measured HU per material, for one scanner, from the calibration history.
 
     Parameters
