@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import threading
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from noctis_lab._errors import NoctisError, ReportError
+from noctis_lab._errors import ReportError
 from noctis_lab.alerts import (
     AlertConfig,
     ai_change,
@@ -35,21 +34,10 @@ def messages(room: Path) -> list[dict[str, Any]]:
 
 
 def run_cli(argv: list[str]) -> int:
-    """``noctis-lab ARGV`` through cli.main when it knows ``alerts``, else our register()."""
-    from noctis_lab import cli
+    """``noctis-lab ARGV`` through :func:`noctis_lab.cli.main`."""
+    from noctis_lab.cli import main
 
-    if argv[0] != "alerts" or "alerts" in cli._COMMANDS:
-        return cli.main(argv)
-    from noctis_lab._alerts_cli import register
-
-    parser = argparse.ArgumentParser(prog="noctis-lab")
-    register(parser.add_subparsers(dest="command"), "alerts", "post QA alerts to chat rooms")
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except NoctisError as exc:
-        print(f"noctis-lab alerts: error: {exc}")
-        return 2
+    return main(argv)
 
 
 def drifting(result: Any, n_base: int = 10, n_drift: int = 6) -> list[Any]:

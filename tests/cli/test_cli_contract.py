@@ -121,7 +121,7 @@ def test_commands_that_ran_exit_0(tmp_path: Path, run_cli: Run) -> None:
 
 def _options(argv: list[str]) -> set[str]:
     """The option strings of a (sub)command, as its parser knows them."""
-    parser = build_parser(argv[0])
+    parser = build_parser()
     for word in argv:
         actions = [a for a in parser._actions if a.choices and isinstance(a.choices, dict)]
         sub = next((a.choices[word] for a in actions if word in a.choices), None)
@@ -157,7 +157,7 @@ def test_old_spellings_still_work(tmp_path: Path, run_cli: Run) -> None:
 
 def test_scanner_is_positional_in_history_and_trend() -> None:
     for argv in (["hu", "history"], ["hu", "trend"]):
-        parser = build_parser("hu")
+        parser = build_parser()
         sub = next(a for a in parser._actions if isinstance(a.choices, dict))
         hu = sub.choices["hu"]
         cmd = next(a for a in hu._actions if isinstance(a.choices, dict)).choices[argv[1]]

@@ -12,7 +12,7 @@ import pytest
 from _history_factory import make_result
 
 from noctis_lab import HistoryError, NoctisError
-from noctis_lab.hu._history_cli import register_history_commands
+from noctis_lab.cli._hu_history import register as register_history_commands
 from noctis_lab.hu.history import CalibrationHistory, plot_trend
 
 KEY = "GE/Revolution/123"

@@ -17,7 +17,7 @@ import pytest
 from _servers import free_port, wait_until
 
 from noctis_lab._errors import IdentityError, NoctisError, NoFilesFoundError
-from noctis_lab._lab import build_lab_launch
+from noctis_lab.cli._lab import build_lab_launch
 
 
 def test_options_are_validated(tmp_path: Path) -> None:

@@ -46,11 +46,10 @@ def _listening(port: int) -> bool:
 
 def _cli(argv: list[str]) -> int:
     """Run ``noctis-lab services ...`` through the module's own ``register``."""
-    from noctis_lab._services_cli import register
+    from noctis_lab.cli._services import register
 
     parser = argparse.ArgumentParser(prog="noctis-lab")
-    sub = parser.add_subparsers(dest="command")
-    register(sub, "services", "shared services")
+    register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["services", *argv])
     return int(args.handler(args))
 

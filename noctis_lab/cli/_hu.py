@@ -1,9 +1,9 @@
 """``noctis-lab hu``: analyse a phantom series, list phantoms and profiles.
 
 Subcommands are registered by the functions in :data:`_REGISTRARS` on one
-subparsers group, so another area adds its own (``hu history``, ``hu trend``:
-:func:`noctis_lab.hu._history_cli.register_history_commands`). Heavy imports
-happen inside the handlers.
+subparsers group; ``hu history``, ``hu trend`` (:mod:`noctis_lab.cli._hu_history`) and
+``hu batch`` (:mod:`noctis_lab.cli._hu_batch`) register there with the same
+``register(subparsers)`` as every command. Heavy imports happen inside the handlers.
 
 Exit status: 0 when a command ran (whatever the verdict of an analysis); 2 when
 it could not (``noctis_lab.cli.main`` prints the error in one line).
@@ -16,10 +16,11 @@ import getpass
 import json
 import sys
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 from noctis_lab._errors import HistoryError
+from noctis_lab.cli import _hu_batch, _hu_history
+from noctis_lab.cli._args import Register, Subparsers
 
 __all__ = ["register"]
 
@@ -349,32 +350,20 @@ def _register_lists(sub: Any) -> None:
     q.set_defaults(handler=_profiles_handler)
 
 
-def _register_history(sub: Any) -> None:
-    from noctis_lab.hu._history_cli import register_history_commands
-
-    register_history_commands(sub)
-
-
-def _register_batch(sub: Any) -> None:
-    from noctis_lab._batch_cli import register_batch_commands
-
-    register_batch_commands(sub)
-
-
 #: Functions that add subcommands to the ``hu`` subparsers group, in order.
-_REGISTRARS: tuple[Callable[[Any], None], ...] = (
+_REGISTRARS: tuple[Register, ...] = (
     _register_analyze,
     _register_lists,
-    _register_history,
-    _register_batch,
+    _hu_history.register,
+    _hu_batch.register,
 )
 
 
-def register(subparsers: Any, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``hu`` command and its subcommands to the top-level parser."""
     p = subparsers.add_parser(
-        name,
-        help=help_text,
+        "hu",
+        help="HU phantom analysis and calibration history",
         description="HU phantom analysis, phantoms, tolerance profiles and calibration history.",
     )
     sub = p.add_subparsers(dest="hu_command", metavar="SUBCOMMAND")

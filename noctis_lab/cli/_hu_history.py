@@ -1,7 +1,7 @@
 """``noctis-lab hu history`` and ``noctis-lab hu trend``.
 
-The ``hu`` command's module calls :func:`register_history_commands` with its
-subparsers. Heavy imports (SQLAlchemy, pandas, matplotlib) happen inside the
+The ``hu`` command's module (:mod:`noctis_lab.cli._hu`) calls :func:`register` with
+its subparsers. Heavy imports (SQLAlchemy, pandas, matplotlib) happen inside the
 handlers, so building the parser stays fast.
 """
 
@@ -12,10 +12,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from noctis_lab.cli._args import Subparsers
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["register_history_commands"]
+__all__ = ["register"]
 
 _SCANNER_HELP = "scanner: key (manufacturer/model/serial), serial or station name"
 
@@ -159,9 +161,9 @@ def _trend_handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_history_commands(hu_subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``history`` and ``trend`` to the ``hu`` command's subparsers."""
-    p = hu_subparsers.add_parser(
+    p = subparsers.add_parser(
         "history",
         help="scanners' calibration status, or one scanner's records",
         description=(
@@ -183,7 +185,7 @@ def register_history_commands(hu_subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_history_handler)
 
-    t = hu_subparsers.add_parser(
+    t = subparsers.add_parser(
         "trend",
         help="one scanner's HU over time, with drift detection",
         description=(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from noctis_lab.cli._args import Subparsers
+
 __all__ = ["register"]
 
 
@@ -33,11 +35,11 @@ def _run(args: argparse.Namespace) -> int:
         server.stop()
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``dashboards``."""
-    p = sub.add_parser(
-        name,
-        help=help_text,
+    p = subparsers.add_parser(
+        "dashboards",
+        help="serve the Voila dashboards",
         description=(
             "Serve notebooks/dashboards with Voila (our offline template) on 127.0.0.1 with a "
             "token; each page view runs its own kernel. Inside JupyterLab the same dashboards "

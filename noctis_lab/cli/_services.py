@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from noctis_lab.cli._args import Subparsers
+
 __all__ = ["register"]
 
 _DIR_HELP = "state folder (default: <home>/services; see `noctis-lab doctor`)"
@@ -77,11 +79,11 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``services`` and its subcommands to the ``noctis-lab`` parser."""
     p = subparsers.add_parser(
-        name,
-        help=help_text,
+        "services",
+        help="shared PostgreSQL and MLflow server for a team (up/status/down/env)",
         description=(
             "Shared services for a team on one machine, on 127.0.0.1 only: a PostgreSQL "
             "server (calibration history and AI analyses; password authentication, "

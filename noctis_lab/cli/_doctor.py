@@ -12,11 +12,11 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from noctis_lab import _paths
 from noctis_lab._browser import CHROMIUM
+from noctis_lab.cli._args import Subparsers
 
 __all__ = ["Finding", "check_stack", "register"]
 
@@ -50,6 +50,8 @@ class Finding:
 
 
 def _versions() -> list[Finding]:
+    from importlib.metadata import PackageNotFoundError, version
+
     out = []
     for name in PACKAGES:
         try:
@@ -200,7 +202,7 @@ def _demo() -> Finding:
     if (d / ".complete").is_file():
         return Finding("demo data", True, str(d))
     if (d / ".hu-complete").is_file():
-        from noctis_lab._demo_cli import AI_LOG, AI_PID, _alive
+        from noctis_lab.cli._demo import AI_LOG, AI_PID, _alive
 
         ai = (
             f"AI models training in the background (log {d / AI_LOG})"
@@ -237,9 +239,11 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad and args.strict else 0
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``doctor`` subcommand."""
-    p = sub.add_parser(name, help=help_text, description=__doc__)
+    p = subparsers.add_parser(
+        "doctor", help="print versions and check the stack", description=__doc__
+    )
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 when a finding needs attention")
     p.add_argument("--quick", action="store_true", help="skip the Jupyter server extension check")

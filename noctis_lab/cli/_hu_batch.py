@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-__all__ = ["register_batch_commands"]
+from noctis_lab.cli._args import Subparsers
+
+__all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -16,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.scheduler:
         from dask.distributed import Client
 
-        client = Client(args.scheduler)
+        client = Client(args.scheduler)  # type: ignore[no-untyped-call]
     try:
         report = analyze_archive(
             args.root,
@@ -30,14 +31,14 @@ def _run(args: argparse.Namespace) -> int:
         )
     finally:
         if client is not None:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)
     return 1 if report.failed and args.strict else 0
 
 
-def register_batch_commands(sub: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``batch`` to the ``hu`` subcommands."""
-    p = sub.add_parser(
+    p = subparsers.add_parser(
         "batch",
         help="analyse and record every phantom series under a folder",
         description=(

@@ -17,14 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from noctis_lab import _paths
 from noctis_lab._errors import NoctisError
+from noctis_lab.cli._args import Subparsers
 
 __all__ = ["MlflowLaunch", "build_mlflow_launch", "register", "runs_urls"]
 
@@ -121,6 +120,8 @@ def runs_urls(base: str, timeout: float = 10.0) -> list[tuple[str, str]]:
     Links inside MLflow 3's UI fall back to its GenAI view unless the page says
     otherwise, so each experiment gets its own runs link.
     """
+    import urllib.request
+
     api = f"{base}/ajax-api/2.0/mlflow/experiments/search?max_results=200"
     with urllib.request.urlopen(api, timeout=timeout) as resp:
         experiments = json.load(resp).get("experiments", [])
@@ -132,6 +133,9 @@ def runs_urls(base: str, timeout: float = 10.0) -> list[tuple[str, str]]:
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    import urllib.error
+    import urllib.request
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -192,9 +196,11 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
             continue
 
 
-def register(subparsers: Any, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``noctis-lab mlflow``."""
-    p = subparsers.add_parser(name, help=help_text, description=__doc__)
+    p = subparsers.add_parser(
+        "mlflow", help="open the MLflow UI on the project's store (runs view)", description=__doc__
+    )
     p.add_argument("--port", type=int, metavar="N", help="port on 127.0.0.1 (default: a free one)")
     p.add_argument(
         "--tracking-uri",

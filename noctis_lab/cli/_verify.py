@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from noctis_lab.cli._args import Subparsers
+
 __all__ = ["register"]
 
 
@@ -109,21 +111,17 @@ def _handler(args: argparse.Namespace) -> int:
     return 1 if args.exit_code and not report.ok else 0
 
 
-def register(subparsers: Any, name: str = "verify", help_text: str = "") -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``verify`` subcommand.
 
     Parameters
     ----------
-    subparsers : argparse subparsers action
-        Where to add it.
-    name : str
-        Command name.
-    help_text : str
-        One-line help.
+    subparsers : Subparsers
+        The ``noctis-lab`` subcommands, to which it adds its own.
     """
     p = subparsers.add_parser(
-        name,
-        help=help_text or "check the record chains: name any record rewritten, deleted or moved",
+        "verify",
+        help="check that no record was rewritten, deleted or moved",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

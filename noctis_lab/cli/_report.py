@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from noctis_lab import _paths
+from noctis_lab.cli._args import HomeDefault, Subparsers
 
 __all__ = ["register"]
 
@@ -59,7 +60,7 @@ def _report(args: argparse.Namespace) -> int:
     )
     out = run_report(
         args.kind,
-        args.out,
+        os.fspath(args.out),
         since=args.since,
         until=args.until,
         day=day,
@@ -88,7 +89,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", help="last day of the period (YYYY-MM-DD)")
     p.add_argument(
         "--out",
-        default=str(_paths.home() / "reports"),
+        default=HomeDefault(lambda: _paths.home() / "reports"),
         help="base folder; files go to OUT/<kind>/<YYYY-MM-DD>/ (default: %(default)s)",
     )
     p.add_argument("--date", type=_day, help="date naming the output folder (default: today)")
@@ -101,11 +102,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``report hu`` and ``report ai``."""
-    p = sub.add_parser(
-        name,
-        help=help_text,
+    p = subparsers.add_parser(
+        "report",
+        help="run a papermill report to HTML",
         description=(
             "Run a parameterised report notebook with papermill; write the executed notebook, "
             "a self-contained HTML without code, a PDF where Chromium is installed, and "

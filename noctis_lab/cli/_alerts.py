@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from noctis_lab.cli._args import Subparsers
+
 __all__ = ["register"]
 
 
@@ -58,11 +60,11 @@ def _config_handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``alerts`` command (``check``, ``config``) to the top-level parser."""
     p = subparsers.add_parser(
-        name,
-        help=help_text,
+        "alerts",
+        help="post QA alerts to chat rooms",
         description=(
             "The QA bot: post HU calibration failures, drift alarms and AI model status "
             "changes to chat rooms, each once. Configuration: $NOCTIS_ALERTS or "

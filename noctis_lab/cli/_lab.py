@@ -17,6 +17,7 @@ from typing import Any
 
 from noctis_lab import _paths
 from noctis_lab._errors import NoctisError, NoFilesFoundError
+from noctis_lab.cli._args import Subparsers
 
 __all__ = ["LabLaunch", "build_lab_launch", "register"]
 
@@ -104,7 +105,7 @@ def build_lab_launch(
         "--ServerApp.jpserver_extensions=noctis_rooms=True",
         f"--SQLiteYStore.db_path={root_path / '.jupyter_ystore.db'}",
         # Tracked notebooks are saved without outputs; collaboration state stays in .noctis/.
-        "--ContentsManager.pre_save_hook=noctis_lab._clean_save.strip_tracked_outputs",
+        "--ContentsManager.pre_save_hook=noctis_lab.cli._clean_save.strip_tracked_outputs",
         f"--YDocExtension.session_store_path={root_path / '.noctis' / 'collab_sessions.json'}",
     ]
     users_path: Path | None = None
@@ -196,11 +197,11 @@ def _stop(proc: subprocess.Popen[bytes], sig: int, code: int) -> int:
     return code
 
 
-def register(subparsers: Any, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``noctis-lab lab`` to the command line."""
     p = subparsers.add_parser(
-        name,
-        help=help_text,
+        "lab",
+        help="start JupyterLab with collaboration and chat",
         description=(
             "Start JupyterLab on 127.0.0.1 with real-time collaboration, chat rooms and "
             "server-side room rules. With --users (or NOCTIS_USERS) each user logs in with "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from noctis_lab import _paths
+from noctis_lab.cli._args import HomeDefault, Subparsers
 
 __all__ = ["register"]
 
@@ -22,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     kinds = ["hu", "ai"] if args.kind == "all" else [args.kind]
     schedules = make_schedules(
         kinds,
-        args.out,
+        os.fspath(args.out),
         at=args.at,
         day=args.day,
         home=args.home,
@@ -45,11 +47,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``schedule``."""
-    p = sub.add_parser(
-        name,
-        help=help_text,
+    p = subparsers.add_parser(
+        "schedule",
+        help="print or install report schedules",
         description=(
             "Print crontab lines or systemd user timers that run `noctis-lab report` "
             "on a schedule; --install merges them into the crontab (replacing earlier "
@@ -61,7 +63,9 @@ def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None
     p.add_argument("--at", default="06:30", help="local time HH:MM (default: %(default)s)")
     p.add_argument("--day", help="weekday (mon ... sun) for weekly runs; default daily")
     p.add_argument(
-        "--out", default=str(_paths.home() / "reports"), help="base folder (default: %(default)s)"
+        "--out",
+        default=HomeDefault(lambda: _paths.home() / "reports"),
+        help="base folder (default: %(default)s)",
     )
     p.add_argument("--home", help="NOCTIS_HOME of the runs (default: the current home)")
     p.add_argument("--post-to", metavar="ROOM.chat", help="chat room for the summary")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from noctis_lab import _paths
 from noctis_lab._errors import ReportError
+from noctis_lab.cli._args import HomeDefault, Subparsers
 
 __all__ = ["build_demo", "register"]
 
@@ -144,10 +145,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``demo`` subcommand."""
-    p = sub.add_parser(name, help=help_text, description=__doc__)
-    p.add_argument("--out", default=str(_paths.demo_dir()), help="folder (default: %(default)s)")
+    p = subparsers.add_parser(
+        "demo",
+        help="write the demo data set (phantom series, history, models)",
+        description=__doc__,
+    )
+    p.add_argument(
+        "--out", default=HomeDefault(_paths.demo_dir), help="folder (default: %(default)s)"
+    )
     p.add_argument("--force", action="store_true", help="rewrite an existing demo set")
     ai = p.add_mutually_exclusive_group()
     ai.add_argument("--no-ai", action="store_true", help="only the HU part (no AI models)")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from noctis_lab._errors import ModelCheckError, NoctisError
+from noctis_lab.cli._args import Subparsers
 
 __all__ = ["register"]
 
@@ -253,19 +254,25 @@ def _common(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
 
 
-def register(subparsers: Any, name: str, help_text: str) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add ``noctis-lab ai`` and its subcommands."""
     p = subparsers.add_parser(
-        name,
-        help=help_text,
+        "ai",
+        help="AI model registry, checks, evaluation and status",
         description=(
             "Register, check and evaluate AI models; show their status. Models and runs live "
             "in MLflow ($MLFLOW_TRACKING_URI, else <NOCTIS_HOME>/mlflow). Exit 0 when the "
             "command ran (whatever the verdict), 2 when it could not."
         ),
     )
-    p.set_defaults(handler=lambda _a: (p.print_help(), 0)[1])
-    p.error = types.MethodType(_OneLineParser.error, p)
+
+    def _help(_args: argparse.Namespace) -> int:
+        p.print_help()
+        return 0
+
+    p.set_defaults(handler=_help)
+    # errors of ``ai`` itself are one NoctisError line too, like its subcommands'
+    p.error = types.MethodType(_OneLineParser.error, p)  # type: ignore[method-assign]
     sub = p.add_subparsers(dest="ai_command", metavar="ACTION", parser_class=_OneLineParser)
     _add_register(sub)
     _add_others(sub)
