@@ -536,7 +536,8 @@ class ModelStatus:
             "test_set": self.test_set,
             "thresholds": self.thresholds.to_dict(),
         }
-        return _clean(d)
+        cleaned: dict[str, Any] = _clean(d)
+        return cleaned
 
     def to_json(self) -> str:
         """JSON text."""

@@ -45,6 +45,7 @@ from noctis_lab.dicom import parse_datetime
 from noctis_lab.hu._drift import DriftResult, detect_drift
 from noctis_lab.hu._history_db import default_url, open_engine, retrying, upgrade, write_transaction
 from noctis_lab.hu._history_schema import Base, CalibrationRow, CheckRow, ReviewRow, RoiRow
+from noctis_lab.quality import Status
 from noctis_lab.records import append
 from noctis_lab.records._chain import chain_lock
 
@@ -158,8 +159,10 @@ class HistoryRecord:
         ``calibration`` or ``correction``.
     scanner : str
         The scanner key (``manufacturer/model/serial``).
-    phantom, profile, profile_version, status : str
+    phantom, profile, profile_version : str
         As in the result.
+    status : Status
+        As in the result (an enum member; ``to_dict`` gives its value).
     operator, notes : str
         Who recorded it, and their notes.
     reason : str
@@ -188,7 +191,7 @@ class HistoryRecord:
     phantom: str
     profile: str
     profile_version: str
-    status: str
+    status: Status
     operator: str
     notes: str
     reason: str
@@ -220,6 +223,7 @@ class HistoryRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the result nested under ``result``)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["status"] = self.status.value
         d["recorded_at"] = self.recorded_at.isoformat()
         d["acquired_at"] = None if self.acquired_at is None else self.acquired_at.isoformat()
         d["reviews"] = [r.to_dict() for r in self.reviews]
@@ -725,7 +729,7 @@ class CalibrationHistory:
             phantom=str(row["phantom"]),
             profile=str(row["profile"]),
             profile_version=str(row["profile_version"]),
-            status=str(row["status"]),
+            status=Status.parse(row["status"]),
             operator=str(row["operator"]),
             notes=str(row["notes"]),
             reason=str(row["reason"]),

@@ -228,3 +228,17 @@ def test_statuses_stay_enums_and_serialise_as_text(located):
     back = CalibrationResult.from_json(res.to_json())
     assert back.status is Status.FAIL and back.checks[0].status is res.checks[0].status
     assert '"status": "fail"' in res.to_json()
+
+
+def test_a_stored_record_reads_back_with_enum_statuses(located, tmp_path):
+    from noctis_lab.hu.history import CalibrationHistory
+
+    s, ph, _, _ = located
+    res = analyze(s.volume, ph, "seed")
+    history = CalibrationHistory(f"sqlite:///{tmp_path / 'h.db'}")
+    rec = history.get(history.record(res, operator="test"))
+    assert rec.status is Status.FAIL and rec.result.status is Status.FAIL
+    assert all(type(c.status) is Status for c in rec.result.checks)
+    d = rec.to_dict()
+    assert type(d["status"]) is str and d["status"] == "fail"
+    assert '"status": "fail"' in rec.to_json()
