@@ -477,10 +477,10 @@ def migrate_stores(owner_url: str) -> list[str]:
     with CalibrationHistory(owner_url) as history:
         engine = history._engine
         from noctis_lab.ai._store import get_engine
-        from noctis_lab.alerts import _Store
+        from noctis_lab.alerts._store import AlertStore
 
         get_engine(owner_url)  # creates or chains the ai_* tables (engine cached by URL)
-        _Store(owner_url).close()
+        AlertStore(owner_url).close()
         with engine.connect() as conn:
             return sorted(inspect(conn).get_table_names())
 

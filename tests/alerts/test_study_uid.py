@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from noctis_lab.alerts import _study_uid
+from noctis_lab.alerts._links import _study_uid
 
 
 def test_study_of_a_series_folder_zip_and_acquisition(analysed: Any, tmp_path: Path) -> None:

@@ -331,7 +331,7 @@ def test_alerts_posted_is_chained_including_an_older_copy(db_url: str) -> None:
     """The QA bot's record: an unchained table from before is backfilled, then tamper shows."""
     from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text
 
-    from noctis_lab.alerts import _Store
+    from noctis_lab.alerts._store import AlertStore as _Store
 
     old = MetaData()
     legacy = Table(
