@@ -9,6 +9,7 @@ registered and evaluated in MLflow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ COMPLETE = ".complete"  # everything, the AI models included
 HU_COMPLETE = ".hu-complete"  # the phantom series and their recorded analyses
 AI_LOG = "ai-demo.log"
 AI_PID = ".ai-demo.pid"
+_BACKGROUND_NICENESS = 10  # the background training's nice value (0 = the lab's)
 
 
 def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: bool = True) -> Path:
@@ -109,6 +111,10 @@ def start_ai_in_background(out: Path) -> str:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # survives the terminal's Ctrl-C of the lab
             )
+        # Below the lab's priority: the training (and what it starts) yields the CPU to
+        # the server the user is waiting for; it still uses any idle core.
+        with contextlib.suppress(ProcessLookupError):  # it may have ended already
+            os.setpriority(os.PRIO_PROCESS, proc.pid, _BACKGROUND_NICENESS)
         (out / AI_PID).write_text(f"{proc.pid}\n")
         pid = proc.pid
     return (
