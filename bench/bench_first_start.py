@@ -5,7 +5,12 @@ package caches (pip's and uv's, so every package is fetched as on a new machine)
 ``make lab``; the clock stops when the printed URL answers with JupyterLab's page. The
 lab is stopped afterwards and the clone removed (``--keep`` keeps it).
 
-Run: ``.venv/bin/python bench/bench_first_start.py`` (about 3 minutes; quiet machine).
+The peer, in the same run: the installer the setup used before, plain pip installing the
+same pinned stack (``requirements.txt`` with ``requirements.lock``) into a new venv with an
+empty cache, timed against our setup (``make lab`` up to the demo: venv, uv, the stack,
+the editable installs and the extension link). ``--no-peer`` skips it.
+
+Run: ``.venv/bin/python bench/bench_first_start.py`` (about 8 minutes; quiet machine).
 """
 
 from __future__ import annotations
@@ -46,6 +51,18 @@ def _fresh_env(caches: Path) -> dict[str, str]:
     return env
 
 
+def stop_lab(proc: subprocess.Popen[str]) -> None:
+    """Stop ``make lab`` and what it started in its process group."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _stop_everything_under(folder: Path) -> None:
     """Stop what the run left behind (the demo's AI training runs detached from ``make``)."""
     for proc in Path("/proc").iterdir():
@@ -60,7 +77,24 @@ def _stop_everything_under(folder: Path) -> None:
                 os.kill(int(proc.name), signal.SIGTERM)
 
 
-def run(keep: bool) -> int:
+def _time_pip_peer(clone: Path, work: Path) -> float:
+    """Seconds for plain pip to install the pinned stack into a new venv, no cache."""
+    venv = work / "pip-peer"
+    env = _fresh_env(work / "peer-caches")
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run(
+        [*pip, "-r", "requirements.txt", "-c", "requirements.lock"],
+        cwd=clone,
+        env=env,
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.monotonic() - t0
+
+
+def run(keep: bool, peer: bool) -> int:
     """Clone, ``make lab``, and print each phase's start and the time to a working URL."""
     work = Path(tempfile.mkdtemp(prefix="noctis-first-start-"))
     clone = work / "noctis"
@@ -77,9 +111,12 @@ def run(keep: bool) -> int:
     )
     assert proc.stdout is not None
     url = None
+    setup_done = None
     try:
         for line in proc.stdout:
             elapsed = time.monotonic() - start
+            if setup_done is None and line.startswith(".venv/bin/noctis-lab demo"):
+                setup_done = elapsed
             if not line.startswith((" ", "\t")) and len(line) < 400:
                 print(f"{elapsed:7.1f} s  {line.rstrip()[:160]}", flush=True)
             found = URL.search(line)
@@ -95,13 +132,17 @@ def run(keep: bool) -> int:
         answered = time.monotonic() - start
         print(f"URL printed after {printed:.1f} s; the lab answered after {answered:.1f} s")
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+        if peer:
+            stop_lab(proc)
+            pip_s = _time_pip_peer(clone, work)
+            print(
+                f"setup: ours (venv, uv, stack, editable installs) {setup_done:.1f} s; "
+                f"plain pip, the stack alone: {pip_s:.1f} s "
+                f"(load average {os.getloadavg()[0]:.1f})"
+            )
         return 0
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_lab(proc)
         _stop_everything_under(work)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -111,7 +152,9 @@ def main() -> int:
     """Command line: ``--keep`` leaves the clone for inspection."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the clone")
-    return run(parser.parse_args().keep)
+    parser.add_argument("--no-peer", action="store_true", help="skip the plain-pip peer")
+    args = parser.parse_args()
+    return run(args.keep, peer=not args.no_peer)
 
 
 if __name__ == "__main__":
