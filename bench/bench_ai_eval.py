@@ -55,7 +55,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from noctis_lab.ai import ModelSpec, load_model, load_test_set, save_model
+    from noctis_lab.ai import ModelSpec, load_test_set, save_model
+    from noctis_lab.ai._checks import load_model
     from noctis_lab.ai._demo_data import make_batch, write_test_set
     from noctis_lab.ai._nets import train_network
     from noctis_lab.ai._runners import TorchRunner

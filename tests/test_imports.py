@@ -103,3 +103,60 @@ def test_the_package_has_no_import_cycles() -> None:
     """Function-level imports count too: a lazy import still ties two modules together."""
     cycles = import_cycles(ROOT, "noctis_lab")
     assert not cycles, f"import cycles: {sorted(sorted(c) for c in cycles)}"
+
+
+# --------------------------------------------------------------------- the package's layout
+#: The loose modules the package root may hold: the core every subpackage shares.
+CORE = {"__init__", "_browser", "_errors", "_paths", "_version"}
+#: The most names a subpackage's ``__all__`` may list.
+MAX_ALL = 30
+
+
+def _all_names(init: Path) -> list[str] | None:
+    """The literal ``__all__`` of a module, or None when it has none."""
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+def test_the_package_root_holds_only_the_core() -> None:
+    """Everything else lives in a subpackage (cli, services, alerts, batch, hu, ...)."""
+    loose = {p.stem for p in (ROOT / "noctis_lab").glob("*.py")}
+    assert loose == CORE, f"top-level modules outside the core: {sorted(loose - CORE)}"
+
+
+def test_each_subpackage_documents_a_short_all() -> None:
+    packages = sorted(p.parent for p in (ROOT / "noctis_lab").glob("*/__init__.py"))
+    assert len(packages) >= 9
+    for init in packages:
+        module = init / "__init__.py"
+        assert ast.get_docstring(ast.parse(module.read_text())), f"{init.name}: no docstring"
+        names = _all_names(module)
+        assert names is not None, f"{init.name}: no literal __all__"
+        assert 0 < len(names) <= MAX_ALL, f"{init.name}: {len(names)} names in __all__"
+
+
+def test_every_command_registers_with_one_signature() -> None:
+    """Each command module of ``noctis_lab.cli`` has ``register(subparsers) -> None``."""
+    import importlib
+    import inspect
+
+    from noctis_lab.cli import _hu, _main
+
+    registered = {f.__module__ for f in (*_main._COMMANDS, *_hu._REGISTRARS)}
+    found = set()
+    for path in sorted((ROOT / "noctis_lab" / "cli").glob("_[!_]*.py")):
+        module = importlib.import_module(f"noctis_lab.cli.{path.stem}")
+        register = getattr(module, "register", None)
+        if register is None:
+            continue
+        found.add(module.__name__)
+        sig = inspect.signature(register)
+        shown = [(p.name, p.annotation) for p in sig.parameters.values()]
+        assert shown == [("subparsers", "Subparsers")], (module.__name__, shown)
+        assert sig.return_annotation == "None", module.__name__
+    assert found <= registered, f"never registered: {sorted(found - registered)}"
+    assert len(found) == 14, sorted(found)

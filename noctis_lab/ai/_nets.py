@@ -7,7 +7,8 @@ builds the network from our own code and fills it with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -60,12 +61,14 @@ def _dense_bn() -> Any:
     return nn.Sequential(*layers, nn.Conv2d(8, 1, 1), nn.Sigmoid())
 
 
-#: name -> function building an untrained network (a constant mapping, never mutated)
-FACTORIES: dict[str, Callable[[], Any]] = {
-    "noctis.tiny_classifier": _classifier,
-    "noctis.heatmap_detector": _dense,
-    "noctis.tiny_segmenter": _dense_bn,
-}
+#: name -> function building an untrained network (read-only: no module state to mutate)
+FACTORIES: Mapping[str, Callable[[], Any]] = MappingProxyType(
+    {
+        "noctis.tiny_classifier": _classifier,
+        "noctis.heatmap_detector": _dense,
+        "noctis.tiny_segmenter": _dense_bn,
+    }
+)
 
 
 #: Entry-point group under which installed packages can name their architectures.

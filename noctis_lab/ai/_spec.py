@@ -31,7 +31,7 @@ class ModelSpec(BaseModel):
         may carry code: they are only loaded and run in the sandboxed worker.
     factory : str or None
         The architecture of a weights file: a built-in name of
-        :data:`noctis_lab.ai.FACTORIES`, an importable ``package.module:callable``, or an
+        :data:`noctis_lab.ai._nets.FACTORIES`, an importable ``package.module:callable``, or an
         entry point of group ``noctis_lab.architectures``.
     input_shape, output_shape : tuple of int
         Shapes for a dummy batch of one.

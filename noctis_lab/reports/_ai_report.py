@@ -115,7 +115,7 @@ class AiReport:
         self.verdict = self._verdict()
 
     def _verdict(self) -> str:
-        from noctis_lab.ai import worst_status
+        from noctis_lab.ai._types import worst_status
 
         return str(worst_status(*[s.status for s in self.statuses]))
 

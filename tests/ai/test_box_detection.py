@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noctis_lab.ai import box_detection_metrics
-from noctis_lab.ai._metrics import box_iou, match_boxes_one_to_one
+from noctis_lab.ai._metrics import box_detection_metrics, box_iou, match_boxes_one_to_one
 
 
 def test_box_metrics_hand_checked() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from noctis_lab import ModelCheckError
-from noctis_lab.ai import ModelSpec, check_model, check_model_file, load_model, save_model
+from noctis_lab.ai import ModelSpec, check_model, check_model_file, save_model
+from noctis_lab.ai._checks import load_model
 
 
 class _Evil:

@@ -7,8 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from noctis_lab.ai import classification_metrics, detection_metrics, segmentation_metrics
-from noctis_lab.ai._metrics import bootstrap_weights, weighted_auroc
+from noctis_lab.ai._metrics import (
+    bootstrap_weights,
+    classification_metrics,
+    detection_metrics,
+    segmentation_metrics,
+    weighted_auroc,
+)
 
 Y = np.array([0, 0, 1, 1])
 P = np.array([0.1, 0.4, 0.35, 0.8])

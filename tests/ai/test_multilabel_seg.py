@@ -14,7 +14,8 @@ import pytest
 from _dicom_seg import build_seg
 
 from noctis_lab import ManifestError, ModelCheckError
-from noctis_lab.ai import load_test_set, multilabel_segmentation_metrics
+from noctis_lab.ai import load_test_set
+from noctis_lab.ai._metrics import multilabel_segmentation_metrics
 
 LABELS = ("insert", "core", "rim")
 

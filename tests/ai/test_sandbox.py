@@ -25,7 +25,8 @@ import pytest
 from _ci import IN_CI
 
 from noctis_lab import ModelCheckError
-from noctis_lab.ai import ModelSpec, check_model_file, load_model, save_model
+from noctis_lab.ai import ModelSpec, check_model_file, save_model
+from noctis_lab.ai._checks import load_model
 from noctis_lab.ai._sandbox import SandboxLimits, run_in_sandbox, sandbox_problem
 
 pytestmark = pytest.mark.skipif(  # in CI an unavailable sandbox fails the tests instead

@@ -11,14 +11,13 @@ from pydantic import ValidationError
 
 from noctis_lab.ai import (
     StatusThresholds,
-    cusum_drift,
     model_status,
     record_analysis,
     register_model,
     resolve_model,
-    worst_status,
 )
-from noctis_lab.ai._status import compare_runs, status_from_level, window_drift
+from noctis_lab.ai._status import compare_runs, cusum_drift, status_from_level, window_drift
+from noctis_lab.ai._types import worst_status
 
 
 def _log_run(
