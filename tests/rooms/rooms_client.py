@@ -138,16 +138,26 @@ class Server:
             interval=0.25,
         )
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM, *, must_exit_within: float | None = None) -> None:
+        """Stop the server with ``sig`` (killed after 10 s).
+
+        With ``must_exit_within``, the server must exit by itself within that many seconds
+        (AssertionError otherwise, after killing it).
+        """
         if self.proc is None:
             return
-        # SIGTERM: a clean stop in about a second; SIGINT without a terminal hung ~10 s
-        stop_process(self.proc, signal.SIGTERM, timeout=10)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        proc, self.proc = self.proc, None
+        if must_exit_within is None:
+            stop_process(proc, sig, timeout=10)
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(must_exit_within)
+        except subprocess.TimeoutExpired:
+            stop_process(proc, signal.SIGKILL, timeout=10)
+            raise AssertionError(
+                f"jupyter {self.app} did not exit within {must_exit_within:g} s of signal {sig}"
+            ) from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

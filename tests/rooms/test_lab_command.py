@@ -58,25 +58,24 @@ def test_options_are_validated(tmp_path: Path) -> None:
     assert launch.token not in json.dumps(launch.to_dict())
 
 
+def _users_file(folder: Path) -> Path:
+    """A 0600 users file: alice (admin) and bob, each with a token."""
+    users = folder / "users.json"
+    alice = {
+        "username": "alice",
+        "token": "alice-token-abcdef0123",
+        "display_name": "Alice",
+        "role": "admin",
+    }
+    bob = {"username": "bob", "token": "bob-token-abcdef012345", "display_name": "Bob"}
+    users.write_text(json.dumps({"users": [alice, bob]}))
+    users.chmod(0o600)
+    return users
+
+
 @pytest.mark.server
 def test_lab_starts_with_users_file(tmp_path: Path) -> None:
-    users = tmp_path / "users.json"
-    users.write_text(
-        json.dumps(
-            {
-                "users": [
-                    {
-                        "username": "alice",
-                        "token": "alice-token-abcdef0123",
-                        "display_name": "Alice",
-                        "role": "admin",
-                    },
-                    {"username": "bob", "token": "bob-token-abcdef012345", "display_name": "Bob"},
-                ]
-            }
-        )
-    )
-    users.chmod(0o600)
+    users = _users_file(tmp_path)
     root = tmp_path / "root"
     (root / "notebooks").mkdir(parents=True)
     port = free_port()

@@ -16,17 +16,8 @@ def _post(server: Server, action: str, user: str, body: dict[str, object]) -> tu
     return server.request("POST", f"/api/noctis/rooms/{action}/{ROOM}", user, body)
 
 
-def test_reactions_receipts_and_heartbeat(server: Server) -> None:
-    assert server.request("POST", "/api/noctis/rooms", "alice", {"path": ROOM})[0] == 201
-    ids = [_post(server, "system-message", "alice", {"text": f"scan {i}"})[1]["id"] for i in (1, 2)]
-    m1, m2 = ids
-
-    # reacting needs the write right: Bob is not a member yet
-    st, err = _post(server, "reactions", "bob", {"message_id": m1, "emoji": "👍"})
-    assert st == 403 and "may not write" in err["message"]
-    assert _post(server, "join", "bob", {})[0] == 200
-
-    # toggle on, toggle off, explicit on twice (idempotent), explicit off
+def _reactions_toggle_and_set(server: Server, m1: str) -> None:
+    """Toggle on, toggle off, explicit on twice (idempotent), explicit off; bad input is a 400."""
     st, res = _post(server, "reactions", "bob", {"message_id": m1, "emoji": "👍"})
     assert st == 200 and res["reactions"] == {"👍": ["bob"]} and res["mine"] == ["👍"]
     st, res = _post(server, "reactions", "bob", {"message_id": m1, "emoji": "👍"})
@@ -38,8 +29,6 @@ def test_reactions_receipts_and_heartbeat(server: Server) -> None:
     assert st == 200 and sorted(res["reactions"]["✅"]) == ["alice", "bob"]
     st, res = _post(server, "reactions", "alice", {"message_id": m1, "emoji": "✅", "on": False})
     assert res["reactions"] == {"✅": ["bob"]}
-
-    # bad input is a clear 400
     for body, reason in [
         ({"message_id": m1}, "'emoji' are required"),
         ({"message_id": m1, "emoji": "x" * 33}, "at most 32 characters"),
@@ -49,7 +38,9 @@ def test_reactions_receipts_and_heartbeat(server: Server) -> None:
         st, err = _post(server, "reactions", "bob", body)
         assert st == 400 and reason in err["message"], (body, err)
 
-    # read receipts move forward only
+
+def _receipts_move_forward(server: Server, m1: str, m2: str) -> None:
+    """Read receipts move forward only; a reader who is not a member may mark read."""
     assert _post(server, "receipts", "bob", {"message_id": m2})[1] == {"read": m2}
     assert _post(server, "receipts", "bob", {"message_id": m1})[1] == {"read": m2}
     st, err = _post(server, "receipts", "bob", {"message_id": "nope"})
@@ -59,6 +50,19 @@ def test_reactions_receipts_and_heartbeat(server: Server) -> None:
     # a reader who is not a member (Carol, public room) may mark read but not react
     assert _post(server, "receipts", "carol", {"message_id": m1})[0] == 200
     assert _post(server, "reactions", "carol", {"message_id": m1, "emoji": "👍"})[0] == 403
+
+
+def test_reactions_receipts_and_heartbeat(server: Server) -> None:
+    assert server.request("POST", "/api/noctis/rooms", "alice", {"path": ROOM})[0] == 201
+    ids = [_post(server, "system-message", "alice", {"text": f"scan {i}"})[1]["id"] for i in (1, 2)]
+    m1, m2 = ids
+
+    # reacting needs the write right: Bob is not a member yet
+    st, err = _post(server, "reactions", "bob", {"message_id": m1, "emoji": "👍"})
+    assert st == 403 and "may not write" in err["message"]
+    assert _post(server, "join", "bob", {})[0] == 200
+    _reactions_toggle_and_set(server, m1)
+    _receipts_move_forward(server, m1, m2)
 
     # the messages view resolves everything and names the users
     view = server.get(f"/api/noctis/rooms/messages/{ROOM}", "carol")

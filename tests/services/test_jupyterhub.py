@@ -148,16 +148,25 @@ def _hub_environment(info: Hub, singleuser: Path) -> dict[str, str]:
     }
 
 
-def _stop_hub(proc: subprocess.Popen[bytes], root: Path) -> None:
-    """Stop the Hub (it stops its servers, services and proxy), then anything left in
-    ``root``: servers and services run in sessions of their own."""
+def _stop_hub(proc: subprocess.Popen[bytes], root: Path) -> list[str]:
+    """Stop the Hub as a service manager does (SIGTERM: it stops its servers, services and
+    proxy), then anything left in ``root`` (servers and services run in sessions of their
+    own). Returns what the Hub did not stop by itself within 30 s (killed here)."""
+    left = []
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
+        left.append("jupyterhub itself")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    for pid in _pids_under(root):
+        with contextlib.suppress(OSError):
+            left.append(
+                Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200].decode()
+            )
     _stop_processes_under(root)
+    return left
 
 
 @pytest.fixture(scope="module")
@@ -194,34 +203,38 @@ def hub() -> Iterator[Hub]:
         )
         yield info
     finally:
-        _stop_hub(proc, root)
+        left = _stop_hub(proc, root)
         shutil.rmtree(root, ignore_errors=True)
+    # the deployment stops cleanly: the rooms service exits on the Hub's SIGINT (it hung
+    # until killed, 40 s of teardown, before noctis_rooms made SIGINT a clean stop)
+    assert not left, f"left running after the Hub stopped: {left}"
+
+
+def _pids_under(root: Path) -> list[int]:
+    """The processes whose working folder is ``root`` or below it (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if cwd == root or root in cwd.parents:
+            pids.append(int(entry.name))
+    return pids
 
 
 def _stop_processes_under(root: Path) -> None:
     """Stop every process working in ``root`` (the Hub's spawned servers and its services:
     their working folders are the test's homes and rooms root), so no test run leaves
     servers behind."""
-
-    def running() -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cwd = Path(os.readlink(entry / "cwd"))
-            except OSError:
-                continue
-            if cwd == root or root in cwd.parents:
-                pids.append(int(entry.name))
-        return pids
-
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in running():
+        for pid in _pids_under(root):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + 10
-        while running() and time.monotonic() < deadline:
+        while _pids_under(root) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 

@@ -272,6 +272,25 @@ def _start_outbox_drain(svc: RoomsService) -> None:
     svc._outbox_callback = pc
 
 
+def _stop_on_interrupt(serverapp: Any) -> None:
+    """Without a terminal, SIGINT stops the server cleanly, as SIGTERM does.
+
+    jupyter_server asks "Shut down this Jupyter server?" on Ctrl-C only when it has a
+    terminal. Without one, SIGINT raises KeyboardInterrupt out of the event loop and skips
+    the server's cleanup: the collaboration store's worker threads (anyio) are never told to
+    stop, and the process never exits (SIGTERM no longer helps: its stop runs on the loop,
+    which is gone). JupyterHub stops a server or service with SIGINT first, so stopping the
+    Hub waited 30 s for the rooms service and then had to kill it.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, serverapp._signal_stop)
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Install the service, the guarded websocket, the authorizer and the REST API."""
     from ._rest import rest_handlers
@@ -289,6 +308,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     _claim_site_rooms(serverapp, svc)
     svc.write_server_file()
     _start_outbox_drain(svc)
+    _stop_on_interrupt(serverapp)
     serverapp.log.info("noctis_rooms: rooms store at %s", svc.store.db_path)
 
 
