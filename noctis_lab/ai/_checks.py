@@ -253,48 +253,102 @@ def check_model_file(
     target : str, optional
         Label for the report (default: the path).
     """
-    p = Path(path)
-    label = target or str(p)
-    checks: list[CheckItem] = []
-    issues: list[Issue] = []
+    run = _CheckRun(Path(path), target or str(path), spec)
+    for step in (_check_exists, _read_sidecar, _check_hash):
+        failed = step(run)
+        if failed is not None:
+            return failed
+    loaded = _load_and_run(run)
+    if isinstance(loaded, CheckReport):
+        return loaded
+    runner, x, outs = loaded
+    if run.spec is None or x is None:
+        return _without_spec(run)
+    failed = _check_output(run, runner, x, outs)
+    return failed if failed is not None else run.report()
 
-    def fail(name: str, code: str, detail: str, message: str) -> CheckReport:
-        checks.append(CheckItem(name, "fail", detail))
-        issues.append(Issue(code, Status.ERROR, message, "file"))
-        for later in _ORDER[_ORDER.index(name) + 1 :]:
-            checks.append(CheckItem(later, "skipped", f"not run: {name} failed"))
-        return CheckReport(label, Status.ERROR, tuple(checks), tuple(issues), digest, spec)
 
+@dataclass
+class _CheckRun:
+    """The checks and issues of one :func:`check_model_file` call, as its steps add them."""
+
+    path: Path
+    label: str
+    spec: ModelSpec | None
+    checks: list[CheckItem] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
     digest: str | None = None
-    # 1. exists and not empty
+
+    def passed(self, name: str, detail: str) -> None:
+        """Record check ``name`` as passed."""
+        self.checks.append(CheckItem(name, "pass", detail))
+
+    def fail(self, name: str, code: str, detail: str, message: str) -> CheckReport:
+        """The report of a run stopped by check ``name``; the later checks are skipped."""
+        self.checks.append(CheckItem(name, "fail", detail))
+        self.issues.append(Issue(code, Status.ERROR, message, "file"))
+        for later in _ORDER[_ORDER.index(name) + 1 :]:
+            self.checks.append(CheckItem(later, "skipped", f"not run: {name} failed"))
+        return CheckReport(
+            self.label, Status.ERROR, tuple(self.checks), tuple(self.issues), self.digest, self.spec
+        )
+
+    def report(self) -> CheckReport:
+        """The report of a run that went to its end: the worst of its issues."""
+        status = worst_status(*(i.severity for i in self.issues))
+        return CheckReport(
+            self.label, status, tuple(self.checks), tuple(self.issues), self.digest, self.spec
+        )
+
+
+def _check_exists(run: _CheckRun) -> CheckReport | None:
+    """Check 1: the file exists, is a file and is not empty; its digest is taken."""
+    p = run.path
     if not p.exists():
-        return fail("exists", "missing_file", f"{p} does not exist", f"Model file {p} is missing.")
+        return run.fail(
+            "exists", "missing_file", f"{p} does not exist", f"Model file {p} is missing."
+        )
     if not p.is_file():
-        return fail(
+        return run.fail(
             "exists", "missing_file", f"{p} is not a file", f"Model path {p} is not a file."
         )
     size = p.stat().st_size
     if size == 0:
-        return fail("exists", "empty_file", f"{p} is empty (0 bytes)", f"Model file {p} is empty.")
-    checks.append(CheckItem("exists", "pass", f"{size} bytes"))
-    digest = sha256_file(p)
-    # spec: given, or the sidecar
-    if spec is None:
-        side = spec_sidecar(p)
-        if side.is_file():
-            try:
-                spec = ModelSpec.model_validate_json(side.read_text())
-            except Exception as exc:
-                return fail(
-                    "sha256",
-                    "bad_spec",
-                    f"spec sidecar {side} is invalid: {_short(exc)}",
-                    f"The spec file next to the model ({side.name}) cannot be read.",
-                )
-    # 2. hash
+        return run.fail(
+            "exists", "empty_file", f"{p} is empty (0 bytes)", f"Model file {p} is empty."
+        )
+    run.passed("exists", f"{size} bytes")
+    run.digest = sha256_file(p)
+    return None
+
+
+def _read_sidecar(run: _CheckRun) -> CheckReport | None:
+    """Without a given spec, the ``<file>.spec.json`` sidecar's, when there is one."""
+    if run.spec is not None:
+        return None
+    side = spec_sidecar(run.path)
+    if not side.is_file():
+        return None
+    try:
+        run.spec = ModelSpec.model_validate_json(side.read_text())
+    except Exception as exc:
+        return run.fail(
+            "sha256",
+            "bad_spec",
+            f"spec sidecar {side} is invalid: {_short(exc)}",
+            f"The spec file next to the model ({side.name}) cannot be read.",
+        )
+    return None
+
+
+def _check_hash(run: _CheckRun) -> CheckReport | None:
+    """Check 2: the file's digest is the registered one (a warning when none is)."""
+    spec = run.spec
     if spec is None or spec.sha256 is None:
-        checks.append(CheckItem("sha256", "skipped", f"no registered hash; file has {digest}"))
-        issues.append(
+        run.checks.append(
+            CheckItem("sha256", "skipped", f"no registered hash; file has {run.digest}")
+        )
+        run.issues.append(
             Issue(
                 "unverified_hash",
                 Status.WARNING,
@@ -303,17 +357,25 @@ def check_model_file(
                 "file",
             )
         )
-    elif spec.sha256 != digest:
-        return fail(
+        return None
+    if spec.sha256 != run.digest:
+        return run.fail(
             "sha256",
             "hash_mismatch",
-            f"expected {spec.sha256}, found {digest}",
+            f"expected {spec.sha256}, found {run.digest}",
             "The model file differs from the registered one (hash mismatch): it may be "
             "corrupt or tampered with, so it was not loaded.",
         )
-    else:
-        checks.append(CheckItem("sha256", "pass", digest))
-    # 3. safe load; a sandboxed format is loaded and run (dummy input, twice) in one worker
+    run.passed("sha256", spec.sha256)
+    return None
+
+
+def _load_and_run(run: _CheckRun) -> tuple[ModelRunner, Any, tuple[Any, ...]] | CheckReport:
+    """Check 3: the safe load.
+
+    A sandboxed format is loaded and run (dummy input, twice) in one worker.
+    """
+    p, spec = run.path, run.spec
     x = None
     outs: tuple[Any, ...] = ()
     try:
@@ -327,16 +389,16 @@ def check_model_file(
                 x if x is not None else np.zeros((0,), np.float32), repeat=2 * (x is not None)
             )
     except ModelCheckError as exc:
-        return fail(
+        return run.fail(
             "load",
             "unsafe_or_corrupt",
             str(exc),
             "The model file cannot be loaded safely: it is corrupt, truncated, not a model, "
             "refused by the safe loader, or failed inside the sandbox.",
         )
-    checks.append(CheckItem("load", "pass", _load_detail(runner, p, spec)))
+    run.passed("load", _load_detail(runner, p, spec))
     if runner.where == "sandbox":
-        issues.append(
+        run.issues.append(
             Issue(
                 "sandboxed_format",
                 Status.GOOD,
@@ -346,31 +408,35 @@ def check_model_file(
                 "file",
             )
         )
-    # 4. dummy input
-    if spec is None or x is None:
-        checks.append(CheckItem("output", "skipped", "no declared input/output spec"))
-        checks.append(CheckItem("determinism", "skipped", "no declared input spec"))
-        issues.append(
-            Issue(
-                "no_spec",
-                Status.WARNING,
-                "The model has no declared input/output spec, so its outputs were not checked.",
-                "file",
-            )
+    return runner, x, outs
+
+
+def _without_spec(run: _CheckRun) -> CheckReport:
+    """Checks 4 and 5 skipped: no declared input/output spec to run the model on."""
+    run.checks.append(CheckItem("output", "skipped", "no declared input/output spec"))
+    run.checks.append(CheckItem("determinism", "skipped", "no declared input spec"))
+    run.issues.append(
+        Issue(
+            "no_spec",
+            Status.WARNING,
+            "The model has no declared input/output spec, so its outputs were not checked.",
+            "file",
         )
-        return CheckReport(
-            label,
-            worst_status(*(i.severity for i in issues)),
-            tuple(checks),
-            tuple(issues),
-            digest,
-            spec,
-        )
+    )
+    return run.report()
+
+
+def _check_output(
+    run: _CheckRun, runner: ModelRunner, x: Any, outs: tuple[Any, ...]
+) -> CheckReport | None:
+    """Checks 4 and 5: the declared output for a dummy input, twice the same."""
+    spec = run.spec
+    assert spec is not None
     if not outs:
         try:
             outs = runner.run(x, repeat=2, batch_size=len(x))
         except Exception as exc:
-            return fail(
+            return run.fail(
                 "output",
                 "forward_failed",
                 f"forward pass on a dummy {tuple(spec.input_shape)} input failed: {_short(exc)}",
@@ -378,28 +444,24 @@ def check_model_file(
             )
     problems = output_problems(outs[0], spec)
     if problems:
-        return fail(
+        return run.fail(
             "output",
             "bad_output",
             "; ".join(problems),
             "The model's output does not match its declared shape, type or range.",
         )
-    checks.append(
-        CheckItem("output", "pass", f"shape {tuple(outs[0].shape)}, {spec.output_dtype}, finite")
-    )
-    # 5. determinism
+    run.passed("output", f"shape {tuple(outs[0].shape)}, {spec.output_dtype}, finite")
     y1, y2 = outs[0], outs[1]
     if y1.shape != y2.shape or not (y1 == y2).all():
         diff = float(abs(y1 - y2).max()) if y1.shape == y2.shape else float("inf")
-        return fail(
+        return run.fail(
             "determinism",
             "nondeterministic",
             f"two runs differ by up to {diff:.3g}",
             "The model gives different outputs for the same input.",
         )
-    checks.append(CheckItem("determinism", "pass", "two runs identical"))
-    status = worst_status(*(i.severity for i in issues))
-    return CheckReport(label, status, tuple(checks), tuple(issues), digest, spec)
+    run.passed("determinism", "two runs identical")
+    return None
 
 
 def _load_detail(runner: ModelRunner, p: Path, spec: ModelSpec | None) -> str:

@@ -121,10 +121,13 @@ def _nan_to_none(obj: Any) -> Any:
 
 
 def predict(module: Any, images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-    """Outputs for images (n, H, W): a runner from :func:`noctis_lab.ai.load_model` (weights
-    and ONNX in our process, TorchScript / ``torch.export`` in the sandbox) or a
-    ``torch.nn.Module`` (run under ``torch.inference_mode``). A model that refuses a batch of
-    several cases (static batch of one) is run one case at a time."""
+    """Outputs of a model for images (n, H, W).
+
+    The model is a runner from :func:`noctis_lab.ai.load_model` (weights and ONNX in our
+    process, TorchScript / ``torch.export`` in the sandbox) or a ``torch.nn.Module`` (run
+    under ``torch.inference_mode``). A model that refuses a batch of several cases (static
+    batch of one) is run one case at a time.
+    """
     x = np.ascontiguousarray(images, dtype=np.float32)[:, None]
     if isinstance(module, ModelRunner):
         return module.run(x, batch_size=batch_size)[0]
@@ -371,8 +374,11 @@ def subgroup_metrics(
     nsd_tolerance_mm: float,
     min_cases: int = 5,
 ) -> tuple[dict[str, Any], ...]:
-    """The headline metric (with its bootstrap CI) within each scanner / site / kVp group
-    of at least ``min_cases`` cases; empty when the cases carry no such attributes."""
+    """The headline metric, with its bootstrap CI, within each subgroup.
+
+    Subgroups are the scanner / site / kVp groups of at least ``min_cases`` cases; empty
+    when the cases carry no such attributes.
+    """
     from dataclasses import replace
 
     from noctis_lab.ai._manifest import SUBGROUP_COLUMNS
@@ -592,8 +598,10 @@ def evaluate_loaded(
 
 
 def _log_inputs(client: Any, run_id: str, result: EvaluationResult, model_id: str) -> None:
-    """The test set (an MLflow dataset: name, manifest path, content hash) and the
-    registered version's MLflow model as the run's inputs."""
+    """The run's inputs: the test set and the registered version's MLflow model.
+
+    The test set is logged as an MLflow dataset (name, manifest path, content hash).
+    """
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import (  # type: ignore[attr-defined]  # made at import
         LocalArtifactDatasetSource,

@@ -22,8 +22,11 @@ def _figure(w: float = 4.2, h: float = 3.6) -> Any:
 
 
 def evaluation_plots(result: EvaluationResult) -> dict[str, Any]:
-    """Plots of an evaluation, by file name: ROC and confusion matrix (classification),
-    FROC (detection), per-case Dice distribution (segmentation)."""
+    """Plots of an evaluation, by file name.
+
+    ROC and confusion matrix (classification), FROC (detection), per-case Dice
+    distribution (segmentation).
+    """
     m = result.metrics
     title = f"{result.model_name} v{result.model_version} on {result.test_set['name']}"
     figs: dict[str, Any] = {}
@@ -108,8 +111,11 @@ def _confusion(m: Any) -> Any:
 
 
 def _reliability(m: Any, title: str) -> Any:
-    """Reliability diagram: observed positive fraction against mean predicted probability
-    per bin (marker area ~ cases), the diagonal of perfect calibration, and the ECE."""
+    """Reliability diagram of a classifier, with its ECE.
+
+    The observed positive fraction against the mean predicted probability per bin
+    (marker area ~ cases), and the diagonal of perfect calibration.
+    """
     fig = _figure()
     ax = fig.add_subplot()
     conf = np.asarray(m.curves["reliability_confidence"])

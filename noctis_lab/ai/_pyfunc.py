@@ -34,8 +34,11 @@ class NoctisPyfunc:
     spec: Any
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
-        """Model outputs for a batch: (n, C, H, W), or (n, H, W) images (a channel axis is
-        added), as NumPy or a pandas DataFrame of flattened images."""
+        """Model outputs for a batch of images.
+
+        The batch is (n, C, H, W), or (n, H, W) images (a channel axis is added), as
+        NumPy or a pandas DataFrame of flattened images.
+        """
         x = np.asarray(getattr(model_input, "values", model_input), dtype=np.float32)
         per_case = tuple(self.spec.input_shape[1:])
         if x.shape[1:] != per_case:

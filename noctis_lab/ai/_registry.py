@@ -239,8 +239,10 @@ def register_model(
 def _log_pyfunc_model(
     client: Any, exp_id: str, run_id: str, name: str, path: Path, spec: ModelSpec
 ) -> tuple[str, str]:
-    """Log the file as an MLflow (pyfunc) model of the registration run; return its id and
-    artifact location (the version's source: the registry need not resolve the id).
+    """Log the file as an MLflow (pyfunc) model of the registration run.
+
+    Returns its id and artifact location (the version's source: the registry need not
+    resolve the id).
 
     The MLflow model loads through :mod:`noctis_lab.ai._pyfunc` (safe formats, hash
     verified, no pickle), so ``mlflow.pyfunc.load_model("models:/NAME@alias")`` predicts.

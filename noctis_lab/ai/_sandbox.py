@@ -82,8 +82,11 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class SandboxRun:
-    """What a sandboxed run returned: ``outputs`` (one array per repeat), ``per_case``
-    (the model took only a batch of one, so cases ran one at a time), ``dtype``."""
+    """What a sandboxed run returned.
+
+    ``outputs`` (one array per repeat), ``per_case`` (the model took only a batch of one,
+    so cases ran one at a time), ``dtype``.
+    """
 
     outputs: tuple[np.ndarray, ...]
     per_case: bool
@@ -95,8 +98,10 @@ def _bwrap() -> str | None:
 
 
 def _runtime_binds() -> list[str]:
-    """Read-only binds of the Python runtime: /usr (with the /lib, /bin links), the base
-    interpreter and the virtual environment."""
+    """Read-only binds of the Python runtime.
+
+    /usr (with the /lib, /bin links), the base interpreter and the virtual environment.
+    """
     args: list[str] = []
     for top in ("/usr",):
         args += ["--ro-bind", top, top]

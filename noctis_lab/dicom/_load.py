@@ -12,20 +12,20 @@ Loading runs in two passes:
    structured report), are set aside; image headers are grouped by
    SeriesInstanceUID, checked (orientation, size, rescale tags, truncation) and
    sorted by their position along the slice normal, ``ImagePositionPatient · (row × column)``.
-2. **Pixels.** Slices are decoded in parallel and written straight into one
-   preallocated float32 ``(z, y, x)`` array, with ``RescaleSlope`` and
-   ``RescaleIntercept`` applied per slice by numpy. For the uncompressed
-   transfer syntaxes the Pixel Data bytes are read directly at the offset found
-   in pass 1 and viewed with :func:`numpy.frombuffer` (the header is not parsed
-   twice); compressed syntaxes (JPEG 2000, JPEG lossless, RLE ...) are decoded
-   by pydicom and its pylibjpeg plugins.
+2. **Pixels.** Slices are written straight into one preallocated float32
+   ``(z, y, x)`` array, with ``RescaleSlope`` and ``RescaleIntercept`` applied per
+   slice by numpy. For the uncompressed transfer syntaxes the Pixel Data bytes are
+   read directly at the offset found in pass 1 and viewed with
+   :func:`numpy.frombuffer` (the header is not parsed twice); compressed syntaxes
+   (JPEG 2000, JPEG lossless, RLE ...) are decoded by pydicom and its pylibjpeg
+   plugins.
 
-Uncompressed slices are read in threads (file reads and numpy casts release
-the GIL; a thread writes into the output without pickling a slice back; a
-process pool measured several times slower). The pylibjpeg codecs hold the GIL
-(threads gave no speed-up on JPEG 2000), so many compressed slices are decoded
-in a process pool (``fork``, started before any thread of ours) and rescaled
-here. ``bench/bench_load.py`` measures these choices.
+Uncompressed slices are read in this thread, one read and one vectorised rescale
+each (a thread pool gained nothing on 2 cores, a process pool was several times
+slower). The pylibjpeg codecs hold the GIL, so when there are at least
+``MIN_SLICES_FOR_PROCESSES`` compressed slices and ``workers > 1`` they are decoded in
+a process pool (``fork``, started before pass 2 does anything else) and rescaled here;
+otherwise they are decoded in this thread too. ``bench/bench_load.py`` measures these choices.
 
 Missing rescale tags are an error (naming the tag), not a silent ``1/0``:
 ``assume_rescale=(slope, intercept)`` opts in to a default, used only where
@@ -115,8 +115,10 @@ def _pydicom() -> ModuleType:
 
 
 def _is_dataset(obj: object) -> bool:
-    """Whether ``obj`` is a pydicom Dataset; none can exist before pydicom is imported, so
-    paths and lists of paths never import it."""
+    """Whether ``obj`` is a pydicom Dataset.
+
+    None can exist before pydicom is imported, so paths and lists of paths never import it.
+    """
     pydicom = sys.modules.get("pydicom")
     return pydicom is not None and isinstance(obj, pydicom.Dataset)
 
@@ -280,7 +282,7 @@ def _may_be_raw_dataset(fp: IO[bytes]) -> bool:
 
 
 def _read_header(item: _Item) -> _Header | _Skipped:
-    """Read one file up to its Pixel Data; classify it (pass 1, runs in threads)."""
+    """Read one file up to its Pixel Data; classify it (pass 1)."""
     if item.dataset is not None:
         if "Rows" not in item.dataset:
             return _Skipped(item, "is a dataset without an image (no Rows)")
@@ -664,8 +666,11 @@ def _positions_overlap(members: list[_Header]) -> bool:
 
 
 def _acquisitions(ct: dict[str, list[_Header]]) -> list[tuple[str, ...]]:
-    """CT series grouped into acquisitions: same study, frame of reference and grid, and
-    no two images at one position (a sequence protocol exported one series per module)."""
+    """CT series grouped into acquisitions.
+
+    An acquisition: same study, frame of reference and grid, and no two images at one
+    position (a sequence protocol exported one series per module).
+    """
     by_key: dict[tuple[object, ...], list[str]] = {}
     for uid, members in ct.items():
         by_key.setdefault(_acquisition_key(members[0].ds), []).append(uid)
@@ -1231,107 +1236,170 @@ def write_series(
         The files written, in slice order.
     """
     _pydicom()
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import (
-        CTImageStorage,
-        ExplicitVRLittleEndian,
-        JPEG2000Lossless,
-        RLELossless,
-        generate_uid,
-    )
-
     out_dir = Path(folder)
     out_dir.mkdir(parents=True, exist_ok=True)
     hu = np.asarray(volume.hu, dtype=np.float32)
     if not np.all(np.isfinite(hu)):
         raise DicomError("cannot write a volume with NaN or infinite HU values")
-    slope, intercept = _stored_range(hu)
-    seed = volume.series_uid
-    series_uid = _uid(seed, seed, "series")
-    study_uid = _uid(volume.study_uid, seed, "study")
-    frame_uid = _uid("", seed, "frame-of-reference")
-    iop = np.asarray(volume.orientation, dtype=np.float64)
-    normal = np.cross(iop[:3], iop[3:])
-    normal /= np.linalg.norm(normal)
-    origin = np.asarray(volume.origin, dtype=np.float64)
-    positions = np.asarray(volume.slice_positions, dtype=np.float64)
-    sc = volume.scanner
-    date, time = _dicom_date_time(sc.acquisition_datetime)
-    dz, dy, dx = volume.spacing
+    series = _series_tags(volume, hu, patient_name)
     paths: list[Path] = []
     for k in range(hu.shape[0]):
-        sop_uid = generate_uid(entropy_srcs=[seed, "sop", str(k)]) if seed else generate_uid()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop_uid
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SpecificCharacterSet = "ISO_IR 192"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = sop_uid
-        ds.Modality = "CT"
-        ds.PatientName = patient_name
-        ds.PatientID = patient_name.replace("^", "_").upper()
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = frame_uid
-        ds.PositionReferenceIndicator = ""
-        # type 2 attributes of the Patient and General Study modules: present, empty when
-        # unknown (derived objects such as a DICOM SEG copy them from their source images)
-        ds.PatientBirthDate = ""
-        ds.PatientSex = ""
-        ds.ReferringPhysicianName = ""
-        ds.AccessionNumber = ""
-        ds.StudyDate = ""
-        ds.StudyTime = ""
-        ds.StudyID = "1"
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = k + 1
-        ds.Manufacturer = sc.manufacturer
-        ds.ManufacturerModelName = sc.model
-        ds.StationName = sc.station
-        ds.DeviceSerialNumber = sc.serial
-        ds.SoftwareVersions = _split(sc.software_versions)
-        ds.InstitutionName = sc.institution
-        if sc.kvp is not None:
-            ds.KVP = _ds(sc.kvp)
-        if sc.tube_current_ma is not None:
-            ds.XRayTubeCurrent = round(sc.tube_current_ma)
-            ds.XRayTubeCurrentInmA = float(sc.tube_current_ma)
-        ds.ConvolutionKernel = _split(sc.convolution_kernel)
-        ds.SliceThickness = _ds(dz if sc.slice_thickness_mm is None else sc.slice_thickness_mm)
-        ds.SpacingBetweenSlices = _ds(dz)
-        ds.SeriesDescription = sc.series_description
-        if date:
-            ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
-            ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = time
-        position = origin + (positions[k] - positions[0]) * normal
-        ds.ImagePositionPatient = [_ds(v) for v in position]
-        ds.ImageOrientationPatient = [_ds(v) for v in iop]
-        ds.SliceLocation = _ds(positions[k])
-        ds.PixelSpacing = [_ds(dy), _ds(dx)]
-        ds.Rows, ds.Columns = hu.shape[1], hu.shape[2]
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.RescaleSlope = _ds(slope)
-        ds.RescaleIntercept = _ds(intercept)
-        ds.RescaleType = "HU"
-        ds.WindowCenter = 40
-        ds.WindowWidth = 400
-        exact = (hu[k].astype(np.float64) - intercept) / slope
-        stored = np.clip(np.rint(exact), -32768, 32767).astype("<i2")
-        ds.PixelData = stored.tobytes()
-        if compress:
-            # OpenJPEG's 6 resolution levels need 32+ pixels a side; RLE below that.
-            small = min(stored.shape) < 32
-            ds.compress(RLELossless if small else JPEG2000Lossless, stored)
+        ds = _slice_dataset(series, k)
+        _set_pixels(ds, hu[k], series, compress)
         path = out_dir / f"CT{k:05d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class _SeriesTags:
+    """What every slice of a series being written shares."""
+
+    volume: Volume
+    patient_name: str
+    series_uid: str
+    study_uid: str
+    frame_uid: str
+    date: str
+    time: str
+    orientation: npt.NDArray[np.float64]
+    normal: npt.NDArray[np.float64]
+    origin: npt.NDArray[np.float64]
+    positions: npt.NDArray[np.float64]
+    slope: float
+    intercept: float
+
+
+def _series_tags(volume: Volume, hu: npt.NDArray[np.float32], patient_name: str) -> _SeriesTags:
+    """The UIDs, dates, geometry and stored-value rescale of a series to write."""
+    seed = volume.series_uid
+    iop = np.asarray(volume.orientation, dtype=np.float64)
+    normal = np.cross(iop[:3], iop[3:])
+    normal /= np.linalg.norm(normal)
+    date, time = _dicom_date_time(volume.scanner.acquisition_datetime)
+    slope, intercept = _stored_range(hu)
+    return _SeriesTags(
+        volume=volume,
+        patient_name=patient_name,
+        series_uid=_uid(seed, seed, "series"),
+        study_uid=_uid(volume.study_uid, seed, "study"),
+        frame_uid=_uid("", seed, "frame-of-reference"),
+        date=date,
+        time=time,
+        orientation=iop,
+        normal=normal,
+        origin=np.asarray(volume.origin, dtype=np.float64),
+        positions=np.asarray(volume.slice_positions, dtype=np.float64),
+        slope=slope,
+        intercept=intercept,
+    )
+
+
+def _slice_dataset(series: _SeriesTags, k: int) -> Dataset:
+    """Slice ``k``'s data set, every tag but the pixels."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    seed = series.volume.series_uid
+    sop_uid = generate_uid(entropy_srcs=[seed, "sop", str(k)]) if seed else generate_uid()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.Modality = "CT"
+    _set_patient_and_study(ds, series)
+    ds.InstanceNumber = k + 1
+    _set_scanner(ds, series)
+    _set_geometry(ds, series, k)
+    return ds
+
+
+def _set_patient_and_study(ds: Dataset, series: _SeriesTags) -> None:
+    """Patient, study and series identity, and the study's dates."""
+    ds.PatientName = series.patient_name
+    ds.PatientID = series.patient_name.replace("^", "_").upper()
+    ds.StudyInstanceUID = series.study_uid
+    ds.SeriesInstanceUID = series.series_uid
+    ds.FrameOfReferenceUID = series.frame_uid
+    ds.PositionReferenceIndicator = ""
+    # type 2 attributes of the Patient and General Study modules: present, empty when
+    # unknown (derived objects such as a DICOM SEG copy them from their source images)
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.ReferringPhysicianName = ""
+    ds.AccessionNumber = ""
+    ds.StudyDate = ""
+    ds.StudyTime = ""
+    ds.StudyID = "1"
+    ds.SeriesNumber = 1
+    if series.date:
+        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = series.date
+        ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = series.time
+
+
+def _set_scanner(ds: Dataset, series: _SeriesTags) -> None:
+    """Every :class:`ScannerInfo` field in its tag."""
+    sc = series.volume.scanner
+    dz = series.volume.spacing[0]
+    ds.Manufacturer = sc.manufacturer
+    ds.ManufacturerModelName = sc.model
+    ds.StationName = sc.station
+    ds.DeviceSerialNumber = sc.serial
+    ds.SoftwareVersions = _split(sc.software_versions)
+    ds.InstitutionName = sc.institution
+    if sc.kvp is not None:
+        ds.KVP = _ds(sc.kvp)
+    if sc.tube_current_ma is not None:
+        ds.XRayTubeCurrent = round(sc.tube_current_ma)
+        ds.XRayTubeCurrentInmA = float(sc.tube_current_ma)
+    ds.ConvolutionKernel = _split(sc.convolution_kernel)
+    ds.SliceThickness = _ds(dz if sc.slice_thickness_mm is None else sc.slice_thickness_mm)
+    ds.SpacingBetweenSlices = _ds(dz)
+    ds.SeriesDescription = sc.series_description
+
+
+def _set_geometry(ds: Dataset, series: _SeriesTags, k: int) -> None:
+    """Slice ``k``'s position and orientation, and the pixel grid."""
+    positions = series.positions
+    _, dy, dx = series.volume.spacing
+    position = series.origin + (positions[k] - positions[0]) * series.normal
+    ds.ImagePositionPatient = [_ds(v) for v in position]
+    ds.ImageOrientationPatient = [_ds(v) for v in series.orientation]
+    ds.SliceLocation = _ds(positions[k])
+    ds.PixelSpacing = [_ds(dy), _ds(dx)]
+
+
+def _set_pixels(
+    ds: Dataset, hu: npt.NDArray[np.float32], series: _SeriesTags, compress: bool
+) -> None:
+    """A slice's stored values (int16 and its rescale), compressed on request."""
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    ds.Rows, ds.Columns = hu.shape[0], hu.shape[1]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.RescaleSlope = _ds(series.slope)
+    ds.RescaleIntercept = _ds(series.intercept)
+    ds.RescaleType = "HU"
+    ds.WindowCenter = 40
+    ds.WindowWidth = 400
+    exact = (hu.astype(np.float64) - series.intercept) / series.slope
+    stored = np.clip(np.rint(exact), -32768, 32767).astype("<i2")
+    ds.PixelData = stored.tobytes()
+    if compress:
+        # OpenJPEG's 6 resolution levels need 32+ pixels a side; RLE below that. Lossless:
+        # the same SOP instance, so its derived UID stays (pydicom would make a random one)
+        small = min(stored.shape) < 32
+        syntax = RLELossless if small else JPEG2000Lossless
+        ds.compress(syntax, stored, generate_instance_uid=False)

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from noctis_lab.dicom._volume import ScannerInfo, Volume
 from noctis_lab.hu._checks import check_baseline, run_checks
@@ -22,7 +22,6 @@ from noctis_lab.hu._result import (
     Check,
     Localisation,
     RoiMeasurement,
-    RoiStatus,
     Status,
     worst_status,
 )
@@ -268,7 +267,7 @@ def judge(
     rois = tuple(
         r
         if (st := by_target.get((r.module, r.name))) is None
-        else dataclasses.replace(r, status=cast(RoiStatus, worst_status(st)))
+        else dataclasses.replace(r, status=worst_status(st))
         for r in (derived.get((m.module, m.name), m) for m in measurements.rois)
     )
     return CalibrationResult(

@@ -264,8 +264,11 @@ def streak_pattern(
     decay_mm: float,
     metal_radius_mm: float,
 ) -> F64:
-    """Metal streaks: thin alternating bright/dark rays from each metal point, and a dark
-    band along the line joining two metal points (beam hardening between them)."""
+    """Metal streaks.
+
+    Thin alternating bright/dark rays from each metal point, and a dark band along the
+    line joining two metal points (beam hardening between them).
+    """
     ax = grid.axis()
     xx, yy = np.meshgrid(ax, ax)
     out = np.zeros((grid.n, grid.n))

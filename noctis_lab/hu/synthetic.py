@@ -417,6 +417,7 @@ class SyntheticSeries:
     truth: GroundTruth
 
     def __repr__(self) -> str:
+        """The phantom and the volume."""
         return f"SyntheticSeries({self.truth.phantom}, {self.volume!r})"
 
 
@@ -519,7 +520,7 @@ def _segments(ph: Phantom, shift_z: float) -> list[tuple[float, float, int]]:
 
 
 def _extent(ph: Phantom) -> tuple[float, float]:
-    """z extent of the phantom relative to the reference module centre (unshifted)."""
+    """The z extent of the phantom relative to the reference module centre (unshifted)."""
     return (
         min(m.z_offset_mm - m.thickness_mm / 2 for m in ph.modules),
         max(m.z_offset_mm + m.thickness_mm / 2 for m in ph.modules),
@@ -1270,4 +1271,3 @@ def make_series(
 ) -> Path:
     """:func:`generate` then :func:`write`; returns the folder."""
     return write(generate(phantom, **kwargs), folder, overwrite=overwrite)
-

@@ -22,6 +22,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -320,78 +321,41 @@ def run_report(
     if kind not in REPORT_KINDS:
         raise ReportError(f"unknown report {kind!r}; choose one of {sorted(REPORT_KINDS)}")
     nb_in = report_notebook(kind)
-    since_s = _iso_date(since, "--since")
-    until_s = _iso_date(until, "--until")
-    if since_s is not None and until_s is not None and since_s > until_s:
-        raise ReportError(f"the period is empty: --since {since_s} is after --until {until_s}")
+    since_s, until_s = _period(since, until)
     _check_post(post_to, chat_root)
     _check_selection(
         kind, scanner=scanner, since=since_s, until=until_s, calibration=calibration, model=model
     )
-    selection = calibration or scanner or model
     folder = (day or date.today()).isoformat()
+    selection = calibration or scanner or model
     if selection:
         folder += f"_{_slug(selection)}"
     base = Path(out_dir).resolve() / kind
     final = base / folder
     tmp = _make_folder(base, f".tmp-{folder}-{uuid.uuid4().hex[:8]}", out_dir)
-    stem = f"{kind}-report"
-    facts_tmp = tmp / "facts.json"
     params: dict[str, Any] = {"since": since_s, "until": until_s}
     if kind == "hu":
         params.update(scanner=scanner, calibration=calibration)
     else:
         params.update(model=model)
-    import papermill  # after the input checks: its import alone takes seconds
+    import papermill  # after the input checks: its import alone takes seconds (not timed)
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    notes: list[str] = []
-    error: str | None = None
-    html_path: Path | None = None
-    pdf_path: Path | None = None
-    try:
-        papermill.execute_notebook(
-            str(nb_in),
-            str(tmp / f"{stem}.ipynb"),
-            parameters={**params, "facts_path": str(facts_tmp)},
-            kernel_name="python3",
-            progress_bar=progress,
-            request_save_on_cell_execute=False,
-            cwd=str(_paths.home()),
-            execution_timeout=timeout_s,
-        )
-        notebook_to_html(tmp / f"{stem}.ipynb", tmp / f"{stem}.html", title=_TITLES[kind])
-        html_path = final / f"{stem}.html"
-        if not facts_tmp.is_file():
-            raise ReportError(f"the {kind} report notebook did not write its facts")
-    except Exception as exc:
-        error, trace = _error_text(exc)
-        (tmp / "error.txt").write_text(
-            f"{_TITLES[kind]} could not be made.\n\n{error}\n\n{trace}\n", encoding="utf-8"
-        )
-    facts: dict[str, Any] = {}
-    if facts_tmp.is_file():
-        facts = json.loads(facts_tmp.read_text(encoding="utf-8"))
-        facts_tmp.unlink()
-    if error is None and pdf:
-        try:
-            html_to_pdf(tmp / f"{stem}.html", tmp / f"{stem}.pdf")
-            pdf_path = final / f"{stem}.pdf"
-        except ReportError as exc:
-            notes.append(f"PDF skipped: {exc}")
-        except ImportError:
-            notes.append("PDF skipped: Playwright for Python is not installed")
-    elif not pdf:
-        notes.append("PDF not requested")
+    stem = f"{kind}-report"
+    error = _execute(
+        papermill.execute_notebook, kind, nb_in, tmp, params, progress=progress, timeout_s=timeout_s
+    )
+    facts = _take_facts(tmp / "facts.json")
+    printed, notes = _print_pdf(tmp / f"{stem}.html", pdf=pdf and error is None, asked=pdf)
     output = ReportOutput(
         kind=kind,  # type: ignore[arg-type]
         status="ok" if error is None else "error",
         verdict=facts.get("verdict") if error is None else None,
         out_dir=str(final),
         notebook=str(final / f"{stem}.ipynb") if (tmp / f"{stem}.ipynb").exists() else None,
-        html=str(html_path) if html_path is not None else None,
-        pdf=str(pdf_path) if pdf_path is not None else None,
+        html=str(final / f"{stem}.html") if (tmp / f"{stem}.html").exists() else None,
+        pdf=str(final / f"{stem}.pdf") if printed else None,
         summary=str(final / SUMMARY_NAME),
         parameters=params,
         scanners=tuple(facts.get("scanners") or ((scanner,) if scanner else ())),
@@ -415,6 +379,96 @@ def run_report(
         output = _with(output, posted_to=None if note else post_to, note=note)
         Path(output.summary).write_text(output.to_json(), encoding="utf-8")
     return output
+
+
+def _period(since: str | date | None, until: str | date | None) -> tuple[str | None, str | None]:
+    """The period as ISO dates; a ReportError when it is empty."""
+    since_s = _iso_date(since, "--since")
+    until_s = _iso_date(until, "--until")
+    if since_s is not None and until_s is not None and since_s > until_s:
+        raise ReportError(f"the period is empty: --since {since_s} is after --until {until_s}")
+    return since_s, until_s
+
+
+def _execute(
+    execute_notebook: Callable[..., Any],
+    kind: str,
+    nb_in: Path,
+    tmp: Path,
+    params: dict[str, Any],
+    *,
+    progress: bool,
+    timeout_s: float,
+) -> str | None:
+    """Run the report notebook into ``tmp`` and export it to HTML.
+
+    Parameters
+    ----------
+    execute_notebook : callable
+        papermill's ``execute_notebook``.
+    kind : str
+        The report.
+    nb_in : Path
+        Its notebook.
+    tmp : Path
+        The run's folder: the executed notebook, its HTML, its facts (``facts.json``)
+        and, when it failed, ``error.txt``.
+    params : dict
+        The notebook's parameters (the facts' path is added).
+    progress : bool
+        Show papermill's progress bar.
+    timeout_s : float
+        Per-cell execution limit.
+
+    Returns
+    -------
+    str or None
+        Why the report could not be made; None when it was.
+    """
+    stem = f"{kind}-report"
+    try:
+        execute_notebook(
+            str(nb_in),
+            str(tmp / f"{stem}.ipynb"),
+            parameters={**params, "facts_path": str(tmp / "facts.json")},
+            kernel_name="python3",
+            progress_bar=progress,
+            request_save_on_cell_execute=False,
+            cwd=str(_paths.home()),
+            execution_timeout=timeout_s,
+        )
+        notebook_to_html(tmp / f"{stem}.ipynb", tmp / f"{stem}.html", title=_TITLES[kind])
+        if not (tmp / "facts.json").is_file():
+            raise ReportError(f"the {kind} report notebook did not write its facts")
+    except Exception as exc:
+        error, trace = _error_text(exc)
+        (tmp / "error.txt").write_text(
+            f"{_TITLES[kind]} could not be made.\n\n{error}\n\n{trace}\n", encoding="utf-8"
+        )
+        return error
+    return None
+
+
+def _take_facts(path: Path) -> dict[str, Any]:
+    """The facts the notebook wrote (removed from the output folder), or none."""
+    if not path.is_file():
+        return {}
+    facts: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink()
+    return facts
+
+
+def _print_pdf(html: Path, *, pdf: bool, asked: bool) -> tuple[bool, list[str]]:
+    """Print ``html`` beside it as PDF when ``pdf``; whether it was, and notes why not."""
+    if not pdf:
+        return False, [] if asked else ["PDF not requested"]
+    try:
+        html_to_pdf(html, html.with_suffix(".pdf"))
+    except ReportError as exc:
+        return False, [f"PDF skipped: {exc}"]
+    except ImportError:
+        return False, ["PDF skipped: Playwright for Python is not installed"]
+    return True, []
 
 
 def _with(output: ReportOutput, *, posted_to: str | None, note: str | None) -> ReportOutput:

@@ -98,7 +98,6 @@ def _shown_figure() -> type[Figure]:
     as ``<Figure size 520x520 with 1 Axes>``; IPython displays this one through
     ``_repr_png_`` in JupyterLab, Voila and papermill alike.
     """
-
     from matplotlib.figure import Figure
 
     class ShownFigure(Figure):

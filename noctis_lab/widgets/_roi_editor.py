@@ -563,8 +563,10 @@ class _Judge:
         self._original_meas = self._measure(set(modules), {})
 
     def _phantom_with(self, geometry: dict[str, tuple[float, float, float]]) -> Phantom:
-        """The phantom with the edited ROIs moved/resized (no validation: a ROI may
-        deliberately sit off its insert, or outside the body)."""
+        """The phantom with the edited ROIs moved/resized.
+
+        No validation: a ROI may deliberately sit off its insert, or outside the body.
+        """
         a = math.radians(-self.roll)
         c, s = math.cos(a), math.sin(a)
         modules = []

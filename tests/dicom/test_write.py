@@ -107,6 +107,22 @@ def test_compressed_round_trip(tmp_path):
     np.testing.assert_array_equal(load_series(tmp_path).hu, np.rint(volume.hu))
 
 
+def test_compression_keeps_the_derived_uids(volume, tmp_path):
+    # lossless compression changes no pixel: the SOP instance stays the same, and its UID
+    # derives from the series UID like the uncompressed one's (pydicom's compress makes
+    # a random one unless told not to)
+    def sop_uids(folder, compress):
+        paths = write_series(volume, tmp_path / folder, compress=compress)
+        return [
+            (ds.SOPInstanceUID, ds.file_meta.MediaStorageSOPInstanceUID)
+            for ds in map(pydicom.dcmread, paths)
+        ]
+
+    plain = sop_uids("plain", False)
+    assert sop_uids("a", True) == sop_uids("b", True) == plain
+    assert all(a == b for a, b in plain)
+
+
 def test_compressed_small_images_use_rle(volume, tmp_path):
     paths = write_series(volume, tmp_path, compress=True)
     assert pydicom.dcmread(paths[0]).file_meta.TransferSyntaxUID == RLELossless
