@@ -25,7 +25,7 @@ import pytest
 from noctis_lab._browser import CHROMIUM
 from noctis_lab._errors import ServiceError
 from noctis_lab.services import PostgresServer, free_port
-from noctis_lab.services._stack import pg_bindir, server_user
+from noctis_lab.services._postgres import pg_bindir, server_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -31,14 +31,12 @@ The same :class:`PostgresServer` also backs the throwaway PostgreSQL of the test
 
 from __future__ import annotations
 
+from noctis_lab.services._ports import free_port
+from noctis_lab.services._postgres import PostgresServer, migrate_stores, pg_url
 from noctis_lab.services._stack import (
-    PostgresServer,
     ServicesReport,
     ServiceState,
     default_dir,
-    free_port,
-    migrate_stores,
-    pg_url,
     services_down,
     services_status,
     services_up,

@@ -18,7 +18,7 @@ import pytest
 from _ci import missing_real_part
 
 from noctis_lab.services import ServicesReport, services_down, services_up
-from noctis_lab.services._stack import pg_bindir
+from noctis_lab.services._postgres import pg_bindir
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 

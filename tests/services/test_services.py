@@ -212,7 +212,7 @@ def test_the_app_role_appends_only_and_an_owner_rewrite_is_named(
     from noctis_lab.cli import main
     from noctis_lab.hu.history import CalibrationHistory
     from noctis_lab.services import pg_url
-    from noctis_lab.services._stack import OWNER_ROLE
+    from noctis_lab.services._postgres import OWNER_ROLE
 
     app_url = services.env["NOCTIS_DB_URL"]
     owner = json.loads((services_dir / "credentials.json").read_text())[OWNER_ROLE]
