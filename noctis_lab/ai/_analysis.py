@@ -67,7 +67,29 @@ def record_analysis(
     created_at: datetime | None = None,
     db_url: str | None = None,
 ) -> int:
-    """Append one analysis (a model run on a study); return its id."""
+    """Append one analysis (a model run on a study); return its id.
+
+    Parameters
+    ----------
+    model_name, model_version : str
+        The registered model version that ran.
+    status : {"success", "failed"}
+        Whether the run gave a result.
+    processing_time_s : float
+        Wall time of the run.
+    confidence : float, optional
+        The model's confidence in its result.
+    findings : dict, optional
+        The result (JSON-ready).
+    study_uid : str
+        The study analysed.
+    error : str, optional
+        Why a failed run failed.
+    created_at : datetime, optional
+        When (default: now, UTC).
+    db_url : str, optional
+        The analyses database (default: :func:`noctis_lab.ai.db_url`).
+    """
     if status not in ("success", "failed"):
         raise ValueError(f"analysis status must be 'success' or 'failed', not {status!r}")
     if not (processing_time_s >= 0 and math.isfinite(processing_time_s)):
@@ -158,7 +180,21 @@ class Analyzer:
         created_at: datetime | None = None,
         db_url: str | None = None,
     ) -> AnalysisRecord:
-        """Run the model on one image and record the analysis (a failure is recorded too)."""
+        """Run the model on one image and record the analysis (a failure is recorded too).
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            One image of the model's input shape.
+        study_uid : str
+            The study it comes from.
+        spacing : tuple of float
+            Pixel spacing in mm (for findings in mm).
+        created_at : datetime, optional
+            When (default: now, UTC).
+        db_url : str, optional
+            The analyses database (default: :func:`noctis_lab.ai.db_url`).
+        """
         import torch
 
         t0 = time.perf_counter()
@@ -248,7 +284,19 @@ def analysis_summary(
     now: datetime | None = None,
     db_url: str | None = None,
 ) -> AnalysisSummary:
-    """Success rate, processing time and confidence of a model's analyses in the last days."""
+    """Success rate, processing time and confidence of a model's analyses in the last days.
+
+    Parameters
+    ----------
+    model_name : str
+        The registered model.
+    window_days : float
+        How many days back from ``now``.
+    now : datetime, optional
+        The end of the window (default: now, UTC).
+    db_url : str, optional
+        The analyses database (default: :func:`noctis_lab.ai.db_url`).
+    """
     since = (now or utcnow()) - timedelta(days=window_days)
     q = select(
         ai_analyses.c.status,
@@ -296,9 +344,27 @@ def record_feedback(
 ) -> int:
     """Append a clinician's feedback on a result; return its id.
 
-    ``verdict`` is ``agree``, ``false_positive`` or ``false_negative``; ``rating`` 1-5;
-    ``user`` the identity of the person giving it (the logged-in user on a dashboard):
-    required. A double submit (the same user, model version, result, verdict, rating and
+    Parameters
+    ----------
+    model_name, model_version : str
+        The model version whose result is judged.
+    verdict : {"agree", "false_positive", "false_negative"}
+        The clinician's verdict.
+    rating : int, optional
+        1 to 5.
+    comment : str
+        Free text.
+    analysis_id : int, optional
+        The recorded analysis judged.
+    user : str
+        The identity of the person giving it (the logged-in user on a dashboard):
+        required.
+    db_url : str, optional
+        The analyses database (default: :func:`noctis_lab.ai.db_url`).
+
+    Notes
+    -----
+    A double submit (the same user, model version, result, verdict, rating and
     comment: on the same ``analysis_id``, or within ``DUPLICATE_WINDOW`` without one) is
     not stored twice: the first record's id is returned.
 

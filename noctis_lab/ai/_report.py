@@ -197,7 +197,21 @@ def submit_report(
     author: str = "noctis-ai",
     db_url: str | None = None,
 ) -> ReportVersion:
-    """Store a new report as version 1 in state ``pending``; return it."""
+    """Store a new report as version 1 in state ``pending``; return it.
+
+    Parameters
+    ----------
+    text : ReportText
+        The drafted findings, impression and recommendations.
+    model_name, model_version : str
+        The model version that drafted it.
+    analysis_id : int, optional
+        The recorded analysis it reports.
+    author : str
+        Who wrote this version.
+    db_url : str, optional
+        The analyses database (default: :func:`noctis_lab.ai.db_url`).
+    """
     rid = uuid.uuid4().hex
     return _append_version(
         {
@@ -231,8 +245,28 @@ def review_report(
 ) -> ReportVersion:
     """Add a review version: ``approved`` / ``rejected`` keep the text, ``modified`` changes it.
 
-    Every earlier version is kept. Raises :class:`ReportError` for an unknown report, an
-    unknown action, or a ``modified`` review that changes nothing.
+    Every earlier version is kept.
+
+    Parameters
+    ----------
+    report_id : str
+        The report reviewed.
+    action : {"approved", "modified", "rejected"}
+        The review.
+    reviewer : str
+        Who reviewed it.
+    note : str
+        The reviewer's note.
+    findings, impression, recommendations : str, optional
+        The changed text of a ``modified`` review (unchanged parts left out).
+    db_url : str, optional
+        The analyses database (default: :func:`noctis_lab.ai.db_url`).
+
+    Raises
+    ------
+    ReportError
+        An unknown report, an unknown action, or a ``modified`` review that changes
+        nothing.
     """
     if action not in ("approved", "modified", "rejected"):
         raise ReportError(f"review action must be approved, modified or rejected, not {action!r}")

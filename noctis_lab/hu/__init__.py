@@ -20,6 +20,7 @@ from __future__ import annotations
 from noctis_lab.hu._analyze import analyze, judge
 from noctis_lab.hu._demo_set import demo_series, write_demo_set
 from noctis_lab.hu._identify import Candidate, Identification, identify
+from noctis_lab.hu._kinds import CheckKind, LocalisationMethod, RoiRole
 from noctis_lab.hu._phantoms import (
     Feature,
     Module,
@@ -45,12 +46,14 @@ __all__ = [
     "CalibrationResult",
     "Candidate",
     "Check",
+    "CheckKind",
     "Criterion",
     "EdPoint",
     "Feature",
     "Identification",
     "Linearity",
     "Localisation",
+    "LocalisationMethod",
     "Module",
     "Phantom",
     "Profile",
@@ -58,6 +61,7 @@ __all__ = [
     "ReferenceTable",
     "Roi",
     "RoiMeasurement",
+    "RoiRole",
     "Source",
     "Uniformity",
     "analyze",

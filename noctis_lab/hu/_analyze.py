@@ -12,6 +12,7 @@ from noctis_lab.dicom._volume import ScannerInfo, Volume
 from noctis_lab.hu._checks import check_baseline, run_checks
 from noctis_lab.hu._find import BODY_HU, coarse_grid
 from noctis_lab.hu._identify import identify
+from noctis_lab.hu._kinds import CheckKind
 from noctis_lab.hu._locate import MIN_LOCALISATION_SCORE, check_volume, is_doubtful, locate
 from noctis_lab.hu._measure import Measurements, derive, measure
 from noctis_lab.hu._phantoms import Phantom, load_phantom
@@ -182,7 +183,7 @@ def localisation_check(loc: Localisation, phantom: Phantom) -> Check | None:
         return None
     return Check(
         id="localisation",
-        kind="localisation",
+        kind=CheckKind.LOCALISATION,
         target=f"{phantom.title} position, roll and slices",
         measured=None if math.isnan(loc.score) else loc.score,
         expected=1.0,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from noctis_lab._errors import ProfileError
+from noctis_lab.hu._kinds import CheckKind
 from noctis_lab.hu._measure import Measurements
 from noctis_lab.hu._phantoms import Phantom
 from noctis_lab.hu._profiles import Criterion, Profile
@@ -38,7 +39,20 @@ def judge(
     high: float | None,
     warning_fraction: float,
 ) -> Status:
-    """``pass`` / ``warning`` / ``fail`` of ``measured`` against ``[low, high]``."""
+    """``pass`` / ``warning`` / ``fail`` of ``measured`` against ``[low, high]``.
+
+    Parameters
+    ----------
+    measured : float
+        The value judged.
+    expected : float or None
+        The value aimed at (the centre of the warning band).
+    low, high : float or None
+        The accepted interval (either side may be open).
+    warning_fraction : float
+        ``warning`` when ``measured`` lies farther from the expected value than this
+        fraction of the way to the limit on its side.
+    """
     if not math.isfinite(measured):
         return Status.FAIL
     if low is not None and measured < low:
@@ -102,7 +116,7 @@ def _check(
     text = _interval_text(expected, low, high, unit)
     return Check(
         id=cid,
-        kind=crit.kind,
+        kind=CheckKind(crit.kind),
         target=target,
         measured=float(measured),
         expected=expected,

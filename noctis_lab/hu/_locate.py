@@ -58,6 +58,7 @@ from noctis_lab.hu._find import (
     scan_ring,
     uniform_content,
 )
+from noctis_lab.hu._kinds import LocalisationMethod
 from noctis_lab.hu._phantoms import Module, Phantom, Roi
 from noctis_lab.hu._result import Localisation
 
@@ -746,9 +747,13 @@ def _localisation(run: _Run, ref: _Ref, placements: dict[str, ModulePlacement]) 
     spread = 0.0
     manual = list(dict.fromkeys(run.manual))
     method = (
-        "auto"
+        LocalisationMethod.AUTO
         if not manual
-        else ("manual" if {"centre", "roll", "slice"} <= set(manual) else "mixed")
+        else (
+            LocalisationMethod.MANUAL
+            if {"centre", "roll", "slice"} <= set(manual)
+            else LocalisationMethod.MIXED
+        )
     )
     notes = list(run.notes)
     if manual:

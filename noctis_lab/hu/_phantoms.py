@@ -24,12 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from noctis_lab._errors import PhantomDefinitionError
 from noctis_lab.hu._datafile import builtin_dir, builtin_names, parse_data_file
+from noctis_lab.hu._kinds import RoiRole
 
 __all__ = [
     "Feature",
     "Module",
     "Phantom",
     "Roi",
+    "RoiRole",
     "Source",
     "list_phantoms",
     "load_phantom",
@@ -37,7 +39,6 @@ __all__ = [
 
 SCHEMA = "noctis-phantom/1"
 
-RoiRole = Literal["insert", "background", "uniformity_centre", "uniformity_edge"]
 ModuleKind = Literal[
     "sensitometry",
     "uniformity",
@@ -65,7 +66,7 @@ class Roi(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_]+$")
     material: str
-    role: RoiRole = "insert"
+    role: RoiRole = RoiRole.INSERT
     radius_mm: Annotated[float, Field(gt=0)]
     insert_radius_mm: Annotated[float, Field(gt=0)] | None = None
     distance_mm: Annotated[float, Field(ge=0)] | None = None

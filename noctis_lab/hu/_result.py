@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from noctis_lab.dicom._volume import ScannerInfo
+from noctis_lab.hu._kinds import CheckKind, LocalisationMethod, RoiRole
 from noctis_lab.quality import Status
 from noctis_lab.quality import worst_status as _worst_status
 
@@ -106,9 +107,10 @@ class RoiMeasurement:
 
     Attributes
     ----------
-    module, name, material, role : str
-        Where the ROI is (module and ROI name from the phantom file), its material
-        and role (``insert``, ``background``, ``uniformity_centre``, ``uniformity_edge``).
+    module, name, material : str
+        Where the ROI is (module and ROI name from the phantom file) and its material.
+    role : RoiRole
+        ``insert``, ``background``, ``uniformity_centre`` or ``uniformity_edge``.
     nominal_hu : float or None
         The phantom's nominal CT number for the material.
     mean, median, sd : float
@@ -140,7 +142,7 @@ class RoiMeasurement:
     module: str
     name: str
     material: str
-    role: str
+    role: RoiRole
     nominal_hu: float | None
     mean: float
     median: float
@@ -158,13 +160,15 @@ class RoiMeasurement:
     cnr: float | None = None
 
     def __post_init__(self) -> None:
-        """Keep the status an enum member, whatever text it was given as."""
+        """Keep the status and role enum members, whatever text they were given as."""
         object.__setattr__(self, "status", Status.parse(self.status))
+        object.__setattr__(self, "role", RoiRole(self.role))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary; ``nominal`` repeats ``nominal_hu`` for short readers."""
         d = _fields(self, _ROI_FIELDS)
         d["status"] = self.status.value
+        d["role"] = self.role.value
         d["range_hu"] = list(self.range_hu) if self.range_hu is not None else None
         d["nominal"] = self.nominal_hu
         return d
@@ -193,7 +197,7 @@ class Check:
     ----------
     id : str
         Stable identifier, e.g. ``"hu.CTP404.air_top"`` or ``"noise"``.
-    kind : str
+    kind : CheckKind
         ``hu`` (a CT number), ``uniformity``, ``noise``, ``linearity_slope``,
         ``linearity_deviation``, ``constancy_hu``, ``constancy_noise``, ``localisation`` ...
     target : str
@@ -218,7 +222,7 @@ class Check:
     """
 
     id: str
-    kind: str
+    kind: CheckKind
     target: str
     measured: float | None
     expected: float | None
@@ -234,13 +238,15 @@ class Check:
     material: str | None = None
 
     def __post_init__(self) -> None:
-        """Keep the status an enum member, whatever text it was given as."""
+        """Keep the status and kind enum members, whatever text they were given as."""
         object.__setattr__(self, "status", Status.parse(self.status))
+        object.__setattr__(self, "kind", CheckKind(self.kind))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         d = _fields(self, _CHECK_FIELDS)
         d["status"] = self.status.value
+        d["kind"] = self.kind.value
         return d
 
     @classmethod
@@ -357,7 +363,7 @@ class Localisation:
 
     Attributes
     ----------
-    method : str
+    method : LocalisationMethod
         ``auto``, ``manual`` or ``mixed`` (some values overridden by the caller).
     reference_slice : int
         Index of the central slice of the reference module.
@@ -378,7 +384,7 @@ class Localisation:
         What was looked for, what was found, and any doubts.
     """
 
-    method: str
+    method: LocalisationMethod
     reference_slice: int
     reference_z_mm: float
     centre_px: tuple[float, float]
@@ -388,10 +394,14 @@ class Localisation:
     score: float
     notes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Keep the method an enum member, whatever text it was given as."""
+        object.__setattr__(self, "method", LocalisationMethod(self.method))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         return {
-            "method": self.method,
+            "method": self.method.value,
             "reference_slice": self.reference_slice,
             "reference_z_mm": self.reference_z_mm,
             "centre_px": list(self.centre_px),
@@ -408,7 +418,7 @@ class Localisation:
         cx, cy = data["centre_px"]
         score = data.get("score")
         return cls(
-            method=str(data["method"]),
+            method=LocalisationMethod(data["method"]),
             reference_slice=int(data["reference_slice"]),
             reference_z_mm=float(data["reference_z_mm"]),
             centre_px=(float(cx), float(cy)),

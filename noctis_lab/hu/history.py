@@ -329,7 +329,7 @@ def _child_rows(result: CalibrationResult, cal_id: int) -> tuple[list[dict[str, 
                 "module": r.module,
                 "name": r.name,
                 "material": r.material,
-                "role": r.role,
+                "role": r.role.value,
                 "nominal": _finite(r.nominal_hu),
                 "mean": _finite(r.mean),
                 "median": _finite(r.median),
@@ -348,7 +348,7 @@ def _child_rows(result: CalibrationResult, cal_id: int) -> tuple[list[dict[str, 
             "calibration_id": cal_id,
             "position": i,
             "check_id": c.id,
-            "kind": c.kind,
+            "kind": c.kind.value,
             "target": c.target,
             "measured": _finite(c.measured),
             "expected": _finite(c.expected),
@@ -620,6 +620,17 @@ class CalibrationHistory:
         The old record stays in the table; trends and :meth:`latest` show the
         correction in its place. Only the newest version may be corrected.
 
+        Parameters
+        ----------
+        record_id : int
+            The record corrected (its newest version).
+        result : CalibrationResult
+            The corrected result.
+        operator : str
+            Who corrects it.
+        reason : str
+            Why (required).
+
         Raises
         ------
         HistoryError
@@ -771,8 +782,19 @@ class CalibrationHistory:
         """One row per stored record (corrections included), oldest first.
 
         ``time`` is the acquisition time when known, else the recording time;
-        ``since``/``until`` filter on it (inclusive). ``decision`` is the latest
-        review; ``current`` is False for a record that a correction replaced.
+        ``decision`` is the latest review; ``current`` is False for a record that a
+        correction replaced.
+
+        Parameters
+        ----------
+        scanner : str, optional
+            One scanner (its key, serial or station name).
+        phantom : str, optional
+            One phantom.
+        since, until : datetime, date or str, optional
+            The period, on ``time`` (inclusive).
+        current_only : bool
+            Leave out the records that a correction replaced.
         """
         import pandas as pd
 
@@ -979,9 +1001,19 @@ class CalibrationHistory:
     ) -> list[DriftResult]:
         """Drift detection per (phantom, module, material) of one scanner.
 
-        ``params`` go to :func:`noctis_lab.hu._drift.detect_drift` (``method``,
-        ``baseline_n``, ``k``, ``h``, ``lam``, ``limit``, ``min_shift_hu`` ...).
         Records whose latest review rejected them are left out.
+
+        Parameters
+        ----------
+        scanner : str
+            The scanner.
+        material : str, optional
+            One material only.
+        phantom : str, optional
+            One phantom only.
+        **params
+            For :func:`noctis_lab.hu._drift.detect_drift` (``method``, ``baseline_n``,
+            ``k``, ``h``, ``lam``, ``limit``, ``min_shift_hu`` ...).
         """
         from noctis_lab.hu._drift import drift_from_trend
 
@@ -1061,7 +1093,17 @@ class CalibrationHistory:
         phantom: str | None = None,
         **kwargs: Any,
     ) -> Figure:
-        """Measured HU over time per material with nominal, tolerance band and drift alarms."""
+        """Measured HU over time per material with nominal, tolerance band and drift alarms.
+
+        Parameters
+        ----------
+        scanner : str
+            The scanner.
+        material, phantom : str, optional
+            One material, one phantom.
+        **kwargs
+            For :func:`plot_trend`.
+        """
         return plot_trend(self, scanner, material=material, phantom=phantom, **kwargs)
 
 
@@ -1076,8 +1118,19 @@ def plot_trend(
 ) -> Figure:
     """Plot a trend: one panel per material (see :mod:`noctis_lab.hu._history_plot`).
 
-    ``source`` is a :class:`CalibrationHistory` (then ``scanner`` is required) or a
-    DataFrame from :meth:`CalibrationHistory.trend`.
+    Parameters
+    ----------
+    source : CalibrationHistory or pandas.DataFrame
+        The history (then ``scanner`` is required) or a DataFrame from
+        :meth:`CalibrationHistory.trend`.
+    scanner : str, optional
+        The scanner.
+    material, phantom : str, optional
+        One material, one phantom.
+    drift : bool
+        Mark the drift alarms.
+    **kwargs
+        For :func:`noctis_lab.hu._history_plot.plot_trend_frame`.
     """
     from noctis_lab.hu._history_plot import plot_trend_frame
 

@@ -1269,5 +1269,17 @@ def make_series(
     overwrite: bool = False,
     **kwargs: Any,
 ) -> Path:
-    """:func:`generate` then :func:`write`; returns the folder."""
+    """:func:`generate` then :func:`write`; returns the folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the series is written.
+    phantom : str, Path or Phantom
+        The phantom drawn.
+    overwrite : bool
+        Replace a series already in ``folder``.
+    **kwargs
+        Passed to :func:`generate`.
+    """
     return write(generate(phantom, **kwargs), folder, overwrite=overwrite)

@@ -72,7 +72,17 @@ def hu_report(
     until: str | None = None,
     calibration: str | int | None = None,
 ) -> HuReport:
-    """The HU QA report's content (see :class:`noctis_lab.reports._hu_report.HuReport`)."""
+    """The HU QA report's content (see :class:`noctis_lab.reports._hu_report.HuReport`).
+
+    Parameters
+    ----------
+    scanner : str, optional
+        One scanner (its key, serial or station name); default: every scanner.
+    since, until : str, optional
+        The period (inclusive, ``YYYY-MM-DD``).
+    calibration : str or int, optional
+        One calibration (record id or result id) instead of a period.
+    """
     from noctis_lab.reports._hu_report import HuReport
 
     return HuReport(scanner=scanner, since=since, until=until, calibration=calibration)

@@ -106,7 +106,25 @@ def make_schedules(
     post_to: str | None = None,
     pdf: bool = True,
 ) -> list[Schedule]:
-    """One :class:`Schedule` per report kind, with absolute paths."""
+    """One :class:`Schedule` per report kind, with absolute paths.
+
+    Parameters
+    ----------
+    kinds : list of str
+        The reports (``hu``, ``ai``).
+    out_dir : str or Path
+        Where the reports are written.
+    at : str
+        The time of day, ``HH:MM``.
+    day : str, optional
+        A weekday (weekly); default: every day.
+    home : str or Path, optional
+        The project home the reports read (default: this one).
+    post_to : str, optional
+        A ``.chat`` room for the one-line summary.
+    pdf : bool
+        Also print each report as PDF.
+    """
     h = str(Path(home).resolve()) if home is not None else str(_paths.home())
     out = str(Path(out_dir).resolve())
     return [

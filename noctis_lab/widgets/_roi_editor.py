@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets as t
 
+from noctis_lab.hu._kinds import LocalisationMethod
 from noctis_lab.widgets._slice import window_uint8
 from noctis_lab.widgets._style import DEFAULT_LEVEL, DEFAULT_WINDOW, STATUS_COLOURS
 
@@ -625,7 +626,7 @@ class _Judge:
         loc = orig.localisation
         loc = dataclasses.replace(
             loc,
-            method="mixed" if loc.method == "auto" else loc.method,
+            method=LocalisationMethod.MIXED if loc.method == "auto" else loc.method,
             notes=(*loc.notes, f"ROIs adjusted by hand in the ROI editor: {', '.join(adjusted)}"),
         )
         return judge(
