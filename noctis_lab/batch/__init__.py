@@ -14,12 +14,8 @@ not stop the batch.
 
 from __future__ import annotations
 
-from noctis_lab.batch._archive import (
-    BatchReport,
-    SeriesOutcome,
-    analyze_archive,
-    find_series_folders,
-)
+from noctis_lab.batch._archive import analyze_archive, find_series_folders
+from noctis_lab.batch._report import BatchReport, SeriesOutcome
 
 #: The public API: :func:`analyze_archive` (walk, analyse, record) and its report
 #: (:class:`BatchReport` of :class:`SeriesOutcome`), and :func:`find_series_folders`.

@@ -8,18 +8,16 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from noctis_lab._errors import NoFilesFoundError
+from noctis_lab.batch._report import BatchReport, SeriesOutcome
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from noctis_lab.hu.history import CalibrationHistory
 
-__all__ = ["BatchReport", "SeriesOutcome", "analyze_archive", "find_series_folders"]
+__all__ = ["PhantomChoice", "analyze_archive", "find_series_folders"]
 
 #: Modules the local pool's fork server imports once for all workers.
 _PRELOAD = (
@@ -29,90 +27,7 @@ _PRELOAD = (
     "noctis_lab.hu.history",
 )
 
-Outcome = Literal["recorded", "skipped", "failed"]
 PhantomChoice = str | Mapping[str, str] | Callable[[Path], str]
-
-
-@dataclass(frozen=True)
-class SeriesOutcome:
-    """What happened to one series of the batch."""
-
-    path: str
-    outcome: Outcome
-    phantom: str
-    series_uid: str = ""
-    scanner: str = ""
-    status: str = ""
-    record_id: int | None = None
-    error: str = ""
-    seconds: float = 0.0
-    worker: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    """The outcome of every series, and the batch's wall time."""
-
-    root: str
-    outcomes: tuple[SeriesOutcome, ...]
-    seconds: float
-    executor: str
-
-    def count(self, outcome: Outcome) -> int:
-        """How many series ended with ``outcome``."""
-        return sum(o.outcome == outcome for o in self.outcomes)
-
-    @property
-    def recorded(self) -> int:
-        """Series analysed and recorded by this run."""
-        return self.count("recorded")
-
-    @property
-    def skipped(self) -> int:
-        """Series already in the history, left alone."""
-        return self.count("skipped")
-
-    @property
-    def failed(self) -> tuple[SeriesOutcome, ...]:
-        """Series that could not be analysed, with their reasons."""
-        return tuple(o for o in self.outcomes if o.outcome == "failed")
-
-    @property
-    def series_per_second(self) -> float:
-        """Throughput over the whole batch."""
-        return len(self.outcomes) / self.seconds if self.seconds > 0 else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
-        return {
-            "root": self.root,
-            "seconds": self.seconds,
-            "executor": self.executor,
-            "recorded": self.recorded,
-            "skipped": self.skipped,
-            "failed": len(self.failed),
-            "outcomes": [o.to_dict() for o in self.outcomes],
-        }
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """One row per series."""
-        import pandas as pd
-
-        return pd.DataFrame([o.to_dict() for o in self.outcomes])
-
-    def __str__(self) -> str:
-        """One summary line, then one line per failed series."""
-        lines = [
-            f"{len(self.outcomes)} series in {self.seconds:.1f} s ({self.executor}): "
-            f"{self.recorded} recorded, {self.skipped} already recorded, "
-            f"{len(self.failed)} failed"
-        ]
-        lines += [f"  failed: {o.path}: {o.error}" for o in self.failed]
-        return "\n".join(lines)
 
 
 def _is_dicom(path: Path) -> bool:
