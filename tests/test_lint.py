@@ -154,8 +154,6 @@ def test_the_build_record_check_names_an_edited_source_and_bundle(tmp_path: Path
 UNDOCUMENTED_PARAMETERS = {
     "ai/_status.py metric_history",  # VOCAB
     "ai/_status.py model_status",  # VOCAB
-    "services/_postgres.py pg_url",  # LAYOUT
-    "services/_postgres.py PostgresServer.ensure_app_database",  # LAYOUT
 }
 
 

@@ -50,11 +50,9 @@ def find_series_folders(root: str | Path) -> list[Path]:
     base = Path(root)
     if not base.is_dir():
         raise NoFilesFoundError(f"archive {base} is not a folder")
-    found = []
-    for folder, _dirs, files in os.walk(base):
-        here = Path(folder)
-        if any(_is_dicom(here / f) for f in sorted(files)):
-            found.append(here)
+    from noctis_lab.dicom import walk_files
+
+    found = {path.parent for path in walk_files(base) if _is_dicom(path)}
     if not found:
         raise NoFilesFoundError(f"no DICOM series found under {base}")
     return sorted(found)

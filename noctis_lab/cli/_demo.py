@@ -64,7 +64,7 @@ def build_demo(out: Path, *, force: bool = False, progress: bool = True, ai: boo
 
 def _build_hu_part(out: Path, *, progress: bool) -> None:
     from noctis_lab.batch import analyze_archive
-    from noctis_lab.hu import write_demo_set
+    from noctis_lab.hu._demo_set import write_demo_set
 
     if out.exists():
         shutil.rmtree(out)

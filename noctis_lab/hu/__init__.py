@@ -18,7 +18,7 @@ The calibration history and the synthetic phantom generator are the modules
 from __future__ import annotations
 
 from noctis_lab.hu._analyze import analyze, judge
-from noctis_lab.hu._demo_set import demo_series, write_demo_set
+from noctis_lab.hu._demo_set import demo_series
 from noctis_lab.hu._identify import Candidate, Identification, identify
 from noctis_lab.hu._kinds import CheckKind, LocalisationMethod, RoiRole
 from noctis_lab.hu._phantoms import (
@@ -73,5 +73,4 @@ __all__ = [
     "load_phantom",
     "load_profile",
     "load_references",
-    "write_demo_set",
 ]

@@ -78,7 +78,26 @@ def server_user(requested: str | None = None) -> str | None:
 def pg_url(
     port: int, database: str, user: str, password: str | None = None, *, driver: str = "psycopg"
 ) -> str:
-    """SQLAlchemy URL of a database on the loopback server (``driver=""``: plain libpq URL)."""
+    """SQLAlchemy URL of a database on the loopback server.
+
+    Parameters
+    ----------
+    port : int
+        The server's port on 127.0.0.1.
+    database : str
+        The database name.
+    user : str
+        The role to connect as.
+    password : str, optional
+        Its password (none: left out of the URL).
+    driver : str, default "psycopg"
+        The SQLAlchemy driver; ``""`` gives a plain libpq URL (``postgresql://``).
+
+    Returns
+    -------
+    str
+        The URL, user, password and database percent-encoded.
+    """
     scheme = f"postgresql+{driver}" if driver else "postgresql"
     auth = quote(user, safe="")
     if password is not None:
@@ -367,6 +386,19 @@ class PostgresServer:
         ``UPDATE``, ``DELETE``, ``TRUNCATE``, ``TRIGGER`` or ``CREATE``. Objects ``app``
         owned (a database set up before the owner role existed) are handed to ``owner``.
         Idempotent.
+
+        Parameters
+        ----------
+        name : str
+            The database.
+        owner : str
+            The role that owns it and its tables (runs the migrations).
+        owner_password : str or None
+            The owner's password (None: a role without one).
+        app : str
+            The role the application connects as.
+        app_password : str or None
+            The application role's password.
 
         Returns
         -------

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from noctis_lab.dicom import load_series
-from noctis_lab.hu import write_demo_set as demo_set
+from noctis_lab.hu._demo_set import write_demo_set as demo_set
 from noctis_lab.hu.synthetic import load_truth
 
 

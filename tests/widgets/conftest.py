@@ -37,7 +37,7 @@ def catphan_result(catphan_series: Any) -> Any:
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project home with the demo series under data/demo (no history yet)."""
-    from noctis_lab.hu import write_demo_set as demo_set
+    from noctis_lab.hu._demo_set import write_demo_set as demo_set
 
     root = tmp_path_factory.mktemp("demo-home")
     demo_set(root / "data" / "demo", progress=False)
