@@ -21,13 +21,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from noctis_lab.ai._spec import Task
+
 __all__ = ["IMAGE_SIZE", "PIXEL_SPACING_MM", "DemoBatch", "make_batch", "write_test_set"]
 
 IMAGE_SIZE = 64
 #: Pixel spacing (row, col) in mm that the demo images stand for.
 PIXEL_SPACING_MM = (1.0, 1.0)
 _BODY_RADIUS = 27.0
-Task = Literal["classification", "detection", "segmentation"]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from noctis_lab.ai._metrics import (
 )
 from noctis_lab.ai._registry import RegisteredModelVersion, ensure_experiment, resolve_model
 from noctis_lab.ai._runners import ModelRunner, TorchRunner
-from noctis_lab.ai._spec import ModelSpec
+from noctis_lab.ai._spec import ModelSpec, Task
 
 __all__ = [
     "EvaluationResult",
@@ -67,7 +67,7 @@ class EvaluationResult:
 
     model_name: str
     model_version: str
-    task: str
+    task: Task
     test_set: dict[str, Any]
     metrics: TaskMetrics
     run_id: str | None
@@ -75,6 +75,10 @@ class EvaluationResult:
     timings: dict[str, float]
     case_ids: tuple[str, ...] = field(default=())
     subgroups: tuple[dict[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        """Keep the task an enum member, whatever text it was given as."""
+        object.__setattr__(self, "task", Task(self.task))
 
     @property
     def headline(self) -> tuple[str, float, float, float]:
@@ -87,7 +91,7 @@ class EvaluationResult:
         return {
             "model_name": self.model_name,
             "model_version": self.model_version,
-            "task": self.task,
+            "task": self.task.value,
             "test_set": self.test_set,
             "metrics": self.metrics.to_dict(),
             "run_id": self.run_id,
@@ -549,7 +553,7 @@ def evaluate_loaded(
         "model_name": model_name,
         "model_version": model_version,
         "model_sha256": spec.sha256 or "",
-        "task": spec.task,
+        "task": spec.task.value,
         "test_set_name": test_set.name,
         "test_set_sha256": test_set.sha256,
         "n_cases": str(len(test_set)),
@@ -642,7 +646,7 @@ def _log_run(
         "noctis.kind": "evaluation",
         "noctis.model_name": result.model_name,
         "noctis.model_version": result.model_version,
-        "noctis.task": result.task,
+        "noctis.task": result.task.value,
         "noctis.test_set": str(result.test_set["name"]),
         "noctis.test_set_sha256": str(result.test_set["sha256"]),
         "noctis.headline": result.metrics.headline,

@@ -33,7 +33,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class TestSet:
         """Summary (no pixel data)."""
         return {
             "name": self.name,
-            "task": self.task,
+            "task": self.task.value,
             "n_cases": len(self.cases),
             "sha256": self.sha256,
             "classes": list(self.classes),
@@ -215,7 +215,7 @@ def _infer_task(meta: dict[str, Any], rows: list[dict[str, Any]], path: Path) ->
             f"manifest {path}: cannot tell the task (give task=, meta.task, or a "
             "label/centres/boxes/mask column)"
         )
-    return cast(Task, task)
+    return Task(task)
 
 
 #: The column that tells each task, in the order they are looked for.
@@ -500,7 +500,7 @@ def load_test_set(
         raise ManifestError(f"manifest {path} has no cases")
     ctx = _Context(
         path,
-        task or _infer_task(meta, rows, path),
+        Task(task) if task else _infer_task(meta, rows, path),
         tuple(classes or meta.get("classes") or ()),
         hashlib.sha256(path.read_bytes()),
     )

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from noctis_lab.ai._spec import Task
+
 __all__ = [
     "DISTANCE_IMPLEMENTATION",
     "FROC_FP_RATES",
@@ -95,7 +97,7 @@ class TaskMetrics:
         How it was computed: matching criterion, distance implementation, thresholds.
     """
 
-    task: str
+    task: Task
     values: dict[str, MetricValue]
     headline: str
     per_case: dict[str, np.ndarray] = field(default_factory=dict)
@@ -103,13 +105,17 @@ class TaskMetrics:
     confusion: np.ndarray | None = None
     info: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Keep the task an enum member, whatever text it was given as."""
+        object.__setattr__(self, "task", Task(self.task))
+
     def __getitem__(self, key: str) -> MetricValue:
         return self.values[key]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (no per-case arrays)."""
         return {
-            "task": self.task,
+            "task": self.task.value,
             "headline": self.headline,
             "values": {k: v.to_dict() for k, v in self.values.items()},
             "confusion": None if self.confusion is None else self.confusion.tolist(),
@@ -325,7 +331,7 @@ def classification_metrics(
     cm = skm.confusion_matrix(y, pred, labels=[0, 1])
     _, rel_conf, rel_freq, rel_count = calibration_bins(y, p)
     return TaskMetrics(
-        task="classification",
+        task=Task.CLASSIFICATION,
         values=values,
         headline="auroc",
         per_case={"label": y, "probability": p, "prediction": pred},
@@ -416,7 +422,7 @@ def multiclass_metrics(
         values[key] = MetricValue(key, v, lo, hi)
     cm = skm.confusion_matrix(y, pred, labels=list(range(k)))
     return TaskMetrics(
-        task="classification",
+        task=Task.CLASSIFICATION,
         values=values,
         headline="auroc",
         per_case={"label": y, "prediction": pred, **{f"p_{names[c]}": p[:, c] for c in range(k)}},
@@ -590,7 +596,7 @@ def _detection_result(
         lo, hi = _ci(samples[k], level) if k in samples else (math.nan, math.nan)
         values[k] = MetricValue(k, v, lo, hi)
     return TaskMetrics(
-        task="detection",
+        task=Task.DETECTION,
         values=values,
         headline="froc_score",
         per_case={
@@ -903,7 +909,7 @@ def _segmentation_metrics(
         "n_undefined_distance", float((~np.isfinite(hd95)).sum()), math.nan, math.nan
     )
     return TaskMetrics(
-        task="segmentation",
+        task=Task.SEGMENTATION,
         values=values,
         headline="dice",
         per_case=per_case,
@@ -977,7 +983,7 @@ def multilabel_segmentation_metrics(
         "n_undefined_distance", float(n_undef), math.nan, math.nan
     )
     return TaskMetrics(
-        task="segmentation",
+        task=Task.SEGMENTATION,
         values=values,
         headline="dice",
         per_case=per_case,

@@ -89,6 +89,6 @@ def save_pyfunc_model(model_file: Path, spec: Any, out_dir: Path) -> Path:
             loader_module="noctis_lab.ai._pyfunc",
             data_path=str(data),
             pip_requirements=["noctis-lab"],
-            metadata={"noctis.task": spec.task, "noctis.format": spec.format},
+            metadata={"noctis.task": spec.task.value, "noctis.format": spec.format},
         )
     return out_dir

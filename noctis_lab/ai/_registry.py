@@ -216,7 +216,7 @@ def register_model(
         client.create_registered_model(
             name,
             tags={
-                "noctis.task": spec.task,
+                "noctis.task": spec.task.value,
                 "noctis.modality": spec.modality,
                 "noctis.body_part": spec.body_part,
             },
@@ -253,8 +253,8 @@ def _log_pyfunc_model(
         exp_id,
         name=name,
         source_run_id=run_id,
-        tags={"noctis.task": spec.task, "noctis.format": spec.format},
-        model_type=f"noctis-{spec.task}",
+        tags={"noctis.task": spec.task.value, "noctis.format": spec.format},
+        model_type=f"noctis-{spec.task.value}",
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:

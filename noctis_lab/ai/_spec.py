@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ModelSpec", "Task", "sha256_file", "spec_sidecar"]
 
-Task = Literal["classification", "detection", "segmentation"]
+
+class Task(StrEnum):
+    """What a model does: its kind (results keep the member; JSON gives the text)."""
+
+    CLASSIFICATION = "classification"
+    DETECTION = "detection"
+    SEGMENTATION = "segmentation"
+
+
 ModelFormat = Literal["safetensors", "state_dict", "onnx", "torchscript", "export"]
 Activation = Literal["none", "sigmoid", "softmax"]
 DetectionOutput = Literal["heatmap", "boxes"]
