@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,13 @@ from noctis_lab._browser import CHROMIUM
 from noctis_lab._errors import ServiceError
 from noctis_lab.services import PostgresServer, free_port
 from noctis_lab.services._postgres import pg_bindir, server_user
+
+# A suite started in the background of a non-interactive shell (`make test &`, a scheduler)
+# inherits SIGINT ignored, and so would every server it starts: the tests that stop a
+# server or the Hub with SIGINT, as JupyterHub does, would then wait in vain. A handler set
+# here is reset to the default in each child at exec, so the servers get Python's own.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
